@@ -1,0 +1,10 @@
+"""Model Manager for ComfyUI: download, scan, describe and delete model files.
+
+ComfyUI imports this package from ``custom_nodes/``; it must stay cheap to import and must
+import fine without ComfyUI (tests and the CLI do that).
+"""
+from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+WEB_DIRECTORY = "./js"
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

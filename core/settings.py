@@ -1,0 +1,172 @@
+"""User settings, including API keys, in one owner-only JSON file.
+
+Where: in ComfyUI, ``<user directory>/model_manager/settings.json`` (outside the per-user
+``default/`` folder, so ComfyUI's userdata API never serves it to a browser); on the command
+line, ``$XDG_CONFIG_HOME/comfyui-model-manager/settings.json`` (or ``$COMFYUI_MODEL_MANAGER_HOME``).
+
+Key precedence: the key saved in the settings wins (it is what the user set in the UI), then
+the environment (``CIVITAI_API_TOKEN``; ``HF_TOKEN``), then huggingface_hub's saved login.
+Secrets are only ever reported as ``*_set: bool``.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .errors import InvalidInput
+from .jsonio import atomic_write_json, read_json
+from .redact import Redactor
+
+SECRET_KEYS = ("civitai_api_key", "huggingface_token")
+
+#: name -> (default, validator returning the clean value or raising ValueError)
+_INT_RANGES = {
+    "max_concurrent_downloads": (2, 1, 8),
+    "connections_per_download": (4, 1, 16),
+    "civitai_nsfw_level": (1, 1, 32),
+}
+NSFW_LEVEL_NAMES = {1: "PG (safe only)", 2: "PG-13", 4: "R", 8: "X", 16: "XXX", 32: "all"}
+
+
+def default_config_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    if environ.get("COMFYUI_MODEL_MANAGER_HOME"):
+        return Path(environ["COMFYUI_MODEL_MANAGER_HOME"]).expanduser()
+    base = environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "comfyui-model-manager"
+
+
+class Settings:
+    """Thread-safe settings backed by ``path`` (mode 0600, written atomically)."""
+
+    def __init__(self, path: Path, environ: Mapping[str, str] | None = None,
+                 redactor: Redactor | None = None) -> None:
+        self.path = Path(path)
+        self._environ = os.environ if environ is None else environ
+        self._lock = threading.Lock()
+        self.redactor = redactor or Redactor()
+        self._listeners: list[Callable[["Settings"], None]] = []
+        data = read_json(self.path, {})
+        self._data: dict[str, Any] = data if isinstance(data, dict) else {}
+        for key in SECRET_KEYS:
+            self.redactor.add(self._data.get(key))
+        self.redactor.add(self._environ.get("CIVITAI_API_TOKEN"))
+        self.redactor.add(self._environ.get("HF_TOKEN"))
+
+    # -- plain settings ---------------------------------------------------------------
+    def _int(self, name: str) -> int:
+        default, low, high = _INT_RANGES[name]
+        value = self._data.get(name, default)
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            return default
+        return min(max(value, low), high)
+
+    @property
+    def max_concurrent_downloads(self) -> int:
+        return self._int("max_concurrent_downloads")
+
+    @property
+    def connections_per_download(self) -> int:
+        return self._int("connections_per_download")
+
+    @property
+    def civitai_nsfw_level(self) -> int:
+        """Highest Civitai image ``nsfwLevel`` allowed for previews (1 = safe only)."""
+        return self._int("civitai_nsfw_level")
+
+    @property
+    def proxy(self) -> str | None:
+        return self._data.get("proxy") or None
+
+    # -- secrets ----------------------------------------------------------------------
+    def civitai_api_key(self) -> str | None:
+        return self._data.get("civitai_api_key") or self._environ.get("CIVITAI_API_TOKEN") or None
+
+    def huggingface_token(self) -> str | None:
+        token = self._data.get("huggingface_token") or self._environ.get("HF_TOKEN")
+        if not token and self._environ.get("HF_HUB_DISABLE_IMPLICIT_TOKEN", "").lower() not in ("1", "true"):
+            token = _saved_hf_login()
+        if token:
+            self.redactor.add(token)
+        return token or None
+
+    # -- reading and writing ----------------------------------------------------------
+    def public_view(self) -> dict[str, Any]:
+        """Everything a browser may see: secrets only as ``*_set`` flags."""
+        return {
+            "max_concurrent_downloads": self.max_concurrent_downloads,
+            "connections_per_download": self.connections_per_download,
+            "civitai_nsfw_level": self.civitai_nsfw_level,
+            "proxy": self.proxy or "",
+            "civitai_api_key_set": bool(self.civitai_api_key()),
+            "huggingface_token_set": bool(self.huggingface_token()),
+        }
+
+    def update(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and save ``changes``; an empty string or None clears a secret/proxy.
+
+        Unknown keys and out-of-range numbers raise ``InvalidInput`` and nothing is saved.
+        """
+        if not isinstance(changes, Mapping):
+            raise InvalidInput("settings must be a JSON object")
+        clean: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key in _INT_RANGES:
+                _default, low, high = _INT_RANGES[key]
+                if isinstance(value, bool) or not isinstance(value, (int, str)):
+                    raise InvalidInput(f"{key} must be a whole number from {low} to {high}")
+                try:
+                    number = int(value)
+                except ValueError:
+                    raise InvalidInput(f"{key} must be a whole number from {low} to {high}") from None
+                if not low <= number <= high:
+                    raise InvalidInput(f"{key} must be from {low} to {high} (got {number})")
+                clean[key] = number
+            elif key in SECRET_KEYS or key == "proxy":
+                if value is not None and not isinstance(value, str):
+                    raise InvalidInput(f"{key} must be a string")
+                value = (value or "").strip()
+                if key == "proxy" and value and not value.lower().startswith(("http://", "https://", "socks5://", "socks5h://")):
+                    raise InvalidInput("proxy must be an http://, https:// or socks5:// URL")
+                if any(c.isspace() for c in value):
+                    raise InvalidInput(f"{key} must not contain spaces")
+                clean[key] = value or None
+            elif key.endswith("_set"):
+                continue  # echoes of public_view() are ignored
+            else:
+                raise InvalidInput(f"unknown setting {key!r}")
+        with self._lock:
+            data = dict(self._data)
+            for key, value in clean.items():
+                if value is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = value
+            atomic_write_json(self.path, data, mode=0o600)
+            self._data = data
+        for key in SECRET_KEYS:
+            self.redactor.add(clean.get(key))
+        for listener in list(self._listeners):
+            listener(self)
+        return self.public_view()
+
+    def on_change(self, listener: Callable[["Settings"], None]) -> None:
+        self._listeners.append(listener)
+
+    def __repr__(self) -> str:  # never show secrets
+        return f"Settings(path={str(self.path)!r}, {self.public_view()!r})"
+
+
+def _saved_hf_login() -> str | None:
+    """huggingface_hub's saved login (``hf auth login``), read through its own helper."""
+    try:
+        from huggingface_hub import get_token
+    except Exception:
+        return None
+    try:
+        return get_token()
+    except Exception:
+        return None
