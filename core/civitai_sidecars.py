@@ -1,0 +1,193 @@
+"""Files written beside a model that came from (or was found on) Civitai.
+
+``write_civitai_sidecars(model_path, version, *, settings, http) -> list[Path]`` writes, for
+``NAME.safetensors``:
+- ``NAME.civitai.info``: the version JSON exactly as the API gave it;
+- ``NAME.webp``: the first example *image* of the version whose ``nsfwLevel`` is at most
+  ``settings.civitai_nsfw_level`` (default 1, safe only), converted with Pillow (longest side at
+  most 1024 px), fetched with no credentials;
+- ``NAME.md``: model name, version, base model, trigger words, link and the description
+  converted from Civitai's HTML to Markdown.
+
+It never overwrites anything: a file is created only when it does not exist (and no preview in
+any format, no ``NAME.txt`` description, is there already), with an atomic no-clobber link.
+Returns the paths it created.  The scanner calls it after a by-hash lookup; the Civitai source
+calls it after a download completes.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .html_markdown import html_to_markdown
+from .http import HttpClient
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+PREVIEW_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+MAX_IMAGE_BYTES = 32 << 20
+MAX_PREVIEW_SIDE = 1024
+IMAGE_TIMEOUT = (15.0, 30.0)
+
+
+def sidecar_stem(model_path: Path) -> Path:
+    """``/x/name.safetensors`` -> ``/x/name`` (sidecars are ``stem`` + their own suffix)."""
+    return model_path.with_suffix("") if model_path.suffix else model_path
+
+
+def existing_preview(model_path: Path) -> Path | None:
+    stem = sidecar_stem(model_path)
+    for middle in ("", ".preview"):
+        for ext in PREVIEW_EXTENSIONS:
+            candidate = Path(f"{stem}{middle}{ext}")
+            if candidate.exists():
+                return candidate
+    return None
+
+
+def write_civitai_sidecars(model_path: Path, version: dict, *, settings: "Settings", http: HttpClient,
+                           model: dict | None = None, base_url: str | None = None) -> list[Path]:
+    """Write the missing sidecars of ``model_path`` from a Civitai version JSON (see module doc).
+
+    ``model`` is the ``/models/{id}`` JSON (or a part with ``name``/``description``) when the
+    caller already has it; otherwise the model description is fetched once, best effort.
+    """
+    model_path = Path(model_path)
+    stem = sidecar_stem(model_path)
+    written: list[Path] = []
+    info_path = Path(f"{stem}.civitai.info")
+    if not info_path.exists():
+        data = json.dumps(version, indent=2, ensure_ascii=False).encode("utf-8")
+        if create_exclusive(info_path, data):
+            written.append(info_path)
+    if existing_preview(model_path) is None:
+        try:
+            preview = fetch_preview(version, settings=settings, http=http)
+        except Exception as exc:
+            log.warning("no Civitai preview for %s: %s", model_path.name, settings.redactor(str(exc)))
+            preview = None
+        if preview is not None and create_exclusive(Path(f"{stem}.webp"), preview):
+            written.append(Path(f"{stem}.webp"))
+    description_path = Path(f"{stem}.md")
+    if not description_path.exists() and not Path(f"{stem}.txt").exists():
+        if model is None or "description" not in model:
+            model = {**(model or {}), **_fetch_model(version, settings=settings, http=http, base_url=base_url)}
+        text = civitai_markdown(version, model, base_url=base_url)
+        if create_exclusive(description_path, text.encode("utf-8")):
+            written.append(description_path)
+    return written
+
+
+def create_exclusive(path: Path, data: bytes) -> bool:
+    """Create ``path`` with ``data`` unless it exists (atomic: no half file, no clobbering)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
+def choose_image(version: dict, max_level: int) -> dict | None:
+    """First still image whose ``nsfwLevel`` is rated and within ``max_level`` (32 = any)."""
+    for image in version.get("images") or []:
+        if not isinstance(image, dict) or not image.get("url"):
+            continue
+        if (image.get("type") or "image") != "image":
+            continue  # videos cannot be a preview image
+        level = image.get("nsfwLevel")
+        if not isinstance(level, int):
+            continue
+        if max_level >= 32 or 1 <= level <= max_level:
+            return image
+    return None
+
+
+def fetch_preview(version: dict, *, settings: "Settings", http: HttpClient) -> bytes | None:
+    """The chosen example image as WebP bytes, or None when no image fits the NSFW setting."""
+    image = choose_image(version, settings.civitai_nsfw_level)
+    if image is None:
+        return None
+    with http.request("GET", str(image["url"]), headers={"Accept": "image/*"}, timeout=IMAGE_TIMEOUT) as response:
+        if response.status != 200:
+            raise ValueError(f"the image host answered HTTP {response.status}")
+        data = bytearray()
+        for chunk in response.iter_chunks(1 << 16):
+            data += chunk
+            if len(data) > MAX_IMAGE_BYTES:
+                raise ValueError("the example image is too large")
+    return to_webp(bytes(data))
+
+
+def to_webp(data: bytes) -> bytes:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        image.thumbnail((MAX_PREVIEW_SIDE, MAX_PREVIEW_SIDE))
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA" if "A" in image.getbands() or image.mode == "P" else "RGB")
+        out = io.BytesIO()
+        image.save(out, format="WEBP", quality=90)
+    return out.getvalue()
+
+
+def _fetch_model(version: dict, *, settings: "Settings", http: HttpClient, base_url: str | None) -> dict[str, Any]:
+    model_id = version.get("modelId")
+    if not model_id:
+        return {}
+    from .sources.civitai_client import CivitaiClient
+
+    try:
+        return CivitaiClient(settings, http, base_url, retries=1).get_model(model_id)
+    except Exception as exc:
+        log.info("no Civitai model description for %s: %s", model_id, settings.redactor(str(exc)))
+        return {}
+
+
+def civitai_markdown(version: dict, model: dict | None, base_url: str | None = None) -> str:
+    """The ``NAME.md`` text: a title, facts, trigger words and the description."""
+    model = model or {}
+    inner = version.get("model") or {}
+    name = model.get("name") or inner.get("name") or version.get("name") or "Civitai model"
+    lines = [f"# {name}", ""]
+    facts = [
+        ("Version", version.get("name")),
+        ("Type", model.get("type") or inner.get("type")),
+        ("Base model", version.get("baseModel")),
+    ]
+    for label, value in facts:
+        if value:
+            lines.append(f"- {label}: {value}")
+    words = [str(w).strip() for w in version.get("trainedWords") or [] if str(w).strip()]
+    if words:
+        lines.append("- Trigger words: " + ", ".join(f"`{w}`" for w in words))
+    if version.get("modelId") and version.get("id"):
+        site = (base_url or "https://civitai.com").rstrip("/")
+        lines.append(f"- Civitai: {site}/models/{version['modelId']}?modelVersionId={version['id']}")
+    description = html_to_markdown(model.get("description"))
+    if description:
+        lines += ["", description]
+    version_notes = html_to_markdown(version.get("description"))
+    if version_notes:
+        lines += ["", "## About this version", "", version_notes]
+    return "\n".join(lines).rstrip() + "\n"
