@@ -24,7 +24,7 @@ class ResolvedDownload:
     source: str
     url: str
     display_url: str
-    auth_headers: dict[str, str] = field(default_factory=dict)
+    auth_headers: dict[str, str] = field(default_factory=dict, repr=False)  # secrets: never in a repr
     filename: str | None = None
     model_type: str | None = None
     sha256: str | None = None

@@ -106,7 +106,8 @@ class CivitaiClient:
         """Ask the download route once without following its redirect; raise a clear error
         for every answer that is not a redirect to the file."""
         page = self.version_page(version_id=version_id, model_id=model_id)
-        response = self._send(download_url, follow_redirects=False)
+        # No retries here: the download limiter's 429 means "come back later", not "in a second".
+        response = self._send(download_url, follow_redirects=False, retries=0)
         with response:
             status = response.status
             content_type = (response.headers.get("Content-Type") or "").lower()
@@ -130,8 +131,9 @@ class CivitaiClient:
                               page=page, download=True)
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _send(self, url: str, *, follow_redirects: bool = True):
+    def _send(self, url: str, *, follow_redirects: bool = True, retries: int | None = None):
         """One request with retries for dropped connections, 429 and 5xx."""
+        retries = self.retries if retries is None else retries
         delay = self.backoff
         attempt = 0
         while True:
@@ -140,12 +142,12 @@ class CivitaiClient:
                                              auth_headers=self.auth_headers(), timeout=API_TIMEOUT,
                                              follow_redirects=follow_redirects)
             except requests.RequestException as exc:
-                if attempt >= self.retries:
+                if attempt >= retries:
                     raise RemoteError(f"could not reach Civitai at {self.base_url} "
                                       f"({type(exc).__name__}); check the connection or try again later") from None
                 wait = delay
             else:
-                if response.status != 429 and response.status < 500 or attempt >= self.retries:
+                if response.status != 429 and response.status < 500 or attempt >= retries:
                     return response
                 wait = _retry_after(response.headers) or delay
                 response.close()

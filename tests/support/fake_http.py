@@ -110,7 +110,8 @@ class FakeServer:
         self._httpd = ThreadingHTTPServer((host, 0), _RequestHandler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"fake-{host}", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"fake-{host}", daemon=True)
         self._thread.start()
 
     @property

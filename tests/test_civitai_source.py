@@ -1,0 +1,274 @@
+"""Civitai links resolved against the fake Civitai: files, types, keys, and the messages users see."""
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import pytest
+from support.fake_civitai import FakeCivitai
+
+from comfyui_model_manager.core.errors import AccessDenied, AuthRequired, InvalidInput, NotFound, RateLimited
+from comfyui_model_manager.core.http import HttpClient
+from comfyui_model_manager.core.settings import Settings
+from comfyui_model_manager.core.sources.base import SourceRegistry
+from comfyui_model_manager.core.sources.civitai import CivitaiClient, CivitaiSource, folder_for
+
+KEY = "civitai-key-0123456789abcdef"
+LORA = b"lora-bytes-" * 300
+VAE = b"vae-bytes-" * 200
+
+
+@pytest.fixture
+def civitai(monkeypatch):
+    with FakeCivitai() as fake:
+        fake.valid_keys.add(KEY)
+        fake.add_model(100, "Cool Style", "LORA", description="<p>A <b>cool</b> style</p>")
+        fake.add_version(100, 200, "v1", base_model="SD 1.5", trained_words=["old"])
+        fake.add_file(200, 300, "cool_v1.safetensors", b"old-version")
+        fake.add_version(100, 201, "v2", base_model="SDXL 1.0", trained_words=["coolstyle", "neon"])
+        fake.add_file(201, 301, "cool_v2.safetensors", LORA)
+        fake.add_file(201, 302, "cool_v2_vae.safetensors", VAE, file_type="VAE")
+        fake.add_file(201, 303, "cool_v2_fp32.safetensors", b"fp32" * 10, fp="fp32", size="full")
+        monkeypatch.setenv("CIVITAI_BASE_URL", fake.base_url)
+        yield fake
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(tmp_path / "settings.json", environ={})
+
+
+def source(settings: Settings, http: HttpClient | None = None) -> CivitaiSource:
+    return CivitaiSource(settings, http or HttpClient())
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("link, file_id", [
+    ("https://civitai.com/models/100", 301),
+    ("https://civitai.com/models/100/cool-style", 301),
+    ("https://www.civitai.com/models/100/cool-style?modelVersionId=200", 300),
+    ("https://civitai.red/models/100?modelVersionId=201", 301),
+    ("https://civitai.green/models/100", 301),
+    ("https://civitai.com/model-versions/200", 300),
+    ("https://civitai.com/api/download/models/201", 301),
+    ("https://civitai.com/api/download/models/201?type=VAE", 302),
+    ("https://civitai.com/api/download/models/201?fp=fp32&size=full", 303),
+    ("https://civitai.com/api/download/models/201?fileId=303", 303),
+    ("urn:air:sdxl:lora:civitai:100@200", 300),
+    ("urn:air:sdxl:lora:civitai:100", 301),
+])
+def test_every_link_form_resolves_to_the_named_file(civitai, settings, link, file_id) -> None:
+    resolved = source(settings).resolve(link)
+    item = next(f for v in civitai.versions.values() for f in v.files if f.id == file_id)
+    assert resolved.source == "civitai"
+    assert resolved.filename == item.name
+    assert resolved.sha256 == sha(item.data)
+    assert resolved.url.startswith(civitai.base_url + "/api/download/models/")
+    assert resolved.url.endswith(f"?fileId={file_id}")
+    assert resolved.display_url == resolved.url
+    assert resolved.size is None
+    assert resolved.metadata["civitai_version"]["files"]
+    # The URL the downloader GETs really delivers those bytes.
+    with HttpClient().request("GET", resolved.url) as response:
+        assert response.status == 200
+        assert b"".join(response.iter_chunks()) == item.data
+        assert response.headers["Content-Disposition"] == f'attachment; filename="{item.name}"'
+
+
+def test_registry_picks_civitai_for_its_links(civitai, settings) -> None:
+    registry = SourceRegistry(settings, HttpClient())
+    assert registry.resolve("https://civitai.com/models/100").source == "civitai"
+    assert registry.resolve(f"{civitai.base_url}/models/100?modelVersionId=200").filename == "cool_v1.safetensors"
+
+
+@pytest.mark.parametrize("civitai_type, file_type, folder", [
+    ("Checkpoint", "Model", "checkpoints"),
+    ("LORA", "Model", "loras"),
+    ("LoCon", "Model", "loras"),
+    ("DoRA", "Model", "loras"),
+    ("TextualInversion", "Model", "embeddings"),
+    ("TextualInversion", "Negative", "embeddings"),
+    ("Hypernetwork", "Model", "hypernetworks"),
+    ("VAE", "Model", "vae"),
+    ("Controlnet", "Model", "controlnet"),
+    ("Upscaler", "Model", "upscale_models"),
+    ("TextEncoder", "Model", "text_encoders"),
+    ("UNet", "Model", "diffusion_models"),
+    ("CLIPVision", "Model", "clip_vision"),
+    ("Checkpoint", "VAE", "vae"),
+    ("Checkpoint", "Pruned Model", "checkpoints"),
+    ("Checkpoint", "Text Encoder", "text_encoders"),
+    ("Poses", "Model", None),
+    ("Wildcards", "Model", None),
+    ("Checkpoint", "Training Data", None),
+])
+def test_auto_type_mapping(civitai_type, file_type, folder) -> None:
+    assert folder_for(civitai_type, file_type) == folder
+
+
+@pytest.mark.parametrize("civitai_type, folder", [("Checkpoint", "checkpoints"), ("DoRA", "loras"),
+                                                  ("TextualInversion", "embeddings"), ("Upscaler", "upscale_models")])
+def test_resolved_model_type_comes_from_civitai(civitai, settings, civitai_type, folder) -> None:
+    civitai.add_model(500, "Thing", civitai_type)
+    civitai.add_version(500, 600, "v1")
+    civitai.add_file(600, 700, "thing.safetensors", b"thing")
+    resolved = source(settings).resolve("https://civitai.com/models/500")
+    assert resolved.model_type == folder
+    assert "model_type_hint" not in resolved.metadata
+
+
+def test_type_without_comfyui_folder_explains_what_to_do(civitai, settings) -> None:
+    civitai.add_model(501, "Hand poses", "Poses")
+    civitai.add_version(501, 601, "v1")
+    civitai.add_file(601, 701, "poses.zip", b"zip", format="Other", size=None, fp=None)
+    resolved = source(settings).resolve("https://civitai.com/models/501")
+    assert resolved.model_type is None
+    assert resolved.metadata["model_type_hint"] == (
+        "Civitai lists this model as type 'Poses', which has no ComfyUI model folder; "
+        "choose a model_type (for example checkpoints, loras or embeddings)")
+
+
+def test_login_required_without_key(civitai, settings) -> None:
+    civitai.versions[201].require_auth = True
+    with pytest.raises(AuthRequired) as info:
+        source(settings).resolve("https://civitai.com/models/100")
+    message = info.value.message
+    assert message.startswith("this model needs a Civitai API key: set it in the settings or CIVITAI_API_TOKEN")
+    assert f"{civitai.base_url}/models/100?modelVersionId=201" in message
+
+
+def test_login_required_with_unknown_key(civitai, tmp_path) -> None:
+    civitai.versions[201].require_auth = True
+    settings = Settings(tmp_path / "s.json", environ={"CIVITAI_API_TOKEN": "wrong-key-987654"})
+    with pytest.raises(AuthRequired) as info:
+        source(settings).resolve("https://civitai.com/models/100")
+    assert "Civitai did not accept the API key" in info.value.message
+    assert "wrong-key-987654" not in info.value.message
+
+
+def test_login_required_with_key_downloads_and_key_stays_on_civitai(civitai, tmp_path) -> None:
+    civitai.versions[201].require_auth = True
+    settings = Settings(tmp_path / "s.json", environ={"CIVITAI_API_TOKEN": KEY})
+    http = HttpClient()
+    resolved = source(settings, http).resolve("https://civitai.com/models/100")
+    assert resolved.auth_headers == {"Authorization": f"Bearer {KEY}"}
+    assert KEY not in resolved.url and KEY not in resolved.display_url
+    with http.request("GET", resolved.url, auth_headers=resolved.auth_headers) as response:
+        assert response.status == 200
+        assert b"".join(response.iter_chunks()) == LORA
+        assert response.redirected_cross_origin
+    assert civitai.storage_requests, "the file came from storage"
+    assert not any(r.has_authorization for r in civitai.storage_requests)
+    assert all(r.has_authorization for r in civitai.api_requests)
+
+
+def test_key_pasted_in_the_link_is_used_but_never_kept(civitai, settings) -> None:
+    civitai.versions[201].require_auth = True
+    resolved = source(settings).resolve(f"https://civitai.com/api/download/models/201?token={KEY}")
+    assert resolved.auth_headers == {"Authorization": f"Bearer {KEY}"}
+    assert KEY not in resolved.url and KEY not in repr(resolved) and KEY not in str(resolved.metadata)
+    assert settings.redactor(f"x {KEY} y") == "x *** y"
+
+
+def test_storage_refuses_a_forwarded_key(civitai, settings) -> None:
+    """Why the key must not follow the redirect: signed storage answers 400 (as R2 does)."""
+    resolved = source(settings).resolve("https://civitai.com/models/100")
+    with HttpClient().request("GET", resolved.url, follow_redirects=False) as first:
+        signed = first.headers["Location"]
+    with HttpClient().request("GET", signed, auth_headers={"Authorization": f"Bearer {KEY}"}) as response:
+        assert response.status == 400
+        assert b"InvalidArgument" in response.read(1000)
+
+
+def test_expired_signature_is_refused_and_a_new_resolve_works(civitai, settings) -> None:
+    resolved = source(settings).resolve("https://civitai.com/models/100")
+    with HttpClient().request("GET", resolved.url, follow_redirects=False) as first:
+        signed = first.headers["Location"]
+    civitai.expire_signatures()
+    with HttpClient().request("GET", signed) as response:
+        assert response.status == 403
+    with HttpClient().request("GET", resolved.url, headers={"Range": "bytes=10-"}) as response:
+        assert response.status == 206
+        assert b"".join(response.iter_chunks()) == LORA[10:]
+
+
+def test_early_access_names_the_date(civitai, settings) -> None:
+    civitai.versions[201].early_access_deadline = "2026-12-01T18:00:00.000Z"
+    with pytest.raises(AccessDenied) as info:
+        source(settings).resolve("https://civitai.com/models/100")
+    assert info.value.message.startswith(
+        "this Civitai model version is in Early Access until 2026-12-01 18:00 UTC: it can be downloaded after "
+        "that, or now by buying early access on ")
+
+
+def test_downloads_disabled(civitai, settings) -> None:
+    civitai.versions[201].downloads_disabled = True
+    with pytest.raises(AccessDenied, match="disabled downloads of this file"):
+        source(settings).resolve("https://civitai.com/models/100")
+
+
+def test_unknown_version_and_model(civitai, settings) -> None:
+    with pytest.raises(NotFound, match=r"Civitai has no model version 999 \(Model not found\)"):
+        source(settings).resolve("https://civitai.com/models/100?modelVersionId=999")
+    with pytest.raises(NotFound, match=r"Civitai has no model 12345 \(No model with id 12345\)"):
+        source(settings).resolve("https://civitai.com/models/12345")
+
+
+def test_filters_matching_no_file_list_the_files(civitai, settings) -> None:
+    with pytest.raises(NotFound) as info:
+        source(settings).resolve("https://civitai.com/api/download/models/201?format=GGUF")
+    assert "has no file matching format=GGUF" in info.value.message
+    assert "cool_v2.safetensors (Model, SafeTensor, pruned, fp16)" in info.value.message
+
+
+def test_archived_model(civitai, settings) -> None:
+    civitai.versions[201].archived = True
+    with pytest.raises(NotFound, match="archived"):
+        source(settings).resolve("https://civitai.com/models/100")
+    client = CivitaiClient(settings, HttpClient())
+    with pytest.raises(NotFound, match="archived and its files can no longer be downloaded"):
+        client.check_download(f"{civitai.base_url}/api/download/models/201", version_id=201)
+
+
+def test_download_limiter_429(civitai, settings) -> None:
+    civitai.download_limited = True
+    with pytest.raises(RateLimited) as info:
+        source(settings).resolve("https://civitai.com/models/100")
+    assert "unusual amount of downloading" in info.value.message
+
+
+def test_link_without_ids(civitai, settings) -> None:
+    with pytest.raises(InvalidInput, match="names no model"):
+        source(settings).resolve("https://civitai.com/user/someone")
+
+
+def test_browser_user_agent_gets_html_which_is_reported(civitai, settings) -> None:
+    """A browser-like UA is sent a login page instead of a 401: the check catches it."""
+    civitai.versions[201].require_auth = True
+    browser = HttpClient(user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/120")
+    with browser.request("GET", f"{civitai.base_url}/api/download/models/201") as response:
+        assert response.status == 200 and "text/html" in response.headers["Content-Type"]
+    with pytest.raises(AuthRequired, match="needs a Civitai API key"):
+        source(settings, browser).resolve("https://civitai.com/models/100")
+    # our own client never looks like a browser
+    assert not any("mozilla" in (r.header("User-Agent") or "").lower()
+                   for r in civitai.api_requests if r.header("User-Agent") and "Chrome" not in r.header("User-Agent"))
+
+
+def test_key_never_in_messages_reprs_or_logs(civitai, tmp_path, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = Settings(tmp_path / "s.json", environ={"CIVITAI_API_TOKEN": KEY})
+    civitai.versions[201].early_access_deadline = "2026-12-01T18:00:00Z"
+    src = source(settings)
+    with pytest.raises(AccessDenied) as info:
+        src.resolve("https://civitai.com/models/100")
+    civitai.versions[201].early_access_deadline = None
+    resolved = src.resolve("https://civitai.com/models/100")
+    texts = [info.value.message, str(info.value), repr(src), repr(CivitaiClient(settings, HttpClient())),
+             repr(resolved), resolved.url, resolved.display_url, str(resolved.metadata), repr(settings),
+             caplog.text]
+    for text in texts:
+        assert KEY not in text
