@@ -1,0 +1,139 @@
+"""DownloadModel: create or join a download task and wait for it on the node."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import ModelManagerError
+from . import comfy_api
+from .folders import forget_loader_cache, loader_name, model_type_names
+from .runtime import HOLDER, Runtime, get_runtime
+from .waiting import POLL_SECONDS, run_interruptibly, stop_if_interrupted
+
+CATEGORY = "model_manager"
+IF_EXISTS_CHOICES = ["skip", "overwrite", "rename"]
+_COMPLETED, _FAILED, _CANCELLED = "completed", "failed", "cancelled"
+
+
+class DownloadFailed(ModelManagerError):
+    """The task ended without a verified file (its own message says why)."""
+
+    code = "download_failed"
+    http_status = 502
+
+
+def _memo_key(url: str, model_type: str, subfolder: str, filename: str) -> tuple:
+    return (url.strip(), model_type, subfolder.strip(), filename.strip())
+
+
+class DownloadModel:
+    DESCRIPTION = ("Downloads a model from Civitai, Hugging Face or any http(s) URL into a ComfyUI "
+                   "model folder, with progress on the node. The download keeps running if the "
+                   "workflow is cancelled; queue again to wait for it.")
+    CATEGORY = CATEGORY
+    FUNCTION = "download"
+    OUTPUT_NODE = True
+    RETURN_TYPES = ("STRING", "STRING")
+    RETURN_NAMES = ("model_name", "path")
+    OUTPUT_TOOLTIPS = ("The model's name as loaders take it (relative to its type folder).",
+                       "Absolute path of the downloaded file.")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "url": ("STRING", {"default": "", "multiline": False, "tooltip":
+                        "Civitai model page or download link, AIR URN, Hugging Face resolve/blob URL "
+                        "or owner/repo/file shorthand, or any http(s) URL."}),
+                "model_type": (["auto", *model_type_names()], {"default": "auto", "tooltip":
+                               "Folder type to save into; auto takes it from Civitai's metadata."}),
+            },
+            "optional": {
+                "subfolder": ("STRING", {"default": "", "tooltip":
+                              "Subfolder inside the type's folder (created if missing)."}),
+                "filename": ("STRING", {"default": "", "tooltip":
+                             "File name to save as; empty uses the server's name."}),
+                "sha256": ("STRING", {"default": "", "tooltip":
+                           "Expected SHA-256 (hex); empty uses the checksum the source publishes."}),
+                "if_exists": (IF_EXISTS_CHOICES, {"default": "skip", "tooltip":
+                              "When the file is already there: skip (use it), overwrite, or rename "
+                              "the new one."}),
+                "wait": ("BOOLEAN", {"default": True, "tooltip":
+                         "Wait until the file is downloaded and verified; off returns as soon as "
+                         "the download is queued."}),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    @classmethod
+    def IS_CHANGED(cls, url: str = "", model_type: str = "auto", subfolder: str = "",
+                   filename: str = "", **_: Any) -> Any:
+        """Cached while the downloaded file is there; re-run when it disappeared or is unknown."""
+        path = cls._known_destination(url, model_type, subfolder, filename)
+        if path is not None:
+            try:
+                stat = path.stat()
+                return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+            except OSError:
+                pass
+        return math.nan  # NaN != NaN: always run
+
+    @staticmethod
+    def _known_destination(url: str, model_type: str, subfolder: str, filename: str) -> Path | None:
+        if not HOLDER.created:
+            return None
+        runtime = get_runtime()
+        known = runtime.download_memo.get(_memo_key(url, model_type, subfolder, filename))
+        if known is not None:
+            return Path(known)
+        if model_type != "auto" and filename.strip():
+            try:
+                return runtime.folders.destination(model_type, subfolder, filename.strip()).path
+            except ModelManagerError:
+                return None
+        return None
+
+    def download(self, url: str, model_type: str, subfolder: str = "", filename: str = "",
+                 sha256: str = "", if_exists: str = "skip", wait: bool = True,
+                 unique_id: Any = None) -> dict[str, Any]:
+        from ..core.manager import DownloadRequest
+
+        runtime = get_runtime()
+        prompt_id, context_node = comfy_api.executing_context()
+        node_id = str(unique_id) if unique_id is not None else context_node
+        request = DownloadRequest(
+            url=(url or "").strip(), model_type=model_type or "auto", subfolder=(subfolder or "").strip(),
+            filename=(filename or "").strip(), sha256=(sha256 or "").strip(), if_exists=if_exists or "skip",
+            node_id=node_id, prompt_id=prompt_id,
+        )
+        task, _created = run_interruptibly(runtime.executor, lambda: runtime.manager.submit(request))
+        runtime.bridge.attach(task.task_id, node_id, prompt_id)
+        if wait:
+            task = self._wait(runtime, task.task_id, node_id)
+        if task.status == _COMPLETED:
+            forget_loader_cache(task.model_type)
+            runtime.download_memo[_memo_key(url, model_type, subfolder, filename)] = str(task.destination)
+        name = loader_name(task.filename)
+        summary = f"{task.model_type}/{task.filename}: {task.status}"
+        return {"ui": {"text": [summary]}, "result": (name, str(task.destination))}
+
+    @staticmethod
+    def _wait(runtime: Runtime, task_id: str, node_id: str | None) -> Any:
+        bar = comfy_api.progress_bar(100, node_id)
+        shown = -1
+        while True:
+            task = runtime.manager.wait(task_id, timeout=POLL_SECONDS, should_stop=comfy_api.interrupted)
+            stop_if_interrupted()
+            percent = int(task.progress or 0)
+            if bar is not None and percent != shown:
+                bar.update_absolute(percent, 100)
+                shown = percent
+            if task.status == _COMPLETED:
+                return task
+            if task.status == _FAILED:
+                raise DownloadFailed(
+                    f"downloading {task.url} failed: {task.error or 'unknown error'}. "
+                    "Fix the cause and queue again: the download resumes where it stopped.")
+            if task.status == _CANCELLED:
+                raise DownloadFailed(f"the download of {task.url} was cancelled; queue again to restart it")

@@ -1,0 +1,103 @@
+"""SetModelPreview and DeleteModel: change what sits beside a model file."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..core.errors import InvalidInput
+from .folders import forget_loader_cache
+from .images import first_image_png, temp_preview
+from .pickers import locate_model, picker_inputs, validate_picker
+from .runtime import get_runtime
+
+CATEGORY = "model_manager"
+
+
+class SetModelPreview:
+    DESCRIPTION = ("Sets the preview image (first image of the batch) and/or the description of a "
+                   "model, written as sidecar files beside it, and shows the new preview.")
+    CATEGORY = CATEGORY
+    FUNCTION = "set_preview"
+    OUTPUT_NODE = True
+    RETURN_TYPES: tuple = ()
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": picker_inputs(),
+            "optional": {
+                "image": ("IMAGE", {"tooltip": "New preview; the first image of the batch is used."}),
+                "description": ("STRING", {"default": "", "multiline": True, "tooltip":
+                                "New description (Markdown), saved as name.md; empty leaves it as is."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model_type: Any = None, model_name: Any = None,
+                        input_types: dict | None = None) -> bool | str:
+        return validate_picker(model_type, model_name, input_types)
+
+    @classmethod
+    def IS_CHANGED(cls, **_: Any) -> float:
+        return math.nan  # writing is the point: run every time it is queued
+
+    def set_preview(self, model_type: str, model_name: str, image: Any = None,
+                    description: str = "") -> dict[str, Any]:
+        runtime = get_runtime()
+        location = locate_model(runtime.folders, model_type, model_name)
+        if image is None and not (description or "").strip():
+            raise InvalidInput(f"nothing to set for {model_type}/{location.name}: connect an image "
+                               "or write a description")
+        ui: dict[str, list] = {}
+        if image is not None:
+            png = first_image_png(image)
+            runtime.index.set_preview(model_type, location.name, png)
+            ui["images"] = temp_preview(png)
+        if (description or "").strip():
+            runtime.index.set_description(model_type, location.name, description)
+        ui["text"] = [f"updated {model_type}/{location.name}"]
+        return {"ui": ui}
+
+
+class DeleteModel:
+    DESCRIPTION = ("Deletes a model file and (by default) its sidecars: preview, description, "
+                   "Civitai info. Refuses unless confirm is on.")
+    CATEGORY = CATEGORY
+    FUNCTION = "delete"
+    OUTPUT_NODE = True
+    RETURN_TYPES: tuple = ()
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                **picker_inputs(),
+                "confirm": ("BOOLEAN", {"default": False, "tooltip":
+                            "Must be on to delete; off refuses and deletes nothing."}),
+            },
+            "optional": {
+                "delete_sidecars": ("BOOLEAN", {"default": True, "tooltip":
+                                    "Also delete the preview, description and info files beside it."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model_type: Any = None, model_name: Any = None,
+                        input_types: dict | None = None) -> bool | str:
+        return validate_picker(model_type, model_name, input_types)
+
+    @classmethod
+    def IS_CHANGED(cls, **_: Any) -> float:
+        return math.nan
+
+    def delete(self, model_type: str, model_name: str, confirm: bool = False,
+               delete_sidecars: bool = True) -> dict[str, Any]:
+        runtime = get_runtime()
+        location = locate_model(runtime.folders, model_type, model_name)
+        if not confirm:
+            raise InvalidInput(f"DeleteModel refused to delete {model_type}/{location.name}: turn "
+                               "confirm on to delete it. Nothing was deleted.")
+        removed = runtime.index.delete_model(model_type, location.name, delete_sidecars=delete_sidecars)
+        forget_loader_cache(model_type)
+        names = [p.name for p in removed] or [location.path.name]
+        return {"ui": {"text": [f"deleted {model_type}/{location.name}: {', '.join(names)}"]}}

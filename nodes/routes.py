@@ -1,0 +1,244 @@
+"""REST routes of contract §5 on ComfyUI's PromptServer (also usable on any aiohttp app).
+
+Every handler runs core work through ``off_loop`` (a thread pool), so the server's event loop
+never waits for disk or network.  Every ``{type}/{name}`` is resolved by ``ModelFolders.locate``
+(inside one of the type's roots, symlinks resolved) before anything else touches it.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any, Callable
+
+from aiohttp import web
+
+from ..core.errors import InvalidInput, NotFound
+from ..core.paths import validate_relative_name
+from .folders import forget_loader_cache
+from .http_helpers import (
+    MethodNotAllowed, json_errors, off_loop, parse_bool, read_image, read_json_object,
+)
+from .runtime import HOLDER, Runtime, RuntimeHolder
+
+PREFIX = "/model-manager"
+PREVIEW_SUFFIX = "/preview"
+_REQUEST_FIELDS = ("url", "model_type", "subfolder", "filename", "sha256", "if_exists")
+_IF_EXISTS = ("skip", "overwrite", "rename")
+
+
+def _task_json(task: Any) -> dict:
+    return task.to_json()
+
+
+class ModelManagerRoutes:
+    """The handlers; ``runtime`` is fetched (and built, off the loop) on first use."""
+
+    def __init__(self, holder: RuntimeHolder = HOLDER) -> None:
+        self._holder = holder
+
+    async def runtime(self) -> Runtime:
+        if self._holder.created:
+            return self._holder.get()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._holder.get)
+
+    # -- registration -------------------------------------------------------------------
+    def table(self) -> list[tuple[str, str, Callable]]:
+        """(method, path below the prefix, handler)."""
+        return [
+            ("GET", "/tasks", self.list_tasks),
+            ("POST", "/tasks", self.create_task),
+            ("GET", "/tasks/{task_id}", self.get_task),
+            ("DELETE", "/tasks/{task_id}", self.delete_task),
+            ("POST", "/tasks/{task_id}/{action:pause|resume|cancel}", self.task_action),
+            ("GET", "/models", self.list_models),
+            ("GET", "/models/{type}/{name:.+}", self.get_model_or_preview),
+            ("PATCH", "/models/{type}/{name:.+}", self.patch_model),
+            ("PUT", "/models/{type}/{name:.+}", self.put_preview),
+            ("DELETE", "/models/{type}/{name:.+}", self.delete_model),
+            ("POST", "/scans", self.start_scan),
+            ("GET", "/scans/{scan_id}", self.get_scan),
+            ("GET", "/settings", self.get_settings),
+            ("PUT", "/settings", self.put_settings),
+            ("GET", "/types", self.list_types),
+        ]
+
+    def register(self, routes: web.RouteTableDef, prefixes: tuple[str, ...] = (PREFIX,)) -> None:
+        for prefix in prefixes:
+            for method, path, handler in self.table():
+                routes.route(method, prefix + path)(json_errors(handler))
+
+    # -- tasks --------------------------------------------------------------------------
+    async def list_tasks(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        tasks = await off_loop(runtime.executor, runtime.manager.list)
+        return web.json_response({"tasks": [_task_json(t) for t in tasks]})
+
+    async def create_task(self, request: web.Request) -> web.Response:
+        from ..core.manager import DownloadRequest
+
+        body = await read_json_object(request, allow_empty=False)
+        fields: dict[str, str] = {}
+        for key in _REQUEST_FIELDS:
+            value = body.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise InvalidInput(f"{key} must be a string")
+            fields[key] = value.strip()
+        if not fields.get("url"):
+            raise InvalidInput("url is required")
+        if fields.get("if_exists", "skip") not in _IF_EXISTS:
+            raise InvalidInput(f"if_exists must be one of {', '.join(_IF_EXISTS)}")
+        fields.setdefault("model_type", "auto")
+        fields["model_type"] = fields["model_type"] or "auto"
+        runtime = await self.runtime()
+        task, created = await off_loop(runtime.executor, runtime.manager.submit, DownloadRequest(**fields))
+        return web.json_response(_task_json(task), status=201 if created else 200)
+
+    async def get_task(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        task = await off_loop(runtime.executor, runtime.manager.get, request.match_info["task_id"])
+        return web.json_response(_task_json(task))
+
+    async def task_action(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        action = getattr(runtime.manager, request.match_info["action"])
+        task = await off_loop(runtime.executor, action, request.match_info["task_id"])
+        return web.json_response(_task_json(task))
+
+    async def delete_task(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        await off_loop(runtime.executor, runtime.manager.delete, request.match_info["task_id"])
+        return web.Response(status=204)
+
+    # -- models -------------------------------------------------------------------------
+    async def list_models(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        model_type = request.query.get("type") or None
+        if model_type is not None:
+            runtime.folders.get(model_type)  # 400 for an unknown type
+        models = await off_loop(runtime.executor, runtime.index.list_models, model_type)
+        return web.json_response({"models": models})
+
+    async def _locate(self, runtime: Runtime, request: web.Request, name: str | None = None):
+        model_type = request.match_info["type"]
+        name = request.match_info["name"] if name is None else name
+        runtime.folders.get(model_type)
+        validate_relative_name(name)
+        return await off_loop(runtime.executor, runtime.folders.locate, model_type, name)
+
+    @staticmethod
+    def _preview_target(request: web.Request) -> str | None:
+        """The model name when the path ends in ``/preview``, else None."""
+        name = request.match_info["name"]
+        if name.endswith(PREVIEW_SUFFIX):
+            return name[: -len(PREVIEW_SUFFIX)]
+        return None
+
+    async def get_model_or_preview(self, request: web.Request) -> web.StreamResponse:
+        runtime = await self.runtime()
+        target = self._preview_target(request)
+        if target is not None:
+            return await self._get_preview(runtime, request, target)
+        location = await self._locate(runtime, request)
+        model = await off_loop(runtime.executor, runtime.index.get_model, location.model_type, location.name)
+        return web.json_response(model)
+
+    async def _get_preview(self, runtime: Runtime, request: web.Request, name: str) -> web.StreamResponse:
+        location = await self._locate(runtime, request, name)
+        preview = await off_loop(runtime.executor, runtime.index.preview_path, location.model_type, location.name)
+        if preview is None:
+            raise NotFound(f"{location.model_type}/{location.name} has no preview")
+        original = request.query.get("original") in ("1", "true")
+        served = await off_loop(runtime.executor, runtime.previews.get, preview, original)
+        headers = {"ETag": f'"{served.etag}"', "Cache-Control": "no-cache"}
+        if request.headers.get("If-None-Match", "").strip() in (f'"{served.etag}"', f'W/"{served.etag}"'):
+            return web.Response(status=304, headers=headers)
+        data = await off_loop(runtime.executor, served.path.read_bytes)
+        return web.Response(body=data, content_type=served.content_type, headers=headers)
+
+    async def patch_model(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        if self._preview_target(request) is not None:
+            raise MethodNotAllowed("a preview takes GET or PUT")
+        location = await self._locate(runtime, request)
+        body = await read_json_object(request, allow_empty=False)
+        description = body.get("description")
+        if not isinstance(description, str):
+            raise InvalidInput("description (a string) is required")
+        model = await off_loop(runtime.executor, runtime.index.set_description,
+                               location.model_type, location.name, description)
+        return web.json_response(model)
+
+    async def put_preview(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        target = self._preview_target(request)
+        if target is None:
+            raise MethodNotAllowed("PUT is for …/preview; use PATCH to change a description")
+        location = await self._locate(runtime, request, target)
+        image = await read_image(request)
+        model = await off_loop(runtime.executor, runtime.index.set_preview,
+                               location.model_type, location.name, image)
+        return web.json_response(model)
+
+    async def delete_model(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        if self._preview_target(request) is not None:
+            raise MethodNotAllowed("a preview takes GET or PUT; DELETE the model itself")
+        location = await self._locate(runtime, request)
+        delete_sidecars = request.query.get("delete_sidecars", "true").lower() not in ("0", "false", "no")
+        await off_loop(runtime.executor, runtime.index.delete_model,
+                       location.model_type, location.name, delete_sidecars)
+        forget_loader_cache(location.model_type)
+        return web.Response(status=204)
+
+    # -- scans --------------------------------------------------------------------------
+    async def start_scan(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request)
+        model_type = body.get("model_type") or "all"
+        if not isinstance(model_type, str):
+            raise InvalidInput("model_type must be a string")
+        compute_hashes = parse_bool(body.get("compute_hashes"), "compute_hashes")
+        fetch_civitai_info = parse_bool(body.get("fetch_civitai_info"), "fetch_civitai_info")
+        runtime = await self.runtime()
+        if model_type != "all":
+            runtime.folders.get(model_type)
+        scan = await off_loop(runtime.executor, lambda: runtime.index.start_scan(
+            model_type, compute_hashes=compute_hashes, fetch_civitai_info=fetch_civitai_info))
+        return web.json_response({"scan_id": scan.scan_id}, status=202)
+
+    async def get_scan(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        scan = await off_loop(runtime.executor, runtime.index.get_scan, request.match_info["scan_id"])
+        return web.json_response(scan.to_json() if hasattr(scan, "to_json") else scan)
+
+    # -- settings and types -------------------------------------------------------------
+    async def get_settings(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        return web.json_response(runtime.settings.public_view())
+
+    async def put_settings(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request, allow_empty=False)
+        runtime = await self.runtime()
+        view = await off_loop(runtime.executor, runtime.settings.update, body)
+        return web.json_response(view)
+
+    async def list_types(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        types = [{"name": name, "extensions": sorted(runtime.folders.get(name).writable_extensions)}
+                 for name in runtime.folders.names()]
+        return web.json_response({"types": types})
+
+
+def server_adds_api_prefix(server: Any) -> bool:
+    """Does this ComfyUI mirror every route under ``/api`` itself (since mid 2024)?"""
+    try:
+        return '"/api"' in inspect.getsource(type(server).add_routes)
+    except (OSError, TypeError):
+        return True
+
+
+def register_on_prompt_server(server: Any, holder: RuntimeHolder = HOLDER) -> None:
+    prefixes: tuple[str, ...] = (PREFIX,) if server_adds_api_prefix(server) else (PREFIX, "/api" + PREFIX)
+    ModelManagerRoutes(holder).register(server.routes, prefixes)

@@ -1,0 +1,172 @@
+"""The one Model Manager runtime per ComfyUI process.
+
+Importing the pack creates nothing: the runtime (settings, HTTP client, download manager, model
+index, event bridge) is built on first use — by a node, a route, or the start-up hook that resumes
+persisted downloads once the server listens.  State lives in
+``<ComfyUI user directory>/model_manager/``; at interpreter exit the manager is shut down so
+partial files stay resumable.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..core.model_types import ModelFolders
+from ..core.redact import RedactingFilter
+from ..core.settings import Settings
+from . import comfy_api
+from .bridge import EventBridge, comfy_sender
+from .folders import comfy_model_folders
+from .previews import PreviewCache
+
+log = logging.getLogger(__name__)
+
+STATE_FOLDER = "model_manager"
+
+
+@dataclass
+class Runtime:
+    """Everything the nodes and routes share.  Build with ``build_runtime``."""
+
+    folders: ModelFolders
+    state_dir: Path
+    settings: Settings
+    http: Any  # core.http.HttpClient
+    manager: Any  # core.manager.DownloadManager
+    index: Any  # core.scanner.ModelIndex
+    bridge: EventBridge
+    previews: PreviewCache
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="model-manager"))
+    started: bool = False
+    #: DownloadModel inputs -> destination of its last result (for IS_CHANGED).
+    download_memo: dict = field(default_factory=dict)
+
+    def start(self) -> None:
+        """Start the download workers (resumes persisted tasks).  Idempotent."""
+        if not self.started:
+            self.started = True
+            self.manager.start()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        try:
+            self.manager.shutdown(timeout=timeout)
+        finally:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def build_runtime(folders: ModelFolders, state_dir: Path,
+                  send: Callable[[str, dict], None] | None = None) -> Runtime:
+    """Wire the core objects together (no network, no scanning, no hashing)."""
+    from ..core.http import HttpClient
+    from ..core.manager import DownloadManager
+    from ..core.scanner import ModelIndex
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(state_dir / "settings.json")
+    http = HttpClient(proxy=settings.proxy)
+    settings.on_change(lambda s: http.set_proxy(s.proxy))
+    manager = DownloadManager(folders, state_dir, settings, http=http)
+    index = ModelIndex(folders, state_dir, settings, http=http)
+    bridge = EventBridge(send or (lambda event, payload: None), settings.redactor)
+    manager.events.subscribe(bridge)
+    index.events.subscribe(bridge)
+    previews = PreviewCache(state_dir / "thumbnails")
+    return Runtime(folders, state_dir, settings, http, manager, index, bridge, previews)
+
+
+def _install_log_redaction(runtime: Runtime) -> None:
+    """Redact keys from every log line ComfyUI prints (its handlers sit on the root logger)."""
+    redacting = RedactingFilter(runtime.settings.redactor)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redacting)
+
+
+class RuntimeHolder:
+    """Creates the runtime once, lazily and thread-safely; shuts it down at exit."""
+
+    def __init__(self, factory: Callable[[], Runtime]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._runtime: Runtime | None = None
+
+    @property
+    def created(self) -> bool:
+        return self._runtime is not None
+
+    def get(self) -> Runtime:
+        runtime = self._runtime
+        if runtime is not None:
+            return runtime
+        with self._lock:
+            if self._runtime is None:
+                runtime = self._factory()
+                runtime.start()
+                self._runtime = runtime
+                atexit.register(self.shutdown)
+            return self._runtime
+
+    def shutdown(self) -> None:
+        with self._lock:
+            runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            runtime.shutdown()
+
+
+def comfy_runtime_factory() -> Runtime:
+    """The runtime for this ComfyUI process (call only inside ComfyUI)."""
+    fp = comfy_api.folder_paths()
+    folders = comfy_model_folders()
+    if fp is None or folders is None:
+        raise RuntimeError("the Model Manager runtime needs ComfyUI (folder_paths is not loaded)")
+    server = comfy_api.prompt_server()
+    state_dir = Path(fp.get_user_directory()) / STATE_FOLDER
+    runtime = build_runtime(folders, state_dir, comfy_sender(server) if server is not None else None)
+    _install_log_redaction(runtime)
+    return runtime
+
+
+#: The process-wide holder (one runtime per ComfyUI process, by design).
+HOLDER = RuntimeHolder(comfy_runtime_factory)
+
+
+def get_runtime() -> Runtime:
+    return HOLDER.get()
+
+
+def schedule_startup(server: Any, holder: RuntimeHolder = HOLDER, poll: float = 0.25) -> None:
+    """Once the server listens, build the runtime off the loop (resuming persisted downloads).
+
+    Custom nodes are imported while ComfyUI's loop runs ``init_extra_nodes``; the task created
+    here waits (without blocking anything) until ``PromptServer.start_multi_address`` has set
+    ``server.address``, then builds the runtime in a thread.
+    """
+    import asyncio
+
+    loop = getattr(server, "loop", None)
+    if loop is None:
+        return
+
+    async def start_when_serving() -> None:
+        while getattr(server, "address", None) is None:
+            await asyncio.sleep(poll)
+        try:
+            await loop.run_in_executor(None, holder.get)
+        except Exception:
+            log.exception("Model Manager could not start; downloads resume on first use")
+
+    def create_task() -> None:
+        task = loop.create_task(start_when_serving())
+        _BACKGROUND_TASKS.add(task)
+        task.add_done_callback(_BACKGROUND_TASKS.discard)
+
+    loop.call_soon_threadsafe(create_task)
+
+
+#: Strong references to fire-and-forget tasks (asyncio keeps only weak ones).
+_BACKGROUND_TASKS: set = set()
