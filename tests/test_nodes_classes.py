@@ -1,0 +1,108 @@
+"""The node classes as ComfyUI reads them, imported without ComfyUI (contract §1, §2)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import comfyui_model_manager as pack
+from comfyui_model_manager.nodes.pickers import validate_picker
+
+EXPECTED_OUTPUTS = {
+    "DownloadModel": (("STRING", "STRING"), ("model_name", "path")),
+    "ScanModels": (("STRING", "INT"), ("report", "count")),
+    "SetModelPreview": ((), None),
+    "DeleteModel": ((), None),
+    "ModelInfo": (("IMAGE", "STRING", "STRING", "STRING", "STRING", "STRING"),
+                  ("preview", "description", "trigger_words", "base_model", "sha256", "info")),
+}
+
+
+def test_pack_exports_five_nodes_and_web_directory():
+    assert sorted(pack.NODE_CLASS_MAPPINGS) == sorted(EXPECTED_OUTPUTS)
+    assert set(pack.NODE_DISPLAY_NAME_MAPPINGS) == set(pack.NODE_CLASS_MAPPINGS)
+    assert pack.WEB_DIRECTORY == "./js"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_OUTPUTS))
+def test_classic_node_api(name):
+    cls = pack.NODE_CLASS_MAPPINGS[name]
+    assert cls.CATEGORY == "model_manager"
+    assert isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 20
+    assert callable(getattr(cls(), cls.FUNCTION))
+    types, names = EXPECTED_OUTPUTS[name]
+    assert tuple(cls.RETURN_TYPES) == types
+    if names:
+        assert tuple(cls.RETURN_NAMES) == names
+    inputs = cls.INPUT_TYPES()
+    json.dumps(inputs)  # /object_info serialises it
+    for section in ("required", "optional"):
+        for input_name, spec in inputs.get(section, {}).items():
+            assert isinstance(spec[1].get("tooltip"), str) and spec[1]["tooltip"], f"{name}.{input_name}"
+
+
+def test_output_nodes():
+    mapping = pack.NODE_CLASS_MAPPINGS
+    for name in ("ScanModels", "SetModelPreview", "DeleteModel", "DownloadModel"):
+        assert mapping[name].OUTPUT_NODE is True
+    assert not getattr(mapping["ModelInfo"], "OUTPUT_NODE", False)
+
+
+def test_download_model_sockets():
+    inputs = pack.NODE_CLASS_MAPPINGS["DownloadModel"].INPUT_TYPES()
+    assert list(inputs["required"]) == ["url", "model_type"]
+    assert inputs["required"]["url"][0] == "STRING"
+    assert inputs["required"]["model_type"][0][0] == "auto"
+    optional = inputs["optional"]
+    assert [optional[k][0] for k in ("subfolder", "filename", "sha256")] == ["STRING"] * 3
+    assert optional["if_exists"][0] == ["skip", "overwrite", "rename"]
+    assert optional["wait"][0] == "BOOLEAN" and optional["wait"][1]["default"] is True
+
+
+def test_picker_sockets():
+    mapping = pack.NODE_CLASS_MAPPINGS
+    for name in ("SetModelPreview", "DeleteModel", "ModelInfo"):
+        required = mapping[name].INPUT_TYPES()["required"]
+        assert isinstance(required["model_type"][0], list)
+        assert isinstance(required["model_name"][0], list)
+    delete = mapping["DeleteModel"].INPUT_TYPES()
+    assert delete["required"]["confirm"][1]["default"] is False
+    assert delete["optional"]["delete_sidecars"][1]["default"] is True
+    preview = mapping["SetModelPreview"].INPUT_TYPES()["optional"]
+    assert preview["image"][0] == "IMAGE"
+    assert preview["description"][1]["multiline"] is True
+    scan = mapping["ScanModels"].INPUT_TYPES()
+    assert scan["required"]["model_type"][0][0] == "all"
+    assert [scan["optional"][k][0] for k in ("compute_hashes", "fetch_civitai_info")] == ["BOOLEAN"] * 2
+
+
+def test_download_is_changed_without_a_known_file_always_runs():
+    value = pack.NODE_CLASS_MAPPINGS["DownloadModel"].IS_CHANGED(url="https://x/y.safetensors",
+                                                                  model_type="auto")
+    assert value != value  # NaN: ComfyUI re-runs the node
+
+
+def test_picker_validation_messages():
+    assert validate_picker("loras", "sub/x.safetensors", {}) is True
+    assert validate_picker("loras", None, {"model_name": "STRING"}) is True
+    message = validate_picker("loras", "../../etc/passwd", {})
+    assert isinstance(message, str) and "loras" in message and "inside its model folder" in message
+    assert "absolute" in validate_picker("loras", "/etc/passwd", {})
+    assert "STRING" in validate_picker("loras", None, {"model_name": "IMAGE"})
+
+
+def test_import_outside_comfyui_is_light_and_fast():
+    """Nothing heavy is imported, nothing touches the network or disk state (contract §1)."""
+    code = (
+        "import sys, time; t = time.perf_counter(); import comfyui_model_manager as p; "
+        "dt = time.perf_counter() - t; "
+        "heavy = [m for m in ('requests', 'PIL', 'huggingface_hub', 'torch', 'sqlite3', 'aiohttp') "
+        "if m in sys.modules]; print(dt, heavy, len(p.NODE_CLASS_MAPPINGS))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd="/").stdout.split(" ", 1)
+    seconds = float(out[0])
+    assert out[1].strip() == "[] 5", out
+    assert seconds < 0.5, seconds  # generous for CI; ComfyUI-side import time is measured e2e
