@@ -1,0 +1,95 @@
+"""SQLite store of sha256 digests and of Civitai "not found" answers.
+
+Digests are keyed by (path, size, mtime_ns): while those hold the file is never read again;
+any change of size or mtime makes the entry miss, so the file is re-hashed.
+"Not found" answers of Civitai's by-hash route are kept by digest for ``NOT_FOUND_TTL``.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+NOT_FOUND_TTL = 7 * 24 * 3600.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS hashes (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    hashed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS civitai_misses (
+    sha256 TEXT PRIMARY KEY,
+    checked_at REAL NOT NULL
+);
+"""
+
+
+class HashCache:
+    """Thread-safe (one connection behind a lock; WAL so readers do not block a writer)."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        import sqlite3
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError:
+            pass
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- digests -------------------------------------------------------------------------
+    def get(self, path: Path | str, size: int, mtime_ns: int) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT sha256 FROM hashes WHERE path=? AND size=? AND mtime_ns=?",
+                                   (str(path), size, mtime_ns)).fetchone()
+        return row[0] if row else None
+
+    def get_many(self, keys: list[tuple[str, int, int]]) -> dict[str, str]:
+        """path -> sha256 for every (path, size, mtime_ns) still valid."""
+        found: dict[str, str] = {}
+        with self._lock:
+            rows = self._db.execute("SELECT path, size, mtime_ns, sha256 FROM hashes").fetchall()
+        valid = {(p, s, m): h for p, s, m, h in rows}
+        for key in keys:
+            digest = valid.get(key)
+            if digest:
+                found[key[0]] = digest
+        return found
+
+    def put(self, path: Path | str, size: int, mtime_ns: int, sha256: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)",
+                             (str(path), size, mtime_ns, sha256.lower(), self._clock()))
+
+    def forget(self, path: Path | str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM hashes WHERE path=?", (str(path),))
+
+    # -- Civitai misses ------------------------------------------------------------------
+    def remember_not_found(self, sha256: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO civitai_misses VALUES (?, ?)",
+                             (sha256.lower(), self._clock()))
+
+    def recently_not_found(self, sha256: str, ttl: float = NOT_FOUND_TTL) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT checked_at FROM civitai_misses WHERE sha256=?",
+                                   (sha256.lower(),)).fetchone()
+        return bool(row) and self._clock() - row[0] < ttl
+
+    def forget_not_found(self, sha256: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM civitai_misses WHERE sha256=?", (sha256.lower(),))

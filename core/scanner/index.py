@@ -1,0 +1,442 @@
+"""``ModelIndex``: the persisted list of models with their metadata, scans and metadata edits.
+
+The index lives in memory and in ``state_dir/model_index.json`` (so a restart lists at once);
+sha256 digests live in ``state_dir/hashes.sqlite`` (``HashCache``).  A scan walks the roots,
+re-reads only models whose size, mtime or sidecars changed, optionally hashes (worker threads)
+and looks models up on Civitai by hash.  One scan runs at a time; a request that an active scan
+already covers joins it.  Every public method is blocking: call it off ComfyUI's event loop.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+from ..errors import Cancelled, InvalidInput, NotFound
+from ..http import HttpClient
+from ..jsonio import atomic_write_bytes, read_json
+from ..model_types import ModelFolders, ModelLocation
+from ..observers import COMPLETE_SCAN_TASK, UPDATE_SCAN_TASK, EventHub, Throttle
+from ..settings import Settings
+from . import metadata_ops
+from .hashing import FileHasher
+from .model_record import EMBEDDED_PREVIEW, build_record, light, signature
+from .safetensors_header import cover_image, read_header
+from .scan_task import ScanReport, ScanTask
+from .sidecars import find_sidecars, list_siblings
+from .walker import FoundModel, walk_type
+
+log = logging.getLogger(__name__)
+
+INDEX_FILE = "model_index.json"
+HASH_FILE = "hashes.sqlite"
+INDEX_VERSION = 1
+MAX_FINISHED_SCANS = 50
+
+Key = tuple[str, str]  # (model type, name)
+
+
+class ModelIndex:
+    def __init__(self, folders: ModelFolders, state_dir: Path, settings: Settings,
+                 http: HttpClient | None = None, *, hash_workers: int | None = None,
+                 civitai_base_url: str | None = None, civitai_min_interval: float = 0.5,
+                 civitai_backoff: float = 1.0, civitai_max_backoff: float = 30.0,
+                 refresh_on_first_list: bool = True) -> None:
+        self.folders = folders
+        self.state_dir = Path(state_dir)
+        self.settings = settings
+        self.http = http
+        self.events = EventHub()
+        self.hasher = FileHasher()
+        self.hash_workers = hash_workers or max(1, min(4, os.cpu_count() or 1))
+        self.civitai_options = {"base_url": civitai_base_url, "min_interval": civitai_min_interval,
+                                "backoff": civitai_backoff, "max_backoff": civitai_max_backoff}
+        self._refresh_on_first_list = refresh_on_first_list
+        self._lock = threading.RLock()
+        self._entries: dict[Key, dict[str, Any]] = {}
+        self._indexed_types: set[str] = set()
+        self._loaded = False
+        self._scans: dict[str, ScanTask] = {}
+        self._active: list[ScanTask] = []
+        self._scan_gate = threading.Lock()
+        self._persist_lock = threading.Lock()
+        self._throttle = Throttle()
+        self._hash_cache = None
+        self._lookup = None
+
+    def __repr__(self) -> str:
+        return f"ModelIndex(state_dir={str(self.state_dir)!r}, models={len(self._entries)})"
+
+    # -- state on disk ---------------------------------------------------------------------
+    @property
+    def index_path(self) -> Path:
+        return self.state_dir / INDEX_FILE
+
+    @property
+    def hash_cache(self):
+        with self._lock:
+            if self._hash_cache is None:
+                from .hash_cache import HashCache
+
+                self._hash_cache = HashCache(self.state_dir / HASH_FILE)
+            return self._hash_cache
+
+    def _ensure_loaded(self) -> bool:
+        """Load the persisted index once; True when this call loaded it from disk."""
+        with self._lock:
+            if self._loaded:
+                return False
+            self._loaded = True
+            document = read_json(self.index_path, None)
+            if not isinstance(document, dict) or document.get("version") != INDEX_VERSION:
+                return False
+            known = set(self.folders.names())
+            for item in document.get("entries") or []:
+                try:
+                    record = item["record"]
+                    key = (record["type"], record["name"])
+                except (KeyError, TypeError):
+                    continue
+                if key[0] in known:
+                    self._entries[key] = item
+            self._indexed_types = {t for t in document.get("indexed_types") or [] if t in known}
+            return True
+
+    def _persist(self) -> None:
+        with self._lock:
+            document = {"version": INDEX_VERSION, "indexed_types": sorted(self._indexed_types),
+                        "entries": [self._entries[k] for k in sorted(self._entries)]}
+            data = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        with self._persist_lock:
+            atomic_write_bytes(self.index_path, data)
+
+    # -- listing ---------------------------------------------------------------------------
+    def list_models(self, model_type: str | None = None) -> list[dict]:
+        """Models from the index (without the bulky ``metadata``).  A type never indexed is
+        indexed now (blocking, no hashing); a list served from disk after a restart starts one
+        background refresh scan."""
+        types = self._types_for(model_type or "all")
+        loaded_from_disk = self._ensure_loaded()
+        with self._lock:
+            missing = [t for t in types if t not in self._indexed_types]
+        if missing:
+            self.scan(missing[0] if len(missing) == 1 else "all")
+        elif loaded_from_disk and self._refresh_on_first_list:
+            self.start_scan("all")
+        wanted = set(types)
+        with self._lock:
+            return [light(self._entries[k]["record"]) for k in sorted(self._entries) if k[0] in wanted]
+
+    def get_model(self, model_type: str, name: str) -> dict:
+        """Full metadata of one model, re-read if it changed since it was indexed."""
+        location = self.folders.locate(model_type, name)
+        return dict(self._refresh_one(location))
+
+    def _found_for(self, location: ModelLocation) -> FoundModel:
+        st = location.path.stat()
+        return FoundModel(location.model_type, location.root, location.name, location.path,
+                          st.st_size, st.st_mtime_ns, frozenset(list_siblings(location.path)))
+
+    def _refresh_one(self, location: ModelLocation) -> dict[str, Any]:
+        self._ensure_loaded()
+        found = self._found_for(location)
+        sidecars = find_sidecars(found.path.name, found.siblings)
+        sig = signature(found, sidecars)
+        key = (found.model_type, found.name)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry.get("sig") != sig or entry["record"].get("root") != str(found.root):
+            record = build_record(found, sidecars)
+        else:
+            record = dict(entry["record"])
+        record["sha256"] = self.hash_cache.get(str(found.path), found.size, found.mtime_ns)
+        with self._lock:
+            self._entries[key] = {"record": record, "sig": sig, "path": str(found.path)}
+        return record
+
+    def _types_for(self, model_type: str) -> tuple[str, ...]:
+        if model_type in (None, "", "all"):
+            return tuple(self.folders.names())
+        self.folders.get(model_type)  # raises InvalidInput for unknown types
+        return (model_type,)
+
+    # -- previews, descriptions, delete ------------------------------------------------------
+    def preview_path(self, model_type: str, name: str) -> Path | None:
+        """The preview file to serve: a sidecar beside the model, or the safetensors cover image
+        extracted once into ``state_dir/covers``."""
+        location = self.folders.locate(model_type, name)
+        record = self._refresh_one(location)
+        if record.get("preview_source") == "sidecar" and record.get("preview"):
+            path = location.path.with_name(PurePosixPath(record["preview"]).name)
+            return path if path.is_file() else None
+        if record.get("preview") == EMBEDDED_PREVIEW:
+            return self._extract_cover(location)
+        return None
+
+    def _extract_cover(self, location: ModelLocation) -> Path | None:
+        st = location.path.stat()
+        cover = cover_image(read_header(location.path).metadata)
+        if cover is None:
+            return None
+        data, extension = cover
+        tag = hashlib.sha256(f"{location.path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
+        target = self.state_dir / "covers" / f"{tag}{extension}"
+        if not target.is_file():
+            atomic_write_bytes(target, data)
+        return target
+
+    def set_description(self, model_type: str, name: str, text: str) -> dict:
+        location = self.folders.locate(model_type, name)
+        metadata_ops.write_description(location.path, text)
+        return self._after_change(location)
+
+    def set_preview(self, model_type: str, name: str, image_bytes: Any) -> dict:
+        """Store the preview (image bytes or a PIL image) as ``NAME.webp``; other variants go."""
+        location = self.folders.locate(model_type, name)
+        if isinstance(image_bytes, (bytes, bytearray, memoryview)):
+            webp = metadata_ops.preview_webp_from_bytes(bytes(image_bytes))
+        else:
+            webp = metadata_ops.preview_webp(image_bytes)
+        metadata_ops.write_preview(location.path, webp)
+        return self._after_change(location)
+
+    def set_preview_image(self, model_type: str, name: str, image: Any) -> dict:
+        """``set_preview`` for a decoded PIL image (the SetModelPreview node)."""
+        return self.set_preview(model_type, name, image)
+
+    def delete_model(self, model_type: str, name: str, delete_sidecars: bool = True) -> list[Path]:
+        """Delete the model (and its sidecars); returns the paths removed."""
+        location = self.folders.locate(model_type, name)
+        deleted = metadata_ops.delete_files(metadata_ops.files_to_delete(location.path, delete_sidecars))
+        self._ensure_loaded()
+        self.hash_cache.forget(str(location.path))
+        with self._lock:
+            self._entries.pop((location.model_type, location.name), None)
+        self._persist()
+        log.info("deleted %s model %s (%d files)", location.model_type, location.name, len(deleted))
+        return deleted
+
+    def _after_change(self, location: ModelLocation) -> dict:
+        record = self._refresh_one(location)
+        self._persist()
+        return dict(record)
+
+    # -- scans -------------------------------------------------------------------------------
+    def start_scan(self, model_type: str = "all", compute_hashes: bool = False,
+                   fetch_civitai_info: bool = False) -> ScanTask:
+        """Start a scan in a background thread, or join an active one that covers this request."""
+        types = self._types_for(model_type or "all")
+        compute_hashes, fetch_civitai_info = bool(compute_hashes), bool(fetch_civitai_info)
+        with self._lock:
+            for task in self._active:
+                if not task.finished and task.covers(types, compute_hashes, fetch_civitai_info):
+                    return task
+            task = ScanTask(model_type or "all", types, compute_hashes, fetch_civitai_info)
+            self._active.append(task)
+            self._scans[task.scan_id] = task
+            self._forget_old_scans()
+        threading.Thread(target=self._run_scan, args=(task,), name=f"model-scan-{task.scan_id}",
+                         daemon=True).start()
+        return task
+
+    def scan(self, model_type: str = "all", compute_hashes: bool = False, fetch_civitai_info: bool = False,
+             should_stop: Callable[[], bool] | None = None) -> ScanReport:
+        """Blocking scan (joins an active one).  ``should_stop()`` true cancels it."""
+        task = self.start_scan(model_type, compute_hashes, fetch_civitai_info)
+        while not task.wait(0.2):
+            if should_stop is not None and should_stop():
+                task.cancel()
+        task.wait()
+        assert task.report is not None
+        return task.report
+
+    def get_scan(self, scan_id: str) -> ScanTask:
+        with self._lock:
+            task = self._scans.get(scan_id)
+        if task is None:
+            raise NotFound(f"no scan with id {scan_id!r}")
+        return task
+
+    def cancel_scan(self, scan_id: str) -> ScanTask:
+        task = self.get_scan(scan_id)
+        task.cancel()
+        return task
+
+    def _forget_old_scans(self) -> None:
+        finished = [t for t in self._scans.values() if t.finished]
+        for task in finished[:-MAX_FINISHED_SCANS] if len(finished) > MAX_FINISHED_SCANS else []:
+            self._scans.pop(task.scan_id, None)
+
+    def _emit_progress(self, task: ScanTask) -> None:
+        if self._throttle.ready(task.scan_id):
+            self.events.emit(UPDATE_SCAN_TASK, task.progress_event())
+
+    def _run_scan(self, task: ScanTask) -> None:
+        try:
+            with self._scan_gate:
+                if task.cancel_requested:
+                    raise Cancelled("the scan was cancelled")
+                self._ensure_loaded()
+                found = self._index_phase(task)
+                if task.compute_hashes or task.fetch_civitai_info:
+                    self._hash_phase(task, found)
+                if task.fetch_civitai_info:
+                    self._civitai_phase(task, found)
+                task.status = "completed"
+        except Cancelled:
+            task.status = "cancelled"
+        except Exception as exc:  # a scan must end with a status, never die silently
+            log.exception("model scan %s failed", task.scan_id)
+            task.status = "failed"
+            task.add_error(self.settings.redactor(f"the scan failed: {exc}"))
+        finally:
+            try:
+                self._persist()
+            except OSError as exc:
+                task.add_error(f"could not save the index: {exc.strerror or exc}")
+            with self._lock:
+                wanted = set(task.types)
+                models = [dict(self._entries[k]["record"]) for k in sorted(self._entries) if k[0] in wanted]
+                if task in self._active:
+                    self._active.remove(task)
+            task.count = len(models)
+            task.hashed = sum(1 for m in models if m.get("sha256"))
+            task.current = ""
+            task.report = ScanReport(task, models)
+            task.mark_done()
+            self._throttle.forget(task.scan_id)
+            self.events.emit(COMPLETE_SCAN_TASK, task.complete_event())
+
+    def _check_cancel(self, task: ScanTask) -> None:
+        if task.cancel_requested:
+            raise Cancelled("the scan was cancelled")
+
+    def _index_phase(self, task: ScanTask) -> list[FoundModel]:
+        task.status = "scanning"
+        self._emit_progress(task)
+        found: list[FoundModel] = []
+        seen: set[Key] = set()
+        for type_name in task.types:
+            for item in walk_type(self.folders.get(type_name), lambda: task.cancel_requested):
+                key = (item.model_type, item.name)
+                if key in seen:
+                    continue  # the same name in a later root: loaders take the first
+                seen.add(key)
+                found.append(item)
+                task.total = len(found)
+                if len(found) % 256 == 0:
+                    self._emit_progress(task)
+        self._check_cancel(task)
+        task.total = len(found)
+        fresh: dict[Key, dict[str, Any]] = {}
+        with self._lock:
+            old_entries = dict(self._entries)
+        for item in found:
+            self._check_cancel(task)
+            key = (item.model_type, item.name)
+            sidecars = find_sidecars(item.path.name, item.siblings)
+            sig = signature(item, sidecars)
+            entry = old_entries.get(key)
+            if entry is not None and entry.get("sig") == sig and entry["record"].get("root") == str(item.root):
+                record = entry["record"]
+            else:
+                record = build_record(item, sidecars)
+            if record.get("header_error"):
+                task.add_error(f"{item.model_type}/{item.name}: {record['header_error']}")
+            fresh[key] = {"record": record, "sig": sig, "path": str(item.path)}
+            task.scanned += 1
+            task.current = item.name
+            self._emit_progress(task)
+        digests = self.hash_cache.get_many([(str(f.path), f.size, f.mtime_ns) for f in found])
+        for item in found:
+            entry = fresh[(item.model_type, item.name)]
+            digest = digests.get(str(item.path))
+            if entry["record"].get("sha256") != digest:
+                entry["record"] = {**entry["record"], "sha256": digest}
+        wanted = set(task.types)
+        with self._lock:
+            for key in [k for k in self._entries if k[0] in wanted and k not in fresh]:
+                del self._entries[key]
+            self._entries.update(fresh)
+            self._indexed_types |= wanted
+        return found
+
+    def _hash_phase(self, task: ScanTask, found: list[FoundModel]) -> None:
+        with self._lock:
+            todo = [f for f in found
+                    if not self._entries.get((f.model_type, f.name), {}).get("record", {}).get("sha256")]
+        task.status, task.scanned, task.total, task.current = "hashing", 0, len(todo), ""
+        self._emit_progress(task)
+        if not todo:
+            return
+        counter_lock = threading.Lock()
+
+        def hash_one(item: FoundModel) -> None:
+            if task.cancel_requested:
+                return
+            task.current = item.name
+            self._emit_progress(task)
+            try:
+                digest = self.hasher.sha256(item.path, lambda: task.cancel_requested)
+                after = os.stat(item.path)
+            except Cancelled:
+                return
+            except OSError as exc:
+                task.add_error(f"{item.model_type}/{item.name}: could not hash ({exc.strerror or exc})")
+                return
+            if (after.st_size, after.st_mtime_ns) != (item.size, item.mtime_ns):
+                task.add_error(f"{item.model_type}/{item.name}: changed while it was hashed; scan again")
+                return
+            self.hash_cache.put(str(item.path), item.size, item.mtime_ns, digest)
+            key = (item.model_type, item.name)
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    entry["record"] = {**entry["record"], "sha256": digest}
+            with counter_lock:
+                task.scanned += 1
+                task.hashes_computed += 1
+            self._emit_progress(task)
+
+        with ThreadPoolExecutor(max_workers=self.hash_workers, thread_name_prefix="model-hash") as pool:
+            list(pool.map(hash_one, todo))
+        self._check_cancel(task)
+
+    def _civitai_phase(self, task: ScanTask, found: list[FoundModel]) -> None:
+        from .civitai_lookup import CivitaiLookup
+
+        with self._lock:
+            if self._lookup is None:
+                self._lookup = CivitaiLookup(self.settings, self.http or HttpClient(proxy=self.settings.proxy),
+                                             self.hash_cache, **self.civitai_options)
+            lookup = self._lookup
+            records = {(f.model_type, f.name): self._entries.get((f.model_type, f.name), {}).get("record")
+                       for f in found}
+        todo = [f for f in found if _needs_civitai(records.get((f.model_type, f.name)))]
+        task.status, task.scanned, task.total, task.current = "fetching_info", 0, len(todo), ""
+        self._emit_progress(task)
+        for item in todo:
+            self._check_cancel(task)
+            record = records[(item.model_type, item.name)]
+            task.current = item.name
+            result = lookup.lookup(item.path, record["sha256"], should_stop=lambda: task.cancel_requested)
+            if result.error:
+                task.add_error(f"{item.model_type}/{item.name}: {result.error}")
+            if result.matched:
+                task.matched += 1
+                location = ModelLocation(item.model_type, item.root, item.name, item.path)
+                try:
+                    self._refresh_one(location)
+                except OSError:
+                    pass
+            task.scanned += 1
+            self._emit_progress(task)
+
+
+def _needs_civitai(record: dict | None) -> bool:
+    return bool(record and record.get("sha256") and (not record.get("civitai") or not record.get("preview")))

@@ -1,0 +1,173 @@
+"""Build the metadata record of one model from its file, header and sidecars.
+
+The record is the model dict of the REST routes, the index and ``scan --json``:
+``type, name, root, size, mtime, preview, preview_source, description, description_file,
+sha256, base_model, trigger_words, civitai, metadata, tensor_count, header_error, sidecars``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import PurePosixPath
+from typing import Any
+
+from .safetensors_header import bounded_metadata, cover_image, is_safetensors, read_header
+from .sidecars import SidecarNames, find_sidecars, read_json_object, read_text
+from .walker import FoundModel
+
+#: How many ``ss_tag_frequency`` tags become trigger words when Civitai gives none.
+MAX_TAG_TRIGGER_WORDS = 10
+EMBEDDED_PREVIEW = "ssmd_cover_images"
+#: Keys left out of the light records that ``list_models`` returns.
+HEAVY_KEYS = ("metadata",)
+
+
+def build_record(found: FoundModel, sidecars: SidecarNames | None = None) -> dict[str, Any]:
+    folder = PurePosixPath(found.name).parent
+    filename = found.path.name
+    sidecars = sidecars or find_sidecars(filename, found.siblings)
+
+    def rel(sidecar: str | None) -> str | None:
+        return None if sidecar is None else (folder / sidecar).as_posix()
+
+    directory = found.path.parent
+    header_meta: dict[str, str] = {}
+    header_error = None
+    tensor_count = None
+    if is_safetensors(filename):
+        header = read_header(found.path)
+        header_meta, header_error, tensor_count = header.metadata, header.error, header.tensor_count
+        if header_error:
+            tensor_count = None
+    info = read_json_object(directory / sidecars.civitai_info) if sidecars.civitai_info else None
+    a1111 = read_json_object(directory / sidecars.a1111_json) if sidecars.a1111_json else None
+    manager_meta = read_json_object(directory / sidecars.metadata_json) if sidecars.metadata_json else None
+    civitai_version = info or _dict(manager_meta, "civitai")
+
+    description = read_text(directory / sidecars.description) if sidecars.description else None
+    if description is None and a1111 and isinstance(a1111.get("description"), str) and a1111["description"]:
+        description = a1111["description"]
+
+    preview, preview_source = rel(sidecars.preview), "sidecar" if sidecars.preview else None
+    if preview is None and cover_image(header_meta) is not None:
+        preview, preview_source = EMBEDDED_PREVIEW, "safetensors"
+
+    return {
+        "type": found.model_type,
+        "name": found.name,
+        "root": str(found.root),
+        "size": found.size,
+        "mtime": found.mtime_ns / 1e9,
+        "preview": preview,
+        "preview_source": preview_source,
+        "description": description,
+        "description_file": rel(sidecars.description),
+        "sha256": None,
+        "base_model": _base_model(civitai_version, manager_meta, header_meta, a1111),
+        "trigger_words": _trigger_words(civitai_version, a1111, header_meta),
+        "civitai": _civitai_ids(civitai_version, manager_meta),
+        "metadata": bounded_metadata(header_meta),
+        "tensor_count": tensor_count,
+        "header_error": header_error,
+        "sidecars": [rel(s) for s in sidecars.all],
+    }
+
+
+def light(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in HEAVY_KEYS}
+
+
+def _dict(document: dict | None, key: str) -> dict | None:
+    value = document.get(key) if isinstance(document, dict) else None
+    return value if isinstance(value, dict) and value else None
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _base_model(version: dict | None, manager_meta: dict | None, header: dict[str, str],
+                a1111: dict | None) -> str | None:
+    candidates = [
+        (version or {}).get("baseModel"),
+        (manager_meta or {}).get("base_model"),
+        header.get("ss_base_model_version"),
+        header.get("modelspec.architecture"),
+        (a1111 or {}).get("sd version"),
+    ]
+    for value in candidates:
+        text = _text(value)
+        if text and text.lower() != "unknown":
+            return text
+    return None
+
+
+def _trigger_words(version: dict | None, a1111: dict | None, header: dict[str, str]) -> list[str]:
+    words = (version or {}).get("trainedWords")
+    if isinstance(words, list):
+        clean = [w.strip() for w in words if isinstance(w, str) and w.strip()]
+        if clean:
+            return clean
+    activation = _text((a1111 or {}).get("activation text"))
+    if activation:
+        return [w.strip() for w in activation.split(",") if w.strip()]
+    return top_tags(header.get("ss_tag_frequency"))
+
+
+def top_tags(raw: str | None, limit: int = MAX_TAG_TRIGGER_WORDS) -> list[str]:
+    """The most frequent tags of kohya's ``ss_tag_frequency`` ({dataset: {tag: count}})."""
+    if not raw:
+        return []
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return []
+    if not isinstance(document, dict):
+        return []
+    counts: Counter[str] = Counter()
+    for tags in document.values():
+        if not isinstance(tags, dict):
+            continue
+        for tag, count in tags.items():
+            tag = str(tag).strip()
+            if tag and isinstance(count, (int, float)):
+                counts[tag] += int(count)
+    return [tag for tag, _count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+
+
+def _civitai_ids(version: dict | None, manager_meta: dict | None) -> dict[str, Any] | None:
+    if not version:
+        return None
+    model = version.get("model") if isinstance(version.get("model"), dict) else {}
+    ids = {
+        "model_id": _int(version.get("modelId")),
+        "version_id": _int(version.get("id")),
+        "model_name": _text(model.get("name")) or _text((manager_meta or {}).get("model_name")),
+        "version_name": _text(version.get("name")),
+    }
+    return ids if ids["model_id"] or ids["version_id"] else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def signature(found: FoundModel, sidecars: SidecarNames) -> list:
+    """What must stay the same for a stored record to still be right: the model's size and
+    mtime and its sidecars' names, sizes and mtimes (JSON-friendly, so it is persisted)."""
+    folder = found.path.parent
+    parts = []
+    for name in sidecars.all:
+        try:
+            st = os.stat(folder / name)
+            parts.append([name, st.st_size, st.st_mtime_ns])
+        except OSError:
+            parts.append([name, -1, -1])
+    return [found.size, found.mtime_ns, parts]

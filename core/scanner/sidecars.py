@@ -1,0 +1,119 @@
+"""Files beside a model (contract §6) and how every popular tool names them.
+
+For ``name.safetensors`` (the *stem* is ``name``):
+- preview: ``name.webp``, then ``name.{png,jpg,jpeg,gif,webp}``, then ``name.preview.{…}``
+  (first match wins; extensions match in any case); the safetensors ``ssmd_cover_images`` come last;
+- description: ``name.md``, then ``name.txt``;
+- Civitai version JSON: ``name.civitai.info``; other tools' JSON: ``name.json`` (A1111 / Forge
+  user metadata), ``name.metadata.json`` (LoRA Manager).  These are read, never written here;
+- our own checksum file ``name.sha256`` (deleted with the model if present).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+PREVIEW_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+DESCRIPTION_EXTENSIONS = (".md", ".txt")
+INFO_SUFFIXES = (".civitai.info", ".json", ".metadata.json")
+CHECKSUM_SUFFIX = ".sha256"
+MAX_DESCRIPTION_BYTES = 256 * 1024
+MAX_JSON_BYTES = 8 << 20
+
+
+def model_stem(filename: str) -> str:
+    """``a.b.safetensors`` -> ``a.b``: sidecars replace the model's last extension."""
+    stem, dot, _ext = filename.rpartition(".")
+    return stem if dot and stem else filename
+
+
+def preview_candidates(stem: str) -> list[str]:
+    """Preview file names in the order they are looked for."""
+    names = [f"{stem}.webp"]
+    names += [f"{stem}{ext}" for ext in PREVIEW_EXTENSIONS if ext != ".webp"]
+    names += [f"{stem}.preview{ext}" for ext in PREVIEW_EXTENSIONS]
+    return names
+
+
+def sidecar_candidates(stem: str) -> list[str]:
+    """Every sidecar name a model may have (what ``delete`` removes)."""
+    names = preview_candidates(stem)
+    names += [f"{stem}{ext}" for ext in DESCRIPTION_EXTENSIONS]
+    names += [f"{stem}{suffix}" for suffix in INFO_SUFFIXES]
+    names.append(f"{stem}{CHECKSUM_SUFFIX}")
+    return names
+
+
+def match_names(candidates: Iterable[str], siblings: Iterable[str]) -> list[str]:
+    """Actual sibling names matching ``candidates``, in candidate order; case-insensitive
+    (``x.PNG`` counts as ``x.png``), exact-case matches first."""
+    by_lower: dict[str, list[str]] = {}
+    for name in siblings:
+        by_lower.setdefault(name.lower(), []).append(name)
+    found: list[str] = []
+    for candidate in candidates:
+        for name in sorted(by_lower.get(candidate.lower(), ()), key=lambda n: n != candidate):
+            if name not in found:
+                found.append(name)
+    return found
+
+
+@dataclass(frozen=True)
+class SidecarNames:
+    """Which sidecars exist for one model (names only; relative to the model's folder)."""
+
+    preview: str | None
+    description: str | None
+    civitai_info: str | None
+    a1111_json: str | None
+    metadata_json: str | None
+    all: tuple[str, ...]
+
+
+def find_sidecars(filename: str, siblings: Iterable[str]) -> SidecarNames:
+    siblings = [s for s in siblings if s != filename]
+    stem = model_stem(filename)
+
+    def first(candidates: list[str]) -> str | None:
+        found = match_names(candidates, siblings)
+        return found[0] if found else None
+
+    return SidecarNames(
+        preview=first(preview_candidates(stem)),
+        description=first([f"{stem}{ext}" for ext in DESCRIPTION_EXTENSIONS]),
+        civitai_info=first([f"{stem}.civitai.info"]),
+        a1111_json=first([f"{stem}.json"]),
+        metadata_json=first([f"{stem}.metadata.json"]),
+        all=tuple(match_names(sidecar_candidates(stem), siblings)),
+    )
+
+
+def list_siblings(model_path: Path) -> list[str]:
+    try:
+        return os.listdir(model_path.parent)
+    except OSError:
+        return []
+
+
+def read_text(path: Path, limit: int = MAX_DESCRIPTION_BYTES) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError:
+        return None
+    text = data[:limit].decode("utf-8", errors="replace")
+    return text + "…" if len(data) > limit else text
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    try:
+        if os.path.getsize(path) > MAX_JSON_BYTES:
+            return None
+        with open(path, "rb") as fh:
+            document = json.loads(fh.read().decode("utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
