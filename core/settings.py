@@ -93,6 +93,19 @@ class Settings:
             self.redactor.add(token)
         return token or None
 
+    def secret_source(self, name: str) -> str | None:
+        """Where a secret comes from: "settings", "CIVITAI_API_TOKEN"/"HF_TOKEN", "huggingface_hub login" or None."""
+        if name not in SECRET_KEYS:
+            raise InvalidInput(f"{name!r} is not a secret setting")
+        if self._data.get(name):
+            return "settings"
+        variable = "CIVITAI_API_TOKEN" if name == "civitai_api_key" else "HF_TOKEN"
+        if self._environ.get(variable):
+            return variable
+        if name == "huggingface_token" and self.huggingface_token():
+            return "huggingface_hub login"
+        return None
+
     # -- reading and writing ----------------------------------------------------------
     def public_view(self) -> dict[str, Any]:
         """Everything a browser may see: secrets only as ``*_set`` flags."""
