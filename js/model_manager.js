@@ -1,0 +1,249 @@
+// Model Manager for ComfyUI: progress on nodes, pause/resume/cancel menu, toasts, settings.
+// Fed only by the pack's PromptServer events and REST routes (contract sections 4 and 5).
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+import { cancelScan, listTasks, taskAction } from "./api.js";
+import { ACTIVE_STATUSES } from "./format.js";
+import { confirmAction, downloadMenuItems, patchExtraMenuOptions, scanMenuItems } from "./menu.js";
+import { DOWNLOAD_NODE, NodeProgress, SCAN_NODE } from "./node_progress.js";
+import { settingDefinitions } from "./settings.js";
+import { TaskStore } from "./task_store.js";
+import {
+  isKeyProblem, showToast, toastActionError, toastCompleted, toastFailed, toastKeyMissing,
+} from "./toasts.js";
+
+const EVENTS = Object.freeze({
+  create: "model_manager.create_download_task",
+  update: "model_manager.update_download_task",
+  complete: "model_manager.complete_download_task",
+  remove: "model_manager.delete_download_task",
+  scanUpdate: "model_manager.update_scan_task",
+  scanComplete: "model_manager.complete_scan_task",
+});
+const KIND_OF_CLASS = { [DOWNLOAD_NODE]: "download", [SCAN_NODE]: "scan" };
+const REFRESH_DELAY_MS = 400;
+
+const comfyClassOf = (node) => node?.comfyClass ?? node?.constructor?.comfyClass ?? node?.type;
+
+/** Everything the extension keeps for one page. */
+class ModelManagerUI {
+  constructor(comfyApp) {
+    this.app = comfyApp;
+    this.store = new TaskStore();
+    this.controllers = new Set();
+    this.toasted = new Set(); // task ids whose completion was announced
+    this.executingNodeId = null;
+    this.refreshTimer = null;
+  }
+
+  // -- lifetime ------------------------------------------------------------------------
+  async setup() {
+    this.loadStyles();
+    this.listen(EVENTS.create, (task) => this.onTask(task));
+    this.listen(EVENTS.update, (task) => this.onTask(task));
+    this.listen(EVENTS.complete, (task) => this.onTask(task, true));
+    this.listen(EVENTS.remove, ({ task_id }) => this.onTaskRemoved(task_id));
+    this.listen(EVENTS.scanUpdate, (scan) => this.onScan(scan));
+    this.listen(EVENTS.scanComplete, (scan) => this.onScan({ status: "completed", ...scan }));
+    api.addEventListener("executing", (event) => {
+      const detail = event.detail;
+      this.executingNodeId = detail == null ? null : String(detail?.node ?? detail);
+    });
+    api.addEventListener("execution_error", (event) => this.onExecutionError(event.detail));
+    api.addEventListener("reconnected", () => this.loadTasks());
+    await this.loadTasks();
+  }
+
+  loadStyles() {
+    const href = new URL("./model_manager.css", import.meta.url).href;
+    if (document.querySelector(`link[href="${href}"]`)) return;
+    const link = Object.assign(document.createElement("link"), { rel: "stylesheet", href });
+    document.head.appendChild(link);
+  }
+
+  listen(name, handler) {
+    api.addEventListener(name, (event) => {
+      try {
+        handler(event.detail ?? {});
+      } catch (error) {
+        console.error(`[Model Manager] ${name} handler failed`, error);
+      }
+    });
+  }
+
+  /** Fetches the task list (page load, reconnect) and re-attaches panels to their tasks. */
+  async loadTasks() {
+    let tasks;
+    try {
+      tasks = await listTasks();
+    } catch (error) {
+      console.warn("[Model Manager] could not load download tasks:", error.message);
+      return;
+    }
+    for (const task of tasks) this.store.upsert(task);
+    for (const task of tasks) {
+      if (task.status === "completed") this.toasted.add(task.task_id); // old news
+    }
+    this.controllers.forEach((controller) => this.reattach(controller));
+  }
+
+  // -- nodes ---------------------------------------------------------------------------
+  nodeCreated(node) {
+    const kind = KIND_OF_CLASS[comfyClassOf(node)];
+    if (!kind || this.controllerOf(node)) return;
+    const controller = new NodeProgress(node, kind, () => {
+      controller.dispose();
+      this.controllers.delete(controller);
+    });
+    this.controllers.add(controller);
+    // Ids are only final once the node is in a graph (-1 before configure): attach later.
+    setTimeout(() => this.reattach(controller), 0);
+  }
+
+  controllerOf(node) {
+    for (const controller of this.controllers) if (controller.node === node) return controller;
+    return undefined;
+  }
+
+  /** Show the newest task this node asked for, unless it is finished and for another URL. */
+  reattach(controller) {
+    if (controller.kind !== "download" || controller.nodeId == null) return;
+    const current = controller.taskId && this.store.get(controller.taskId);
+    if (current) {
+      controller.showTask(current);
+      return;
+    }
+    const url = String(controller.widgetValue("url") ?? "").trim();
+    const task = this.store.latestForNode(controller.nodeId,
+      (candidate) => ACTIVE_STATUSES.has(candidate.status) || (url && candidate.url === url));
+    if (task) controller.showTask(task);
+  }
+
+  // -- events --------------------------------------------------------------------------
+  onTask(task, completedEvent = false) {
+    if (!task?.task_id) return;
+    const previousStatus = this.store.upsert(task);
+    const stored = this.store.get(task.task_id) ?? task;
+    for (const controller of this.controllers) {
+      if (controller.kind !== "download") continue;
+      const follows = controller.taskId === stored.task_id;
+      const asked = stored.node_id != null && controller.nodeId === String(stored.node_id);
+      if (follows || asked) controller.showTask(stored);
+    }
+    if ((completedEvent || stored.status === "completed") && !this.toasted.has(stored.task_id)) {
+      this.toasted.add(stored.task_id);
+      toastCompleted(this.app, stored);
+      this.scheduleLoaderRefresh();
+    } else if (stored.status === "failed" && previousStatus !== "failed") {
+      toastFailed(this.app, stored);
+    }
+  }
+
+  onTaskRemoved(taskId) {
+    this.store.remove(taskId);
+    for (const controller of this.controllers) {
+      if (controller.taskId === taskId) controller.showIdle("the download record was removed");
+    }
+  }
+
+  onScan(payload) {
+    const scan = this.store.upsertScan(payload);
+    if (!scan) return;
+    const target = this.scanController(scan);
+    target?.showScan(scan);
+  }
+
+  /** The ScanModels node a scan belongs to: named in the event, already following, or running. */
+  scanController(scan) {
+    const scans = [...this.controllers].filter((controller) => controller.kind === "scan");
+    const byId = (id) => scans.find((controller) => id != null && controller.nodeId === String(id));
+    return byId(scan.node_id)
+      ?? scans.find((controller) => controller.taskId === scan.scan_id)
+      ?? byId(this.executingNodeId)
+      ?? scans.find((controller) => !controller.taskId
+        && [scan.model_type, "all", undefined].includes(controller.widgetValue("model_type")));
+  }
+
+  onExecutionError(detail) {
+    if (!KIND_OF_CLASS[detail?.node_type]) return;
+    const type = String(detail.exception_type ?? "");
+    const message = String(detail.exception_message ?? "");
+    if (type.endsWith("AuthRequired") || isKeyProblem(null, message)) toastKeyMissing(this.app, message);
+  }
+
+  /** New files show up in loader nodes' lists without reloading the page. */
+  scheduleLoaderRefresh() {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(async () => {
+      try {
+        const refresh = this.app.reloadNodeDefs ?? this.app.refreshComboInNodes;
+        await refresh?.call(this.app);
+      } catch (error) {
+        console.warn("[Model Manager] could not refresh model lists:", error);
+      }
+    }, REFRESH_DELAY_MS);
+  }
+
+  // -- menu ----------------------------------------------------------------------------
+  menuItems(node) {
+    const controller = this.controllerOf(node);
+    if (!controller) return [];
+    if (controller.kind === "scan") {
+      const scan = controller.taskId ? this.store.scans.get(controller.taskId) : undefined;
+      return scanMenuItems(scan, () => this.cancelScanOf(controller));
+    }
+    const task = controller.taskId ? this.store.get(controller.taskId) : undefined;
+    return downloadMenuItems(task, (action) => this.runAction(controller, action));
+  }
+
+  async runAction(controller, action) {
+    const task = controller.taskId && this.store.get(controller.taskId);
+    if (!task) return;
+    if (action === "cancel") {
+      const ok = await confirmAction(this.app, "Cancel download?",
+        `Stop downloading ${task.filename || task.url} and delete the partial file?`);
+      if (!ok) return;
+    }
+    try {
+      this.onTask(await taskAction(task.task_id, action));
+    } catch (error) {
+      toastActionError(this.app, `${action} download`, error);
+    }
+  }
+
+  async cancelScanOf(controller) {
+    const scanId = controller.taskId;
+    if (!scanId) return;
+    const ok = await confirmAction(this.app, "Cancel scan?", "Stop scanning the model folders?");
+    if (!ok) return;
+    try {
+      const answer = await cancelScan(scanId);
+      if (answer && typeof answer === "object") this.onScan({ scan_id: scanId, ...answer });
+      showToast(this.app, { severity: "info", summary: "Scan cancelled", life: 4000 });
+    } catch (error) {
+      toastActionError(this.app, "cancel scan", error);
+    }
+  }
+}
+
+const ui = new ModelManagerUI(app);
+
+app.registerExtension({
+  name: "ModelManager.Extension",
+  settings: settingDefinitions(),
+  setup: () => ui.setup(),
+  nodeCreated: (node) => ui.nodeCreated(node),
+  loadedGraphNode: (node) => {
+    const controller = ui.controllerOf(node);
+    if (controller) ui.reattach(controller);
+  },
+  beforeRegisterNodeDef(nodeType, nodeData) {
+    if (!KIND_OF_CLASS[nodeData?.name]) return;
+    // Current frontends ask extensions through getNodeMenuItems; older ones only call the
+    // node's getExtraMenuOptions. Never both, or the entries would show twice.
+    if (typeof app.collectNodeMenuItems !== "function") {
+      patchExtraMenuOptions(nodeType, (node) => ui.menuItems(node));
+    }
+  },
+  getNodeMenuItems: (node) => ui.menuItems(node),
+});

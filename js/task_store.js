@@ -1,0 +1,56 @@
+// What the page knows about download tasks and scans, fed by REST answers and events.
+import { ACTIVE_STATUSES } from "./format.js";
+
+const newer = (a, b) => (a.updated_at ?? a.created_at ?? 0) >= (b.updated_at ?? b.created_at ?? 0);
+
+export class TaskStore {
+  constructor() {
+    /** task_id -> task JSON (contract section 3) */
+    this.tasks = new Map();
+    /** scan_id -> latest scan payload (update_scan_task / complete_scan_task merged) */
+    this.scans = new Map();
+  }
+
+  /** Stores `task` unless an older copy; answers the status it had before (or undefined). */
+  upsert(task) {
+    if (!task || !task.task_id) return undefined;
+    const previous = this.tasks.get(task.task_id);
+    if (previous && !newer(task, previous)) return previous.status;
+    // An event without node_id must not forget which node asked for the task.
+    const merged = previous && task.node_id == null ? { ...task, node_id: previous.node_id } : task;
+    this.tasks.set(task.task_id, merged);
+    return previous?.status;
+  }
+
+  remove(taskId) {
+    this.tasks.delete(taskId);
+  }
+
+  get(taskId) {
+    return this.tasks.get(taskId);
+  }
+
+  /**
+   * The task a node should show after a reload: the newest one that node asked for.
+   * `accept(task)` can refuse stale ones (e.g. a finished task for a different URL).
+   */
+  latestForNode(nodeId, accept = () => true) {
+    let best;
+    for (const task of this.tasks.values()) {
+      if (task.node_id == null || String(task.node_id) !== String(nodeId)) continue;
+      if (!accept(task)) continue;
+      if (!best || newer(task, best)) best = task;
+    }
+    return best;
+  }
+
+  upsertScan(payload) {
+    if (!payload?.scan_id) return undefined;
+    const previous = this.scans.get(payload.scan_id);
+    const merged = { ...(previous ?? {}), ...payload };
+    this.scans.set(payload.scan_id, merged);
+    return merged;
+  }
+}
+
+export const isActive = (task) => !!task && ACTIVE_STATUSES.has(task.status);
