@@ -77,6 +77,53 @@ class HttpResponse:
         """Read up to ``amount`` raw bytes (no content decoding); b"" at the end."""
         return self._response.raw.read(amount, decode_content=False)
 
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        """Read raw body bytes into ``buffer``; return how many (0 at the end of the body).
+
+        Returns as soon as one network read delivered data (so a slow link still reports
+        progress often), without allocating a new bytes object per read: the download
+        hot path.  An early close by the server shows up as 0 before the announced
+        Content-Length was reached; callers compare against it.
+        """
+        view = memoryview(buffer).cast("B")
+        inner = getattr(self._response.raw, "_fp", None)  # the http.client.HTTPResponse
+        reader = getattr(inner, "fp", None)
+        if (inner is not None and reader is not None and not getattr(inner, "chunked", True)
+                and isinstance(getattr(inner, "length", None), int) and hasattr(reader, "readinto1")):
+            if inner.length <= 0:
+                inner.close()
+                return 0
+            view = view[:min(len(view), inner.length)]
+            count = reader.readinto1(view)
+            if count:
+                inner.length -= count
+            if not count or inner.length <= 0:
+                inner.close()  # body done (or cut): lets the connection go back to the pool
+            return count
+        data = self.read(len(view))
+        view[:len(data)] = data
+        return len(data)
+
+    def release(self) -> None:
+        """Give the connection back to the pool when the body was read to its end, else close it."""
+        inner = getattr(self._response.raw, "_fp", None)
+        if inner is not None and getattr(inner, "fp", None) is None:
+            release = getattr(self._response.raw, "release_conn", None)
+            if release is not None:
+                release()
+                return
+        self.close()
+
+    def abort(self) -> None:
+        """Shut the socket down from another thread, so a blocked read returns at once."""
+        import socket
+
+        try:
+            sock = self._response.raw._fp.fp.raw._sock  # type: ignore[union-attr]
+            sock.shutdown(socket.SHUT_RDWR)
+        except Exception:
+            pass
+
     def iter_chunks(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         while True:
             chunk = self.read(chunk_size)

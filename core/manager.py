@@ -1,0 +1,535 @@
+"""The download manager: a persistent queue of download tasks (contract §3).
+
+Tasks belong to the manager, not to whoever asked: they are JSON files under
+``state_dir/tasks/`` (one per task, written atomically), survive restarts, and are driven by
+one thread per running download (``max_concurrent_downloads`` at a time).  Every status
+change and, while bytes flow, at most 4 progress updates a second go out through ``events``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from . import task as status
+from .content_disposition import filename_from_url
+from .errors import ChecksumMismatch, Conflict, InvalidInput, ModelManagerError, NotFound
+from .http import HttpClient
+from .jsonio import atomic_write_json, read_json
+from .model_types import ModelFolders, ModelLocation
+from .observers import (COMPLETE_DOWNLOAD_TASK, CREATE_DOWNLOAD_TASK, DELETE_DOWNLOAD_TASK,
+                        UPDATE_DOWNLOAD_TASK, EventHub, Throttle)
+from .paths import partial_path_for, sanitize_filename
+from .progress import SpeedMeter, eta_seconds
+from .redact import redact_url
+from .settings import Settings
+from .sources.base import ResolvedDownload, SourceRegistry
+from .task import DownloadTask, new_task_id
+from .transfer import Progress, ResumeState, StopRequested, StopSignal, Transfer, TransferConfig
+
+log = logging.getLogger(__name__)
+
+IF_EXISTS_CHOICES = ("skip", "overwrite", "rename")
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+NO_TYPE_MESSAGE = "choose a model_type; this link does not say what kind of model it is"
+
+
+@dataclass
+class DownloadRequest:
+    url: str
+    model_type: str = "auto"
+    subfolder: str = ""
+    filename: str = ""
+    sha256: str = ""
+    if_exists: str = "skip"
+    node_id: str | None = None
+    prompt_id: str | None = None
+
+
+@dataclass
+class _Run:
+    thread: threading.Thread
+    stop: StopSignal
+
+
+class DownloadManager:
+    def __init__(self, folders: ModelFolders, state_dir: Path, settings: Settings,
+                 http: HttpClient | None = None, sources: SourceRegistry | None = None, *,
+                 transfer_config: TransferConfig | None = None, save_interval: float = 1.0) -> None:
+        self.folders = folders
+        self.state_dir = Path(state_dir)
+        self.settings = settings
+        self._own_http = http is None
+        self.http = http or HttpClient(proxy=settings.proxy)
+        self.sources = sources or SourceRegistry(settings, self.http)
+        self.transfer_config = transfer_config or TransferConfig()
+        self.events = EventHub()
+        self._save_interval = save_interval
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._tasks: dict[str, DownloadTask] = {}
+        self._runs: dict[str, _Run] = {}
+        self._resolved: dict[str, ResolvedDownload] = {}  # in memory only: may hold auth headers
+        self._dormant: set[str] = set()  # loaded tasks not to be resumed by this process
+        self._meters: dict[str, SpeedMeter] = {}
+        self._last_save: dict[str, float] = {}
+        self._throttle = Throttle()
+        self._started = False
+        self._load()
+        settings.on_change(self._settings_changed)
+
+    # ================================================================ lifetime
+    def start(self, resume_persisted: bool = True) -> None:
+        """Start running queued tasks; tasks that were queued or downloading before a restart
+        continue by themselves unless ``resume_persisted`` is False (the CLI: only the task it
+        asks for)."""
+        with self._lock:
+            self._started = True
+            if not resume_persisted:
+                self._dormant.update(t.task_id for t in self._tasks.values() if t.status == status.QUEUED)
+            self._pump()
+
+    def shutdown(self, timeout: float = 10) -> None:
+        """Stop every transfer, keep the partials; running tasks are saved as queued so a new
+        manager over the same state directory resumes them."""
+        with self._lock:
+            self._started = False
+            runs = list(self._runs.items())
+        for _task_id, run in runs:
+            run.stop.set("shutdown")
+        deadline = time.monotonic() + timeout
+        for _task_id, run in runs:
+            run.thread.join(max(0.0, deadline - time.monotonic()))
+
+    # ================================================================ asking for downloads
+    def submit(self, request: DownloadRequest) -> tuple[DownloadTask, bool]:
+        """Create or join the task for ``request``; blocking (resolves the link).
+
+        Returns ``(task, created)``."""
+        if_exists = (request.if_exists or "skip").strip().lower()
+        if if_exists not in IF_EXISTS_CHOICES:
+            raise InvalidInput(f"if_exists must be one of {', '.join(IF_EXISTS_CHOICES)} (got {request.if_exists!r})")
+        expected = (request.sha256 or "").strip().lower() or None
+        if expected is not None and not _SHA256.match(expected):
+            raise InvalidInput("sha256 must be 64 hexadecimal characters")
+        model_type = (request.model_type or "auto").strip()
+        if model_type != "auto":
+            self.folders.get(model_type)  # unknown type: a clear error before any network call
+        url = (request.url or "").strip()
+        if not url:
+            raise InvalidInput("a URL is required")
+        resolved = self.sources.resolve(url)
+        if model_type == "auto":
+            model_type = resolved.model_type or ""
+            if not model_type:
+                raise InvalidInput(NO_TYPE_MESSAGE)
+        location = self._destination(request, resolved, model_type)
+        expected = expected or ((resolved.sha256 or "").lower() or None)
+        display_url = resolved.display_url or redact_url(resolved.url)
+        with self._lock:
+            return self._create_or_join(request, resolved, display_url, model_type, location,
+                                        expected, if_exists)
+
+    def _destination(self, request: DownloadRequest, resolved: ResolvedDownload,
+                     model_type: str) -> ModelLocation:
+        remote_name = resolved.filename or filename_from_url(resolved.display_url or resolved.url) or ""
+        explicit = (request.filename or "").strip()
+        name = sanitize_filename(explicit or remote_name)
+        if explicit and not os.path.splitext(name)[1] and remote_name:
+            name += os.path.splitext(sanitize_filename(remote_name))[1]  # "mymodel" + ".safetensors"
+        return self.folders.destination(model_type, request.subfolder or "", name)
+
+    def _create_or_join(self, request: DownloadRequest, resolved: ResolvedDownload, display_url: str,
+                        model_type: str, location: ModelLocation, expected: str | None,
+                        if_exists: str) -> tuple[DownloadTask, bool]:
+        existing = self._find(display_url, location.path)
+        if existing is not None:
+            joined = self._join(existing, resolved, location, if_exists)
+            if joined is not None:
+                return joined, False
+        if if_exists == "rename" and (location.path.exists() or self._busy_destination(location.path)):
+            location = self._free_name(location)
+        elif self._busy_destination(location.path):
+            raise Conflict(f"another download is already writing {location.name} in {model_type}; "
+                           "wait for it, cancel it, or choose another filename")
+        task = DownloadTask(
+            task_id=new_task_id(), url=display_url, source=resolved.source, model_type=model_type,
+            filename=location.name, destination_path=str(location.path), sha256=expected,
+            sha256_expected=expected is not None, node_id=request.node_id, prompt_id=request.prompt_id,
+            if_exists=if_exists, total_bytes=resolved.size,
+        )
+        if if_exists == "skip" and location.path.is_file():
+            self._mark_present(task)
+            self._tasks[task.task_id] = task
+            self._save(task)
+            self._emit(CREATE_DOWNLOAD_TASK, task)
+            self._emit(COMPLETE_DOWNLOAD_TASK, task)
+            return task.copy(), True
+        self._tasks[task.task_id] = task
+        self._resolved[task.task_id] = resolved
+        self._save(task)
+        self._emit(CREATE_DOWNLOAD_TASK, task)
+        self._pump()
+        return task.copy(), True
+
+    def _join(self, task: DownloadTask, resolved: ResolvedDownload, location: ModelLocation,
+              if_exists: str) -> DownloadTask | None:
+        """A request for an existing task; None means: make a new one instead."""
+        self._dormant.discard(task.task_id)
+        self._resolved[task.task_id] = resolved
+        if task.status == status.COMPLETED:
+            if location.path.is_file() and if_exists != "overwrite":
+                if if_exists == "rename":
+                    return None
+                return task.copy()
+            self._restart(task, keep_partial=False)
+        elif task.status in (status.FAILED, status.CANCELLED):
+            self._restart(task, keep_partial=task.status == status.FAILED)
+        else:
+            self._pump()
+        return task.copy()
+
+    def _restart(self, task: DownloadTask, keep_partial: bool) -> None:
+        if not keep_partial:
+            _remove(partial_path_for(task.destination))
+            task.missing, task.downloaded_bytes, task.etag = None, 0, None
+        if not task.sha256_expected:
+            task.sha256 = None
+        task.error = None
+        self._set_status(task, status.QUEUED)
+        self._pump()
+
+    def _mark_present(self, task: DownloadTask) -> None:
+        size = task.destination.stat().st_size
+        task.status, task.total_bytes, task.downloaded_bytes = status.COMPLETED, size, size
+        task.missing = []
+        task.touch()
+
+    def _find(self, url: str, destination: Path) -> DownloadTask | None:
+        for task in self._tasks.values():
+            if task.key == (url, str(destination)):
+                return task
+        return None
+
+    def _busy_destination(self, destination: Path) -> bool:
+        return any(t.destination_path == str(destination) and t.status not in status.FINISHED
+                   for t in self._tasks.values())
+
+    def _free_name(self, location: ModelLocation) -> ModelLocation:
+        stem, ext = os.path.splitext(Path(location.name).name)
+        subfolder = str(Path(location.name).parent).replace("\\", "/")
+        subfolder = "" if subfolder == "." else subfolder
+        for number in range(1, 10000):
+            candidate = self.folders.destination(location.model_type, subfolder, f"{stem} ({number}){ext}")
+            if not candidate.path.exists() and not self._busy_destination(candidate.path) \
+                    and not partial_path_for(candidate.path).exists():
+                return candidate
+        raise Conflict(f"could not find a free name for {location.name}")
+
+    # ================================================================ reading tasks
+    def get(self, task_id: str) -> DownloadTask:
+        with self._lock:
+            return self._task(task_id).copy()
+
+    def list(self) -> list[DownloadTask]:
+        with self._lock:
+            return [t.copy() for t in sorted(self._tasks.values(), key=lambda t: t.created_at)]
+
+    def wait(self, task_id: str, timeout: float | None = None,
+             should_stop: Callable[[], bool] | None = None) -> DownloadTask:
+        """Until the task is completed/failed/cancelled, ``timeout`` passes or ``should_stop()``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while True:
+                task = self._task(task_id)
+                if task.status in status.FINISHED:
+                    return task.copy()
+                if should_stop is not None and should_stop():
+                    return task.copy()
+                remaining = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
+                if remaining <= 0:
+                    return task.copy()
+                self._changed.wait(remaining)
+
+    # ================================================================ controlling tasks
+    def pause(self, task_id: str) -> DownloadTask:
+        with self._lock:
+            task = self._task(task_id)
+            if task.status in (status.COMPLETED, status.CANCELLED):
+                raise Conflict(f"the download is {task.status}; there is nothing to pause")
+            run = self._runs.get(task_id)
+            if run is None:
+                if task.status != status.PAUSED:
+                    self._set_status(task, status.PAUSED)
+                return task.copy()
+            run.stop.set("pause")
+        run.thread.join(30)
+        with self._lock:
+            task = self._task(task_id)
+            if task.status != status.PAUSED and task.status not in status.FINISHED:
+                self._set_status(task, status.PAUSED)
+            return task.copy()
+
+    def resume(self, task_id: str) -> DownloadTask:
+        with self._lock:
+            task = self._task(task_id)
+            self._dormant.discard(task_id)
+            if task.status == status.COMPLETED and task.destination.is_file():
+                return task.copy()
+            if task.status in (status.PAUSED, status.FAILED, status.CANCELLED, status.COMPLETED):
+                self._restart(task, keep_partial=task.status in (status.PAUSED, status.FAILED))
+            else:
+                self._pump()
+            return task.copy()
+
+    def cancel(self, task_id: str) -> DownloadTask:
+        run = self._stop_run(task_id, "cancel")
+        with self._lock:
+            task = self._task(task_id)
+            if task.status == status.COMPLETED:
+                raise Conflict("the download is already completed; delete the model instead")
+            if run is not None or task.status != status.CANCELLED:
+                _remove(partial_path_for(task.destination))
+                task.missing, task.downloaded_bytes, task.etag = None, 0, None
+                task.speed_bps, task.eta_seconds = 0.0, None
+                self._set_status(task, status.CANCELLED)
+            return task.copy()
+
+    def delete(self, task_id: str) -> None:
+        self._stop_run(task_id, "cancel")
+        with self._lock:
+            task = self._task(task_id)
+            if task.status != status.COMPLETED:
+                _remove(partial_path_for(task.destination))
+            del self._tasks[task_id]
+            self._resolved.pop(task_id, None)
+            self._dormant.discard(task_id)
+            self._throttle.forget(task_id)
+            _remove(self._record_path(task_id))
+            self._changed.notify_all()
+        self.events.emit(DELETE_DOWNLOAD_TASK, {"task_id": task_id})
+
+    def _stop_run(self, task_id: str, reason: str) -> _Run | None:
+        with self._lock:
+            self._task(task_id)
+            run = self._runs.get(task_id)
+            if run is not None:
+                run.stop.set(reason)
+        if run is not None:
+            run.thread.join(30)
+        return run
+
+    # ================================================================ running tasks
+    def _pump(self) -> None:
+        """Start queued tasks while fewer than ``max_concurrent_downloads`` run (lock held)."""
+        if not self._started:
+            return
+        limit = self.settings.max_concurrent_downloads
+        waiting = sorted((t for t in self._tasks.values()
+                          if t.status == status.QUEUED and t.task_id not in self._runs
+                          and t.task_id not in self._dormant), key=lambda t: t.created_at)
+        for task in waiting:
+            if len(self._runs) >= limit:
+                break
+            stop = StopSignal()
+            thread = threading.Thread(target=self._run_task, args=(task.task_id, stop),
+                                      name=f"mm-task-{task.task_id[:8]}", daemon=True)
+            self._runs[task.task_id] = _Run(thread, stop)
+            self._set_status(task, status.DOWNLOADING)
+            thread.start()
+
+    def _run_task(self, task_id: str, stop: StopSignal) -> None:
+        try:
+            self._transfer(task_id, stop)
+        except StopRequested:
+            self._stopped(task_id, stop.reason)
+        except ChecksumMismatch as exc:
+            with self._lock:
+                task = self._tasks.get(task_id)
+                if task is not None:
+                    _remove(partial_path_for(task.destination))
+                    task.missing, task.downloaded_bytes = None, 0
+            self._failed(task_id, exc.message)
+        except ModelManagerError as exc:
+            if stop.is_set() and stop.reason != "error":
+                self._stopped(task_id, stop.reason)
+            else:
+                self._failed(task_id, exc.message)
+        except Exception as exc:  # a bug or an unexpected OS error: fail the task, say what
+            log.exception("download %s failed unexpectedly", task_id)
+            if stop.is_set() and stop.reason != "error":
+                self._stopped(task_id, stop.reason)
+            else:
+                self._failed(task_id, f"unexpected error: {type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._runs.pop(task_id, None)
+                self._meters.pop(task_id, None)
+                self._pump()
+                self._changed.notify_all()
+
+    def _transfer(self, task_id: str, stop: StopSignal) -> None:
+        with self._lock:
+            task = self._task(task_id)
+            resolved = self._resolved.get(task_id)
+            url = task.url
+        if resolved is None:  # after a restart: fresh auth headers / signed URLs
+            resolved = self.sources.resolve(url)
+            with self._lock:
+                self._resolved[task_id] = resolved
+        with self._lock:
+            task = self._task(task_id)
+            if task.sha256 is None and resolved.sha256:
+                task.sha256, task.sha256_expected = resolved.sha256.lower(), True
+            expected = task.sha256 if task.sha256_expected else None
+            state = ResumeState(total=task.total_bytes if task.missing is not None else None,
+                                etag=task.etag, missing=task.missing, segmented=task.segmented)
+            destination = task.destination
+            meter = self._meters.setdefault(task_id, SpeedMeter())
+            meter.reset(task.downloaded_bytes)
+        config = replace(self.transfer_config, connections=self.settings.connections_per_download)
+        transfer = Transfer(
+            http=self.http, resolved=resolved, partial=partial_path_for(destination), state=state,
+            config=config, stop=stop, expected_sha256=expected,
+            refresh=lambda: self._refresh(task_id, url),
+            on_progress=lambda progress: self._progress(task_id, progress),
+        )
+        result = transfer.run()
+        if stop.is_set():
+            raise StopRequested()
+        with self._lock:
+            task = self._task(task_id)
+            os.replace(partial_path_for(destination), destination)
+            task.sha256 = result.sha256
+            task.total_bytes = task.downloaded_bytes = result.size
+            task.missing, task.speed_bps, task.eta_seconds, task.error = [], 0.0, None, None
+            self._set_status(task, status.COMPLETED, save=True)
+            self._emit(COMPLETE_DOWNLOAD_TASK, task)
+        hook = resolved.after_complete
+        if hook is not None:
+            try:
+                hook(destination, resolved)
+            except Exception as exc:  # sidecars are a bonus; the model is in place
+                log.warning("after-download step for %s failed: %s", redact_url(url), exc)
+
+    def _refresh(self, task_id: str, url: str) -> ResolvedDownload:
+        resolved = self.sources.resolve(url)
+        with self._lock:
+            self._resolved[task_id] = resolved
+        return resolved
+
+    def _progress(self, task_id: str, progress: Progress) -> None:
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None:
+                return
+            task.downloaded_bytes, task.total_bytes = progress.downloaded, progress.total
+            task.missing, task.etag, task.segmented = progress.missing, progress.etag, progress.segmented
+            meter = self._meters.get(task_id)
+            if meter is not None:
+                task.speed_bps = meter.update(progress.downloaded)
+                task.eta_seconds = eta_seconds(progress.downloaded, progress.total, task.speed_bps)
+            task.touch()
+            if progress.verifying and task.status == status.DOWNLOADING:
+                task.speed_bps, task.eta_seconds = 0.0, None
+                self._set_status(task, status.VERIFYING)
+                return
+            now = time.monotonic()
+            if now - self._last_save.get(task_id, 0.0) >= self._save_interval:
+                self._last_save[task_id] = now
+                self._save(task)
+            if self._throttle.ready(task_id):
+                payload = task.event_payload()
+            else:
+                payload = None
+        if payload is not None:
+            self.events.emit(UPDATE_DOWNLOAD_TASK, payload)
+
+    def _stopped(self, task_id: str, reason: str | None) -> None:
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None:
+                return
+            task.speed_bps, task.eta_seconds = 0.0, None
+            if reason == "pause":
+                self._set_status(task, status.PAUSED)
+            elif reason == "cancel":
+                self._set_status(task, status.CANCELLED)
+            else:  # shutdown: a new manager picks it up again
+                task.status = status.QUEUED
+                task.touch()
+                self._save(task)
+
+    def _failed(self, task_id: str, message: str) -> None:
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None:
+                return
+            task.error = self.settings.redactor(message)
+            task.speed_bps, task.eta_seconds = 0.0, None
+            self._set_status(task, status.FAILED)
+
+    def _settings_changed(self, settings: Settings) -> None:
+        if self._own_http:
+            self.http.set_proxy(settings.proxy)
+        with self._lock:
+            self._pump()
+
+    # ================================================================ state and events
+    def _task(self, task_id: str) -> DownloadTask:
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise NotFound(f"no download task {task_id!r}")
+        return task
+
+    def _set_status(self, task: DownloadTask, new_status: str, save: bool = True) -> None:
+        task.status = new_status
+        task.touch()
+        if save:
+            self._save(task)
+        self._changed.notify_all()
+        self._emit(UPDATE_DOWNLOAD_TASK, task)
+
+    def _emit(self, event: str, task: DownloadTask) -> None:
+        self.events.emit(event, task.event_payload())
+
+    def _record_path(self, task_id: str) -> Path:
+        return self.state_dir / "tasks" / f"{task_id}.json"
+
+    def _save(self, task: DownloadTask) -> None:
+        try:
+            atomic_write_json(self._record_path(task.task_id), task.to_record())
+        except OSError as exc:  # a full disk must not kill the worker; the next save retries
+            log.warning("could not save download task %s: %s", task.task_id, exc)
+
+    def _load(self) -> None:
+        folder = self.state_dir / "tasks"
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob("*.json")):
+            record = read_json(path)
+            if not isinstance(record, dict) or record.get("task_id") != path.stem:
+                continue
+            try:
+                task = DownloadTask.from_record(record)
+                # Never trust a path from disk: rebuild it from the type and the relative name.
+                task.destination_path = str(self.folders.destination(task.model_type, "", task.filename).path)
+            except (TypeError, ValueError, ModelManagerError) as exc:
+                log.warning("ignoring download task file %s: %s", path.name, exc)
+                continue
+            if task.status in status.ACTIVE:
+                task.status = status.QUEUED
+            task.speed_bps, task.eta_seconds = 0.0, None
+            self._tasks[task.task_id] = task
+
+
+def _remove(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,645 @@
+"""One download: HTTP Range resume, parallel segments, retries, streaming sha256.
+
+The bytes go to the partial file only; ``Transfer.run`` returns once every byte is on disk and
+the size and sha256 are checked.  Placing the file is the manager's job.
+
+Why the first request decides everything: it asks ``Range: bytes=N-`` (N = first missing
+byte, 0 for a fresh file).  A 206 proves ranges work and gives the exact size (then big files
+are fetched over several connections); a 200 means the server ignored the range, so the file
+is truncated and the body taken from byte 0 (never appended); a 416 whose ``*/size`` equals
+what we hold means the partial is already complete.
+"""
+from __future__ import annotations
+
+import errno
+import http.client
+import logging
+import os
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import requests
+
+from .diskspace import DEFAULT_RESERVE, check_free_space, is_no_space, no_space_error
+from .errors import AccessDenied, AuthRequired, ChecksumMismatch, ModelManagerError, RemoteError
+from .hasher import PrefixHasher
+from .http import HttpClient, HttpResponse, origin_of
+from .redact import redact_url
+from .retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from .segments import Block, ByteRanges
+from .sources.base import ResolvedDownload
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+_UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
+HTML_MESSAGE = ("the server sent a web page instead of the model file — a login or API key may be "
+                "needed (open the link in a browser to check)")
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    connections: int = 4
+    #: Files at least this big are fetched over ``connections`` ranged connections.
+    segment_threshold: int = 64 * MiB
+    #: Connections take the file in blocks of this size, lowest offset first.
+    block_size: int = 16 * MiB
+    #: Bytes per read; reads return early when less has arrived.
+    chunk_size: int = 1 * MiB
+    #: No byte for this long counts as a stall (then retried).
+    stall_timeout: float = 60.0
+    connect_timeout: float = 15.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Flush the file to disk before it is renamed into place.
+    fsync: bool = True
+    free_space_reserve: int = DEFAULT_RESERVE
+
+
+@dataclass
+class ResumeState:
+    """What a transfer knows before it starts (from the task record) and updates as it runs."""
+
+    total: int | None = None
+    etag: str | None = None
+    missing: list | None = None  # [[start, end|None]], None = nothing known: start from zero
+    segmented: bool = False
+
+
+@dataclass
+class TransferResult:
+    size: int
+    sha256: str
+
+
+@dataclass
+class Progress:
+    downloaded: int
+    total: int | None
+    missing: list
+    etag: str | None
+    segmented: bool
+    verifying: bool = False
+
+
+class StopRequested(Exception):
+    """The transfer was asked to stop (pause, cancel, shutdown); the partial is kept."""
+
+
+class Retryable(Exception):
+    """A failure worth another try; ``reason`` is user-facing (already redacted)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class _RestartFromZero(Exception):
+    """The server ignored a range or the file changed: discard the partial and begin again."""
+
+
+class _UrlRefused(Exception):
+    """401/403/410 from the URL in use: maybe a signed URL expired."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class StopSignal:
+    """Set from another thread to stop a transfer; aborts open sockets so reads return at once."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._responses: dict[int, HttpResponse] = {}
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
+            self._event.set()
+            responses = list(self._responses.values())
+        for response in responses:
+            response.abort()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(seconds)
+
+    def track(self, response: HttpResponse) -> None:
+        with self._lock:
+            self._responses[id(response)] = response
+            stopped = self._event.is_set()
+        if stopped:
+            response.abort()
+
+    def untrack(self, response: HttpResponse) -> None:
+        with self._lock:
+            self._responses.pop(id(response), None)
+
+
+class Transfer:
+    """Downloads ``resolved`` into ``partial``.  One instance per run; not reusable."""
+
+    def __init__(
+        self,
+        *,
+        http: HttpClient,
+        resolved: ResolvedDownload,
+        partial: Path,
+        state: ResumeState,
+        config: TransferConfig,
+        stop: StopSignal,
+        expected_sha256: str | None = None,
+        refresh: Callable[[], ResolvedDownload] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.http = http
+        self.resolved = resolved
+        self.partial = Path(partial)
+        self.state = state
+        self.config = config
+        self.stop = stop
+        self.expected_sha256 = (expected_sha256 or "").lower() or None
+        self._refresh = refresh
+        self._on_progress = on_progress or (lambda progress: None)
+        self._display = resolved.display_url or redact_url(resolved.url)
+        self._lock = threading.Lock()
+        self._signed_url: str | None = None  # final URL after a cross-origin redirect, reused by segments
+        self._fatal: BaseException | None = None
+        self._ranges: ByteRanges | None = None
+        self._fd = -1
+        self._last_report = 0.0
+
+    # ---------------------------------------------------------------- public entry point
+    def run(self) -> TransferResult:
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            restarts = 0
+            while True:
+                try:
+                    return self._run_once()
+                except _RestartFromZero as why:
+                    restarts += 1
+                    if restarts > 3:
+                        raise RemoteError(f"{self._display}: {why}; gave up after {restarts} restarts") from None
+                    log.info("restarting %s from zero: %s", self._display, why)
+                    self._reset_to_zero(None)
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+
+    # ---------------------------------------------------------------- one pass
+    def _run_once(self) -> TransferResult:
+        ranges = self._initial_ranges()
+        self._ranges = ranges
+        hasher = PrefixHasher(self._fd, ranges).start()
+        try:
+            if not (ranges.total is not None and ranges.done()):
+                self._download(ranges)
+            self._check_stop()
+            size = ranges.total if ranges.total is not None else ranges.downloaded()
+            self._report(force=True, verifying=True)
+            actual = os.fstat(self._fd).st_size
+            if actual != size:
+                if actual > size:
+                    os.ftruncate(self._fd, size)
+                else:
+                    raise _RestartFromZero(f"the partial file holds {actual} bytes, expected {size}")
+            digest = hasher.finish(size)
+        finally:
+            hasher.stop()
+        if self.expected_sha256 and digest != self.expected_sha256:
+            raise ChecksumMismatch(
+                f"checksum mismatch for {self._display}: expected sha256 {self.expected_sha256}, "
+                f"got {digest} ({size} bytes); the downloaded data was discarded"
+            )
+        if self.config.fsync:
+            os.fsync(self._fd)
+        return TransferResult(size=size, sha256=digest)
+
+    def _initial_ranges(self) -> ByteRanges:
+        """The missing ranges to fetch, from the record checked against the partial file."""
+        state = self.state
+        size_on_disk = os.fstat(self._fd).st_size
+        claims_data = state.missing is not None and state.missing != [[0, state.total]]
+        if state.missing is None or (claims_data and size_on_disk == 0):
+            known = self.resolved.size if self.resolved.accepts_ranges else None
+            self._reset_to_zero(state.total if state.missing is not None else known)
+            return ByteRanges(state.total, state.missing)
+        missing = [list(iv) for iv in state.missing]
+        if not state.segmented and len(missing) == 1 and missing[0][1] in (None, state.total):
+            # One sequential stream: every byte up to the file's size is real data, even if the
+            # record lags behind (a kill -9 between two saves).
+            start = size_on_disk if state.total is None else min(size_on_disk, state.total)
+            if size_on_disk > start:
+                os.ftruncate(self._fd, start)
+            missing = [[start, state.total]]
+        return ByteRanges(state.total, missing)
+
+    def _reset_to_zero(self, total: int | None) -> None:
+        os.ftruncate(self._fd, 0)
+        self.state.total = total
+        self.state.missing = [[0, total]]
+        self.state.etag = None
+        self.state.segmented = False
+
+    # ---------------------------------------------------------------- the download itself
+    def _download(self, ranges: ByteRanges) -> None:
+        first_offset, first_end = ranges.missing()[0]
+        total = ranges.total
+        # Known big and rangeable (a resumed segmented task, or the source's probe said so):
+        # ask for the first block only, so no byte is fetched twice.
+        planned = (
+            total is not None and self.config.connections > 1 and total >= self.config.segment_threshold
+            and (self.state.segmented or (self.resolved.accepts_ranges and self.resolved.size == total))
+        )
+        bounded_end = min(first_offset + self.config.block_size, first_end) if planned and first_end else None
+        try:
+            response = self._first_response(ranges, first_offset, bounded_end)
+        except _AlreadyComplete as complete:
+            ranges.set_total(complete.size)
+            self.state.total = complete.size
+            return
+        segmented = (
+            response.status == 206 and ranges.total is not None
+            and ranges.total >= self.config.segment_threshold and self.config.connections > 1
+        ) or (self.state.segmented and response.status == 206)
+        self.state.segmented = segmented
+        if ranges.total is not None:
+            self._check_space(ranges)
+        block_size = self.config.block_size if segmented else None
+        first_block = ranges.claim(block_size, at=first_offset)
+        assert first_block is not None
+        workers = [threading.Thread(target=self._worker, args=(ranges, block_size, first_block, response),
+                                    name="mm-dl-0", daemon=True)]
+        if segmented:
+            for index in range(1, self.config.connections):
+                workers.append(threading.Thread(target=self._worker, args=(ranges, block_size, None, None),
+                                                name=f"mm-dl-{index}", daemon=True))
+        for worker in workers:
+            worker.start()
+        try:
+            for worker in workers:
+                while worker.is_alive():
+                    worker.join(0.25)
+                    self._report()
+        except BaseException:
+            self.stop.set("error")
+            for worker in workers:
+                worker.join()
+            raise
+        self._report(force=True)
+        if self._fatal is not None:
+            raise self._fatal
+        self._check_stop()
+        if not ranges.done():
+            raise RemoteError(f"{self._display}: the download ended with bytes still missing")
+
+    def _check_space(self, ranges: ByteRanges) -> None:
+        needed = ranges.missing_bytes() or 0
+        check_free_space(self.partial.parent, needed, self.config.free_space_reserve)
+
+    def _first_response(self, ranges: ByteRanges, offset: int, end: int | None) -> HttpResponse:
+        """Open the stream at ``offset`` (with retries) and learn size and range support."""
+        failures = 0
+        refreshed = False
+        while True:
+            self._check_stop()
+            try:
+                response = self._open(offset, end)
+                break
+            except _UrlRefused as refused:
+                refreshed = self._recover_refused(refused, refreshed)
+                continue
+            except Retryable as error:
+                failures += 1
+                self._backoff(failures, error)
+        try:
+            return self._adopt_first_response(response, ranges, offset)
+        except BaseException:
+            response.close()
+            raise
+
+    def _adopt_first_response(self, response: HttpResponse, ranges: ByteRanges, offset: int) -> HttpResponse:
+        if response.status == 206:
+            start, _end, total = self._content_range(response)
+            if start != offset:
+                raise Retryable(f"{self._display} answered with the wrong byte range (asked {offset}, got {start})")
+            if total is not None and ranges.total is not None and total != ranges.total:
+                raise _RestartFromZero(f"the file changed on the server (size {ranges.total} -> {total})")
+            if total is not None and ranges.total is None:
+                ranges.set_total(total)
+                self.state.total = total
+            self._remember_etag(response)
+            return response
+        # 200: the whole body from byte 0.
+        if offset > 0:
+            raise _RestartFromZero("the server ignored the range request")
+        total = _content_length(response)
+        ranges.reset(total)
+        self.state.total, self.state.missing, self.state.segmented = total, ranges.missing(), False
+        self.state.etag = None
+        self._remember_etag(response)
+        return response
+
+    def _worker(self, ranges: ByteRanges, block_size: int | None, block: Block | None,
+                response: HttpResponse | None) -> None:
+        """One connection: claim a block, fetch it, repeat; retries its own failures."""
+        failures = 0
+        refreshed = False
+        try:
+            while not self.stop.is_set():
+                if block is None:
+                    block = ranges.claim(block_size)
+                    if block is None:
+                        return
+                before = block.written
+                try:
+                    if response is None:
+                        response = self._open(block.position, block.end)
+                        self._check_ranged_response(response, block)
+                    ended = self._pump(response, block, ranges)
+                    if block.written > before:
+                        failures = 0
+                    if block.end is None and ended:
+                        ranges.finish_open_ended(block)
+                        self.state.total = ranges.total
+                        block = None
+                    elif block.complete:
+                        ranges.release(block)
+                        block = None
+                    # else the answer was shorter than the block: ask again for the rest
+                except _UrlRefused as refused:
+                    refreshed = self._recover_refused(refused, refreshed)
+                except _AlreadyComplete:
+                    raise _RestartFromZero("the server refused the byte range (HTTP 416)") from None
+                except Retryable as error:
+                    failures = 1 if block.written > before else failures + 1
+                    self._close(response, reuse=False)
+                    response = None
+                    self._backoff(failures, error)
+                finally:
+                    self._close(response, reuse=block is None)
+                    response = None
+        except StopRequested:
+            pass
+        except BaseException as exc:  # the first fatal error stops every connection
+            with self._lock:
+                if self._fatal is None:
+                    self._fatal = exc
+            self.stop.set("error")
+        finally:
+            if block is not None:
+                ranges.release(block)
+
+    def _close(self, response: HttpResponse | None, reuse: bool) -> None:
+        if response is None:
+            return
+        self.stop.untrack(response)
+        if reuse:
+            response.release()
+        else:
+            response.close()
+
+    # ---------------------------------------------------------------- HTTP
+    def _target(self) -> tuple[str, dict[str, str]]:
+        if self._signed_url:
+            same = origin_of(self._signed_url) == origin_of(self.resolved.url)
+            return self._signed_url, (self.resolved.auth_headers if same else {})
+        return self.resolved.url, self.resolved.auth_headers
+
+    def _open(self, offset: int, end: int | None) -> HttpResponse:
+        url, auth = self._target()
+        headers = {"Range": f"bytes={offset}-{'' if end is None else end - 1}"}
+        if self.state.etag and offset > 0:
+            headers["If-Range"] = self.state.etag
+        try:
+            response = self.http.request(
+                "GET", url, headers=headers, auth_headers=auth,
+                timeout=(self.config.connect_timeout, self.config.stall_timeout),
+            )
+        except ModelManagerError:
+            raise
+        except requests.exceptions.ConnectTimeout:
+            raise Retryable(f"could not connect to {_host(self._display)} (timed out)") from None
+        except requests.exceptions.ReadTimeout:
+            raise Retryable(f"{_host(self._display)} did not answer for {self.config.stall_timeout:g} s") from None
+        except (requests.exceptions.RequestException, OSError, http.client.HTTPException) as exc:
+            raise Retryable(f"could not reach {_host(self._display)} ({_transport_reason(exc)})") from None
+        self.stop.track(response)
+        if response.redirected_cross_origin and not self._signed_url:
+            self._signed_url = response.url
+        try:
+            self._classify(response, offset)
+        except BaseException:
+            self.stop.untrack(response)
+            response.close()
+            raise
+        return response
+
+    def _classify(self, response: HttpResponse, offset: int) -> None:
+        status = response.status
+        if status in (200, 206):
+            content_type = (response.headers.get("Content-Type") or "").lower()
+            if content_type.startswith(("text/html", "application/xhtml")):
+                raise RemoteError(f"{self._display}: {HTML_MESSAGE}")
+            return
+        if status == 416:
+            raise self._unsatisfiable(response, offset)
+        if status in (401, 403, 410):
+            raise _UrlRefused(status)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status in RETRYABLE_STATUSES:
+            raise Retryable(f"{_host(self._display)} answered HTTP {status} {_reason(status)}", retry_after)
+        if status == 404:
+            raise RemoteError(f"{self._display} was not found on the server (HTTP 404); check the link")
+        raise RemoteError(f"{self._display} answered HTTP {status} {_reason(status)}; the download cannot continue")
+
+    def _unsatisfiable(self, response: HttpResponse, offset: int) -> BaseException:
+        match = _UNSATISFIED_RANGE.match(response.headers.get("Content-Range") or "")
+        ranges = self._ranges
+        if match and ranges is not None:
+            size = int(match.group(1))
+            have_all_before = ranges.contiguous_end() >= offset
+            if size == offset and have_all_before and (ranges.total in (None, size)):
+                return _AlreadyComplete(size)
+        return _RestartFromZero("the server refused the byte range (HTTP 416)")
+
+    def _check_ranged_response(self, response: HttpResponse, block: Block) -> None:
+        """A later range request: only a 206 for exactly that range will do."""
+        if response.status != 206:
+            raise _RestartFromZero("the server stopped honouring byte ranges")
+        start, _end, total = self._content_range(response)
+        if start != block.position:
+            raise Retryable(f"{self._display} answered with the wrong byte range "
+                            f"(asked {block.position}, got {start})")
+        if total is not None and self.state.total is not None and total != self.state.total:
+            raise _RestartFromZero(f"the file changed on the server (size {self.state.total} -> {total})")
+
+    def _content_range(self, response: HttpResponse) -> tuple[int, int, int | None]:
+        match = _CONTENT_RANGE.match(response.headers.get("Content-Range") or "")
+        if not match:
+            raise Retryable(f"{self._display} sent a partial answer without a valid Content-Range")
+        start, end = int(match.group(1)), int(match.group(2))
+        total = None if match.group(3) == "*" else int(match.group(3))
+        if end < start or (total is not None and end >= total):
+            raise Retryable(f"{self._display} sent an impossible Content-Range")
+        length = _content_length(response)
+        if length is not None and length != end - start + 1:
+            raise Retryable(f"{self._display} sent a Content-Range that does not match its length")
+        return start, end, total
+
+    def _remember_etag(self, response: HttpResponse) -> None:
+        etag = (response.headers.get("ETag") or "").strip()
+        if etag and not etag.startswith("W/") and etag.startswith('"'):
+            self.state.etag = etag
+
+    def _recover_refused(self, refused: _UrlRefused, refreshed: bool) -> bool:
+        """401/403/410: drop a cached signed URL, then re-resolve the link once, then give up.
+
+        Returns the new ``refreshed`` flag; raises the user-facing error when out of options."""
+        with self._lock:
+            if self._signed_url:
+                self._signed_url = None
+                return refreshed
+        if refreshed or self._refresh is None:
+            raise self._refused_error(refused.status)
+        log.info("%s refused access (HTTP %s); resolving the link again", self._display, refused.status)
+        fresh = self._refresh()
+        with self._lock:
+            self.resolved = fresh
+            self._signed_url = None
+        return True
+
+    def _refused_error(self, status: int) -> ModelManagerError:
+        if status == 401:
+            return AuthRequired(f"{self._display} answered 401 Unauthorized: an API key or login may be "
+                                "needed; add one in the Model Manager settings and resume")
+        if status == 403:
+            return AccessDenied(f"{self._display} answered 403 Forbidden: an API key may be needed, or "
+                                "this account has no access to the file")
+        return RemoteError(f"{self._display} is no longer available (HTTP {status})")
+
+    # ---------------------------------------------------------------- moving bytes
+    def _pump(self, response: HttpResponse, block: Block, ranges: ByteRanges) -> bool:
+        """Copy the body into the file at the block's position until the block or body ends.
+
+        Returns True when the body ended cleanly (False: the block is full)."""
+        buffer = bytearray(self.config.chunk_size)
+        view = memoryview(buffer)
+        expected = _content_length(response)
+        received = 0
+        while True:
+            if self.stop.is_set():
+                raise StopRequested()
+            want = len(view) if block.remaining is None else min(len(view), block.remaining)
+            if want <= 0:
+                return False
+            try:
+                count = response.readinto(view[:want])
+            except (socket.timeout, TimeoutError, requests.exceptions.ReadTimeout):
+                raise Retryable(f"no data from {_host(self._display)} for "
+                                f"{self.config.stall_timeout:g} s (stalled)") from None
+            except (OSError, http.client.HTTPException, requests.exceptions.RequestException) as exc:
+                if self.stop.is_set():
+                    raise StopRequested() from None
+                raise Retryable(f"the connection to {_host(self._display)} was lost "
+                                f"({_transport_reason(exc)})") from None
+            if count == 0:
+                if self.stop.is_set():
+                    raise StopRequested()
+                if expected is not None and received < expected:
+                    raise Retryable(f"{_host(self._display)} closed the connection early "
+                                    f"({received} of {expected} bytes)")
+                return True
+            self._write(view[:count], block.position)
+            received += count
+            ranges.advance(block, count)
+            self._report()
+
+    def _write(self, data: memoryview, offset: int) -> None:
+        try:
+            while data:
+                written = os.pwrite(self._fd, data, offset)
+                data, offset = data[written:], offset + written
+        except OSError as exc:
+            if is_no_space(exc):
+                ranges = self._ranges
+                raise no_space_error(self.partial.parent, ranges.missing_bytes() if ranges else None) from None
+            raise
+
+    # ---------------------------------------------------------------- helpers
+    def _backoff(self, attempt: int, error: Retryable) -> None:
+        if attempt >= self.config.retry.max_tries:
+            raise RemoteError(f"{error.reason}; gave up after {attempt} tries (resume to try again)")
+        delay = self.config.retry.delay(attempt, error.retry_after)
+        log.info("%s: %s; retrying in %.1f s (try %d of %d)", self._display, error.reason, delay,
+                 attempt + 1, self.config.retry.max_tries)
+        if self.stop.wait(delay):
+            raise StopRequested()
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise StopRequested()
+
+    def _report(self, force: bool = False, verifying: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_report < 0.1:
+            return
+        self._last_report = now
+        ranges = self._ranges
+        if ranges is None:
+            return
+        missing = ranges.missing()
+        self.state.missing = missing
+        self._on_progress(Progress(
+            downloaded=ranges.downloaded(), total=ranges.total, missing=missing,
+            etag=self.state.etag, segmented=self.state.segmented, verifying=verifying,
+        ))
+
+
+class _AlreadyComplete(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def _content_length(response: HttpResponse) -> int | None:
+    value = response.headers.get("Content-Length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _host(display_url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(display_url).netloc or display_url
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.client.responses[status]
+    except KeyError:
+        return ""
+
+
+def _transport_reason(exc: BaseException) -> str:
+    text = type(exc).__name__
+    for candidate in (exc, getattr(exc, "__cause__", None), getattr(exc, "__context__", None)):
+        if isinstance(candidate, OSError) and candidate.errno:
+            return f"{text}: {errno.errorcode.get(candidate.errno, candidate.errno)}"
+    return text
