@@ -17,7 +17,7 @@ Usage::
 
 Knobs: ``valid_tokens`` (tokens the Hub knows; an unknown one gets 401 "Invalid credentials"),
 ``add_repo(gated=..., private=..., disabled=..., repo_type="dataset"|"space")``,
-``expire_signatures()`` (CDN URLs issued so far answer 403), ``cdn_fault(drop_after=N)``,
+``expire_signatures()`` (CDN URLs issued so far answer 403), ``cdn_fault(drop_after=N, expire_on_drop=…)``,
 ``rate_limit(count)`` (429 on the next ``count`` Hub requests), ``cdn_delay``.
 It never sends ``X-Xet-Hash`` (a real client would then skip HTTP and need a CAS server).
 Logs: ``requests``, ``hub_requests`` (127.0.0.1), ``cdn_requests`` (127.0.0.2).
@@ -89,6 +89,7 @@ class FakeHub:
         self._signatures: dict[str, float] = {}
         self._rate_limit = 0
         self._fault: int | None = None
+        self._expire_on_drop = False
         self.hub = FakeServer("127.0.0.1", self._handle_hub)
         self.cdn = FakeServer("127.0.0.2", self._handle_cdn)
 
@@ -135,8 +136,11 @@ class FakeHub:
         with self._lock:
             self._signatures.clear()
 
-    def cdn_fault(self, drop_after: int) -> None:
+    def cdn_fault(self, drop_after: int, expire_on_drop: bool = False) -> None:
+        """The next CDN GET closes the connection after byte ``drop_after``; with
+        ``expire_on_drop`` every signed CDN URL issued so far stops working at that moment."""
         self._fault = drop_after
+        self._expire_on_drop = expire_on_drop
 
     def rate_limit(self, count: int) -> None:
         with self._lock:
@@ -338,6 +342,8 @@ class FakeHub:
         body = FileBody(item.data, etag=f'"{hashlib.md5(item.data).hexdigest()}"',
                         extra_headers={"Content-Disposition": disposition} if disposition else {},
                         delay=self.cdn_delay, drop_after=fault)
+        if fault is not None and self._expire_on_drop:
+            body.on_drop = self.expire_signatures
         return Reply(200, {}, body)
 
 
