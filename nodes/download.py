@@ -1,8 +1,6 @@
 """DownloadModel: create or join a download task and wait for it on the node."""
 from __future__ import annotations
 
-import math
-from pathlib import Path
 from typing import Any
 
 from ..core.errors import ModelManagerError
@@ -68,31 +66,12 @@ class DownloadModel:
 
     @classmethod
     def IS_CHANGED(cls, url: str = "", model_type: str = "auto", subfolder: str = "",
-                   filename: str = "", **_: Any) -> Any:
-        """Cached while the downloaded file is there; re-run when it disappeared or is unknown."""
-        path = cls._known_destination(url, model_type, subfolder, filename)
-        if path is not None:
-            try:
-                stat = path.stat()
-                return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-            except OSError:
-                pass
-        return math.nan  # NaN != NaN: always run
-
-    @staticmethod
-    def _known_destination(url: str, model_type: str, subfolder: str, filename: str) -> Path | None:
+                   filename: str = "", **_: Any) -> str:
+        """Same value while the last downloaded file is there (ComfyUI reuses the cached result);
+        a new value once it disappeared, so the node runs again and fetches it again."""
         if not HOLDER.created:
-            return None
-        runtime = get_runtime()
-        known = runtime.download_memo.get(_memo_key(url, model_type, subfolder, filename))
-        if known is not None:
-            return Path(known)
-        if model_type != "auto" and filename.strip():
-            try:
-                return runtime.folders.destination(model_type, subfolder, filename.strip()).path
-            except ModelManagerError:
-                return None
-        return None
+            return "generation-0"
+        return get_runtime().download_memo.generation(_memo_key(url, model_type, subfolder, filename))
 
     def download(self, url: str, model_type: str, subfolder: str = "", filename: str = "",
                  sha256: str = "", if_exists: str = "skip", wait: bool = True,
@@ -113,7 +92,7 @@ class DownloadModel:
             task = self._wait(runtime, task.task_id, node_id)
         if task.status == _COMPLETED:
             forget_loader_cache(task.model_type)
-            runtime.download_memo[_memo_key(url, model_type, subfolder, filename)] = str(task.destination)
+            runtime.download_memo.completed(_memo_key(url, model_type, subfolder, filename), task.destination)
         name = loader_name(task.filename)
         summary = f"{task.model_type}/{task.filename}: {task.status}"
         return {"ui": {"text": [summary]}, "result": (name, str(task.destination))}

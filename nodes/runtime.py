@@ -21,6 +21,7 @@ from ..core.redact import RedactingFilter
 from ..core.settings import Settings
 from . import comfy_api
 from .bridge import EventBridge, comfy_sender
+from .download_memo import DownloadMemo
 from .folders import comfy_model_folders
 from .previews import PreviewCache
 
@@ -44,8 +45,8 @@ class Runtime:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="model-manager"))
     started: bool = False
-    #: DownloadModel inputs -> destination of its last result (for IS_CHANGED).
-    download_memo: dict = field(default_factory=dict)
+    #: DownloadModel inputs -> where its file landed (for IS_CHANGED).
+    download_memo: DownloadMemo = field(default_factory=DownloadMemo)
 
     def start(self) -> None:
         """Start the download workers (resumes persisted tasks).  Idempotent."""

@@ -81,7 +81,7 @@ def test_picker_sockets():
 def test_download_is_changed_without_a_known_file_always_runs():
     value = pack.NODE_CLASS_MAPPINGS["DownloadModel"].IS_CHANGED(url="https://x/y.safetensors",
                                                                   model_type="auto")
-    assert value != value  # NaN: ComfyUI re-runs the node
+    assert value == "generation-0"  # nothing delivered yet: a stable value
 
 
 def test_picker_validation_messages():
@@ -106,3 +106,20 @@ def test_import_outside_comfyui_is_light_and_fast():
     seconds = float(out[0])
     assert out[1].strip() == "[] 5", out
     assert seconds < 0.5, seconds  # generous for CI; ComfyUI-side import time is measured e2e
+
+
+def test_download_memo_generation_moves_only_when_the_file_disappeared(tmp_path):
+    from comfyui_model_manager.nodes.download_memo import DownloadMemo
+
+    memo, key = DownloadMemo(), ("https://h/m.safetensors", "loras", "", "")
+    model = tmp_path / "m.safetensors"
+    assert memo.generation(key) == "generation-0"  # first run: nothing cached yet anyway
+    model.write_bytes(b"x")
+    memo.completed(key, model)
+    assert memo.generation(key) == "generation-0"  # cached while the file is there
+    model.unlink()
+    assert memo.generation(key) == "generation-1"  # gone: run again
+    assert memo.generation(key) == "generation-1"  # (a failed re-run is never cached)
+    model.write_bytes(b"x")
+    memo.completed(key, model)
+    assert memo.generation(key) == "generation-1"  # cached again after the re-download

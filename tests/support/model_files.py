@@ -1,0 +1,57 @@
+"""A loopback host serving model files (Range, ETag, Content-Disposition) at an adjustable speed.
+
+Built on ``fake_http.FakeServer``.  ``delay`` (seconds slept after each 64 KiB chunk) is read
+at every request, so a test can make a download slow, pause it, then let the resume run fast.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+from .fake_http import FakeServer, FileBody, LoggedRequest, Reply
+
+
+@dataclass
+class ServedFile:
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+class ModelFileHost:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.files: dict[str, ServedFile] = {}
+        self.delay = 0.0
+        self.server = FakeServer(host, self._handle)
+
+    def add(self, path: str, size: int, seed: int | None = None) -> ServedFile:
+        """Serve ``size`` pseudo-random bytes at ``path`` (e.g. "/files/lora.safetensors")."""
+        data = os.urandom(size) if seed is None else _pattern(size, seed)
+        served = ServedFile(data)
+        self.files[path] = served
+        return served
+
+    def url(self, path: str) -> str:
+        return self.server.url + path
+
+    def requests_for(self, path: str) -> list[LoggedRequest]:
+        return [r for r in self.server.requests if r.path == path]
+
+    def close(self) -> None:
+        self.server.close()
+
+    def _handle(self, request: LoggedRequest) -> Reply:
+        served = self.files.get(request.path)
+        if served is None:
+            return Reply(404, {"Content-Type": "text/plain"}, b"no such file")
+        name = request.path.rsplit("/", 1)[-1]
+        return Reply(200, {"Content-Disposition": f'attachment; filename="{name}"'},
+                     FileBody(served.data, etag=f'"{served.sha256[:16]}"', delay=self.delay))
+
+
+def _pattern(size: int, seed: int) -> bytes:
+    block = hashlib.sha256(str(seed).encode()).digest() * 2048
+    return (block * (size // len(block) + 1))[:size]

@@ -1,0 +1,301 @@
+"""End to end in a real ComfyUI: the five nodes in queued workflows, events over /ws, loaders' lists.
+
+One ComfyUI serves the whole module (started with ``--cpu --listen 127.0.0.1 --port <free>
+--base-directory <tmp>`` and this pack linked into ``<tmp>/custom_nodes``).  Skipped with the
+reason when no ComfyUI is found (see ``support/comfyui_harness.py``).
+
+About the loader: ``LoraLoader`` needs a MODEL and a CLIP, i.e. a real checkpoint, which these
+tests cannot ship.  The workflow therefore feeds ``DownloadModel.model_name`` into ComfyUI's own
+``PreviewAny`` output node (which shows the string), and the test proves the loader would take
+it by reading ``GET /object_info/LoraLoader`` from the same server right after the run: the new
+name is in ``lora_name``'s list, without a restart.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import time
+from urllib.parse import quote
+
+import pytest
+from PIL import Image
+
+from support.comfyui_harness import ComfyUIServer, require_comfyui
+from support.model_files import ModelFileHost
+
+pytestmark = pytest.mark.comfyui
+
+NODES = ("DownloadModel", "ScanModels", "SetModelPreview", "DeleteModel", "ModelInfo")
+
+
+@pytest.fixture(scope="module")
+def files():
+    host = ModelFileHost()
+    yield host
+    host.close()
+
+
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory):
+    server = ComfyUIServer(require_comfyui(), tmp_path_factory.mktemp("comfy-nodes"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _mm_events(ws, task_id=None):
+    return [m for m in ws.of_type(*[f"model_manager.{n}" for n in (
+        "create_download_task", "update_download_task", "complete_download_task",
+        "delete_download_task")]) if task_id is None or m["data"].get("task_id") == task_id]
+
+
+def _download_prompt(url, **inputs):
+    node = {"url": url, "model_type": "loras", "subfolder": "", "filename": "", "sha256": "",
+            "if_exists": "skip", "wait": True, **inputs}
+    return {"1": {"class_type": "DownloadModel", "inputs": node},
+            "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}
+
+
+def _lora_names(comfy):
+    info = comfy.object_info("LoraLoader")
+    return info["LoraLoader"]["input"]["required"]["lora_name"][0]
+
+
+def test_object_info_lists_the_five_nodes_with_their_sockets(comfy):
+    info = comfy.object_info()
+    for name in NODES:
+        assert info[name]["category"] == "model_manager", name
+        assert info[name]["description"]
+    download = info["DownloadModel"]
+    assert download["output"] == ["STRING", "STRING"]
+    assert download["output_name"] == ["model_name", "path"]
+    assert download["output_node"] is True
+    required, optional = download["input"]["required"], download["input"]["optional"]
+    assert list(required) == ["url", "model_type"]
+    types = required["model_type"][0]
+    assert types[0] == "auto" and {"checkpoints", "loras", "vae", "controlnet"} <= set(types)
+    assert "custom_nodes" not in types and "configs" not in types
+    assert set(optional) == {"subfolder", "filename", "sha256", "if_exists", "wait"}
+    assert info["ScanModels"]["output"] == ["STRING", "INT"]
+    assert info["ModelInfo"]["output"] == ["IMAGE", "STRING", "STRING", "STRING", "STRING", "STRING"]
+    assert info["ModelInfo"]["output_name"] == ["preview", "description", "trigger_words",
+                                                "base_model", "sha256", "info"]
+    for name in ("SetModelPreview", "DeleteModel", "ModelInfo"):
+        picker = info[name]["input"]["required"]
+        assert isinstance(picker["model_type"][0], list) and "loras" in picker["model_type"][0]
+        assert isinstance(picker["model_name"][0], list)
+    assert info["DeleteModel"]["input"]["required"]["confirm"][1]["default"] is False
+
+
+def test_pack_import_is_fast_in_comfyui(comfy):
+    """ComfyUI's own "Import times for custom nodes" line for the pack (< 0.1 s)."""
+    match = re.search(r"^\s*([\d.]+) seconds: .*ComfyUI-Model-Manager\s*$", comfy.log_text(), re.M)
+    assert match, comfy.log_tail()
+    assert float(match.group(1)) < 0.1
+    assert "IMPORT FAILED" not in "\n".join(l for l in comfy.log_text().splitlines() if "Model-Manager" in l)
+
+
+def test_routes_answer_with_and_without_api_prefix(comfy):
+    for path in ("/model-manager/tasks", "/api/model-manager/tasks"):
+        response = comfy.get(path)
+        assert response.status_code == 200 and "tasks" in response.json()
+    response = comfy.get("/api/model-manager/tasks/does-not-exist")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_download_workflow_events_file_and_loader_list(comfy, files):
+    served = files.add("/files/e2e_style.safetensors", 3 << 20)
+    files.delay = 0.03
+    with comfy.websocket() as ws:
+        prompt = _download_prompt(files.url("/files/e2e_style.safetensors"), subfolder="e2e",
+                                  sha256=served.sha256)
+        prompt_id = comfy.queue_prompt(prompt, client_id=ws.client_id)
+        end = ws.wait_for_prompt_end(prompt_id, timeout=60)
+        assert end["type"] == "execution_success", end
+        events = _mm_events(ws)
+        progress = [m["data"] for m in ws.of_type("progress") if m["data"].get("prompt_id") == prompt_id]
+    files.delay = 0.0
+    assert events, "no model_manager events"
+    task_id = events[0]["data"]["task_id"]
+    names = [m["type"].split(".", 1)[1] for m in events if m["data"]["task_id"] == task_id]
+    assert names[0] == "create_download_task" and names[-1] == "complete_download_task"
+    assert set(names[1:-1]) == {"update_download_task"} and len(names) >= 3
+    statuses = [m["data"]["status"] for m in events if m["type"].endswith("update_download_task")]
+    order = ["queued", "downloading", "verifying", "completed"]
+    assert "downloading" in statuses
+    assert [order.index(s) for s in statuses] == sorted(order.index(s) for s in statuses), statuses
+    complete = events[-1]["data"]
+    assert complete["status"] == "completed" and complete["node_id"] == "1"
+    assert complete["prompt_id"] == prompt_id and complete["sha256"] == served.sha256
+    assert complete["filename"] == "e2e/e2e_style.safetensors" and complete["model_type"] == "loras"
+    # ComfyUI's own progress bar on node 1
+    assert progress and all(p["node"] == "1" for p in progress)
+    assert progress[-1]["value"] == 100 and progress[-1]["max"] == 100
+    # the file, verified
+    path = comfy.models_dir / "loras" / "e2e" / "e2e_style.safetensors"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == served.sha256
+    assert not list(path.parent.glob(".*mmpart"))
+    # the node's outputs, as the loader takes them; and the loader lists it at once
+    history = comfy.wait_for_history(prompt_id)
+    assert history["outputs"]["2"]["text"] == ["e2e/e2e_style.safetensors"]
+    assert "e2e/e2e_style.safetensors" in _lora_names(comfy)
+
+
+def test_cached_while_the_file_is_there_rerun_when_it_disappeared(comfy, files):
+    served = files.add("/files/cache_me.safetensors", 256 << 10)
+    prompt = _download_prompt(files.url("/files/cache_me.safetensors"))
+    path = comfy.models_dir / "loras" / "cache_me.safetensors"
+    with comfy.websocket() as ws:
+        first = comfy.queue_prompt(prompt, client_id=ws.client_id)
+        assert ws.wait_for_prompt_end(first)["type"] == "execution_success"
+        assert path.is_file()
+        gets_before = len(files.requests_for("/files/cache_me.safetensors"))
+        mark = ws.mark()
+        second = comfy.queue_prompt(prompt, client_id=ws.client_id)
+        assert ws.wait_for_prompt_end(second)["type"] == "execution_success"
+        cached = ws.wait_for(lambda m: m["type"] == "execution_cached"
+                             and m["data"]["prompt_id"] == second, start=mark)
+        assert "1" in cached["data"]["nodes"]
+        assert len(files.requests_for("/files/cache_me.safetensors")) == gets_before  # no network
+        path.unlink()
+        third = comfy.queue_prompt(prompt, client_id=ws.client_id)
+        assert ws.wait_for_prompt_end(third)["type"] == "execution_success"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == served.sha256
+
+
+def test_wait_false_returns_when_queued(comfy, files):
+    served = files.add("/files/no_wait.safetensors", 2 << 20)
+    files.delay = 0.1
+    try:
+        with comfy.websocket() as ws:
+            prompt = _download_prompt(files.url("/files/no_wait.safetensors"), wait=False)
+            started = time.monotonic()
+            prompt_id = comfy.queue_prompt(prompt, client_id=ws.client_id)
+            assert ws.wait_for_prompt_end(prompt_id)["type"] == "execution_success"
+            took = time.monotonic() - started
+            tasks = comfy.get("/model-manager/tasks").json()["tasks"]
+            task = next(t for t in tasks if t["filename"] == "no_wait.safetensors")
+            assert task["status"] in ("queued", "downloading"), task
+            files.delay = 0.0
+            ws.wait_for(lambda m: m["type"] == "model_manager.complete_download_task"
+                        and m["data"]["task_id"] == task["task_id"], timeout=60)
+    finally:
+        files.delay = 0.0
+    assert took < 5
+    assert comfy.wait_for_history(prompt_id)["outputs"]["2"]["text"] == ["no_wait.safetensors"]
+    path = comfy.models_dir / "loras" / "no_wait.safetensors"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == served.sha256
+
+
+def test_user_errors_have_clear_messages(comfy):
+    with comfy.websocket() as ws:
+        prompt_id = comfy.queue_prompt(_download_prompt("ftp://example.com/x.safetensors"),
+                                       client_id=ws.client_id)
+        end = ws.wait_for_prompt_end(prompt_id)
+    assert end["type"] == "execution_error"
+    assert "only http:// and https:// URLs" in end["data"]["exception_message"]
+    # unknown type in an API run: refused at validation, naming the type
+    response = comfy.post("/prompt", json={"prompt": {
+        "1": {"class_type": "ModelInfo", "inputs": {"model_type": "lorax", "model_name": "a.safetensors"}},
+        "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 1]}}}})
+    assert response.status_code == 400
+    assert "unknown model type 'lorax'" in response.text
+
+
+def _png_bytes(size=(96, 64), color=(250, 120, 10)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_preview_info_and_delete_nodes(comfy, files):
+    served = files.add("/files/styled.safetensors", 64 << 10)
+    with comfy.websocket() as ws:
+        prompt_id = comfy.queue_prompt(_download_prompt(files.url("/files/styled.safetensors"),
+                                                        subfolder="people"), client_id=ws.client_id)
+        assert ws.wait_for_prompt_end(prompt_id)["type"] == "execution_success"
+        name = "people/styled.safetensors"
+        (comfy.input_dir / "preview_src.png").write_bytes(_png_bytes())
+
+        # SetModelPreview fed by LoadImage (a plain string name in an API run)
+        prompt_id = comfy.queue_prompt({
+            "1": {"class_type": "LoadImage", "inputs": {"image": "preview_src.png"}},
+            "2": {"class_type": "SetModelPreview", "inputs": {
+                "model_type": "loras", "model_name": name, "image": ["1", 0],
+                "description": "Warm orange style.\n\nUse at 0.8."}},
+        }, client_id=ws.client_id)
+        end = ws.wait_for_prompt_end(prompt_id)
+        assert end["type"] == "execution_success", end
+        ui = comfy.wait_for_history(prompt_id)["outputs"]["2"]
+        assert ui["images"][0]["type"] == "temp"  # the node shows the new preview
+
+        response = comfy.get(f"/model-manager/models/loras/{quote(name, safe='')}/preview")
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith("image/")
+        with Image.open(io.BytesIO(response.content)) as image:
+            assert image.size == (96, 64)
+            r, g, b = image.convert("RGB").getpixel((48, 32))
+            assert abs(r - 250) < 12 and abs(g - 120) < 12 and abs(b - 10) < 12
+        folder = comfy.models_dir / "loras" / "people"
+        assert (folder / "styled.webp").is_file() and (folder / "styled.md").is_file()
+
+        # ModelInfo reads it back
+        prompt_id = comfy.queue_prompt({
+            "1": {"class_type": "ModelInfo", "inputs": {"model_type": "loras", "model_name": name}},
+            "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 1]}},
+            "3": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+        }, client_id=ws.client_id)
+        assert ws.wait_for_prompt_end(prompt_id)["type"] == "execution_success"
+        outputs = comfy.wait_for_history(prompt_id)["outputs"]
+        assert outputs["2"]["text"] == ["Warm orange style.\n\nUse at 0.8."]
+        assert outputs["3"]["images"]
+
+        # ModelInfo with a name that is not there: the message names type and file
+        prompt_id = comfy.queue_prompt({
+            "1": {"class_type": "ModelInfo", "inputs": {"model_type": "loras", "model_name": "people/nope.safetensors"}},
+            "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 1]}},
+        }, client_id=ws.client_id)
+        end = ws.wait_for_prompt_end(prompt_id)
+        assert end["type"] == "execution_error"
+        assert "loras" in end["data"]["exception_message"] and "people/nope.safetensors" in end["data"]["exception_message"]
+
+        # DeleteModel refuses without confirm and deletes nothing
+        before = sorted(p.name for p in folder.iterdir())
+        delete = {"1": {"class_type": "DeleteModel", "inputs": {
+            "model_type": "loras", "model_name": name, "confirm": False, "delete_sidecars": True}}}
+        prompt_id = comfy.queue_prompt(delete, client_id=ws.client_id)
+        end = ws.wait_for_prompt_end(prompt_id)
+        assert end["type"] == "execution_error"
+        assert "confirm" in end["data"]["exception_message"]
+        assert "Nothing was deleted" in end["data"]["exception_message"]
+        assert sorted(p.name for p in folder.iterdir()) == before
+
+        delete["1"]["inputs"]["confirm"] = True
+        prompt_id = comfy.queue_prompt(delete, client_id=ws.client_id)
+        assert ws.wait_for_prompt_end(prompt_id)["type"] == "execution_success"
+    assert not any(p.name.startswith("styled") for p in folder.iterdir())
+    assert name not in _lora_names(comfy)
+    assert served.sha256  # the source file stays served; only the local copy is gone
+
+
+def test_scan_node_reports_models(comfy, files):
+    files.add("/files/scan_me.safetensors", 32 << 10)
+    with comfy.websocket() as ws:
+        prompt_id = comfy.queue_prompt(_download_prompt(files.url("/files/scan_me.safetensors")),
+                                       client_id=ws.client_id)
+        assert ws.wait_for_prompt_end(prompt_id)["type"] == "execution_success"
+        prompt_id = comfy.queue_prompt({
+            "1": {"class_type": "ScanModels", "inputs": {"model_type": "loras", "compute_hashes": True,
+                                                         "fetch_civitai_info": False}},
+            "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+        }, client_id=ws.client_id)
+        assert ws.wait_for_prompt_end(prompt_id)["type"] == "execution_success"
+        complete = ws.wait_for(lambda m: m["type"] == "model_manager.complete_scan_task")
+    import json
+
+    report = json.loads(comfy.wait_for_history(prompt_id)["outputs"]["2"]["text"][0])
+    names = {m["name"] for m in report["models"]}
+    assert "scan_me.safetensors" in names
+    assert report["count"] == len(report["models"]) >= 1
+    assert complete["data"]["count"] == report["count"]
