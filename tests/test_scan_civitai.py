@@ -1,0 +1,175 @@
+"""Civitai lookup by hash during a scan, against the fake Civitai (real HTTP on 127.0.0.1/.2)."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from comfyui_model_manager.core.http import HttpClient
+from support.fake_civitai import FakeCivitai
+from support.scanner_files import image_bytes, make_index, safetensors_bytes
+
+
+class RequestClock:
+    """Watches a fake server's request log and notes when each request arrived (±2 ms)."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.times: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            count = len(self.server.requests)
+            while len(self.times) < count:
+                self.times.append(time.monotonic())
+            time.sleep(0.002)
+
+    def stop(self) -> list[float]:
+        time.sleep(0.01)
+        self._stop.set()
+        self._thread.join()
+        return self.times
+
+
+@pytest.fixture
+def civitai():
+    with FakeCivitai() as fake:
+        yield fake
+
+
+def add_remote(civitai: FakeCivitai, n: int, data: bytes, *, nsfw_level: int = 1) -> None:
+    civitai.add_model(100 + n, f"Remote model {n}", "LORA", description=f"<p>About <b>model {n}</b></p>")
+    civitai.add_version(100 + n, 200 + n, f"v{n}", base_model="SDXL 1.0", trained_words=[f"word{n}"])
+    civitai.add_file(200 + n, 300 + n, f"remote{n}.safetensors", data)
+    civitai.add_image(200 + n, nsfw_level=nsfw_level)
+
+
+def index_for(tmp_path: Path, civitai: FakeCivitai, **options):
+    return make_index(tmp_path, http=HttpClient(), civitai_base_url=civitai.base_url, **options)
+
+
+def test_lookup_fills_info_and_previews_at_two_requests_a_second(tmp_path, civitai):
+    loras = tmp_path / "models" / "loras"
+    loras.mkdir(parents=True)
+    known = {i: safetensors_bytes({"ss_base_model_version": "sd_v1"}, payload=bytes([i]) * 100) for i in (1, 2)}
+    for i, data in known.items():
+        add_remote(civitai, i, data)
+        (loras / f"local{i}.safetensors").write_bytes(data)
+    (loras / "unknown_a.safetensors").write_bytes(safetensors_bytes(payload=b"nobody knows me"))
+    (loras / "unknown_b.safetensors").write_bytes(safetensors_bytes(payload=b"nor me"))
+    index = index_for(tmp_path, civitai)
+    index.settings.update({"civitai_api_key": "scan-key-123456"})
+    clock = RequestClock(civitai.api)
+    report = index.scan("loras", fetch_civitai_info=True)
+    times = clock.stop()
+
+    assert report.task.status == "completed" and report.task.matched == 2 and report.task.errors == []
+    # by-hash for all four models + the model description for the two matches, spaced >= 0.5 s
+    paths = [r.path for r in civitai.api_requests]
+    assert sum(p.startswith("/api/v1/model-versions/by-hash/") for p in paths) == 4
+    assert sorted(p for p in paths if p.startswith("/api/v1/models/")) == ["/api/v1/models/101", "/api/v1/models/102"]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(times) == 6 and min(gaps) >= 0.48, gaps
+    assert all(r.header("Authorization") == "Bearer scan-key-123456" for r in civitai.api_requests)
+    assert civitai.image_requests and not any(r.has_authorization for r in civitai.storage.requests)
+
+    records = {r["name"]: r for r in report.models}
+    one = records["local1.safetensors"]
+    assert one["civitai"] == {"model_id": 101, "version_id": 201, "model_name": "Remote model 1", "version_name": "v1"}
+    assert one["base_model"] == "SDXL 1.0" and one["trigger_words"] == ["word1"]
+    assert one["preview"] == "local1.webp" and one["sha256"]
+    with Image.open(loras / "local1.webp") as preview:
+        assert preview.format == "WEBP"
+    assert json.loads((loras / "local1.civitai.info").read_text())["id"] == 201
+    assert "About **model 1**" in (loras / "local1.md").read_text() and one["description"].startswith("# Remote model 1")
+    assert records["unknown_a.safetensors"]["civitai"] is None
+    assert not (loras / "unknown_a.civitai.info").exists() and not (loras / "unknown_a.md").exists()
+
+    # Second scan, even from a new process: "not found" is remembered and matches are complete.
+    civitai.api.clear_log()
+    again = index_for(tmp_path, civitai).scan("loras", fetch_civitai_info=True)
+    assert again.task.status == "completed" and civitai.api.requests == []
+    assert again.task.hashes_computed == 0
+
+
+def test_a_429_is_honoured_with_retry_after(tmp_path, civitai):
+    data = safetensors_bytes(payload=b"limited")
+    add_remote(civitai, 1, data)
+    (tmp_path / "models" / "loras").mkdir(parents=True)
+    (tmp_path / "models" / "loras" / "x.safetensors").write_bytes(data)
+    civitai.api_rate_limit(1, retry_after=1.2)
+    index = index_for(tmp_path, civitai, civitai_min_interval=0.05)
+    clock = RequestClock(civitai.api)
+    report = index.scan("loras", fetch_civitai_info=True)
+    times = clock.stop()
+    assert report.task.matched == 1 and report.task.errors == []
+    assert times[1] - times[0] >= 1.15
+    assert (tmp_path / "models" / "loras" / "x.civitai.info").exists()
+
+
+def test_a_429_without_retry_after_backs_off_exponentially(tmp_path, civitai):
+    data = safetensors_bytes(payload=b"busy")
+    add_remote(civitai, 1, data)
+    (tmp_path / "models" / "loras").mkdir(parents=True)
+    (tmp_path / "models" / "loras" / "x.safetensors").write_bytes(data)
+    civitai.api_rate_limit(2)
+    index = index_for(tmp_path, civitai, civitai_min_interval=0.01, civitai_backoff=0.2, civitai_max_backoff=0.3)
+    clock = RequestClock(civitai.api)
+    report = index.scan("loras", fetch_civitai_info=True)
+    times = clock.stop()
+    assert report.task.matched == 1
+    assert times[1] - times[0] >= 0.19 and times[2] - times[1] >= 0.29  # 0.2 s, then 0.4 capped at 0.3
+
+
+def test_nsfw_setting_and_user_files_are_respected(tmp_path, civitai):
+    loras = tmp_path / "models" / "loras"
+    loras.mkdir(parents=True)
+    spicy, mine = safetensors_bytes(payload=b"spicy"), safetensors_bytes(payload=b"mine")
+    add_remote(civitai, 1, spicy, nsfw_level=8)
+    add_remote(civitai, 2, mine)
+    (loras / "spicy.safetensors").write_bytes(spicy)
+    (loras / "mine.safetensors").write_bytes(mine)
+    (loras / "mine.md").write_text("my own words")
+    (loras / "mine.png").write_bytes(image_bytes("PNG"))
+    index = index_for(tmp_path, civitai, civitai_min_interval=0.01)
+    report = index.scan("loras", fetch_civitai_info=True)
+    records = {r["name"]: r for r in report.models}
+    assert report.task.matched == 2
+    assert records["spicy.safetensors"]["preview"] is None  # only an X-rated image; setting is PG
+    assert records["spicy.safetensors"]["civitai"]["version_id"] == 201
+    assert (loras / "mine.md").read_text() == "my own words" and records["mine.safetensors"]["preview"] == "mine.png"
+    assert not (loras / "mine.webp").exists() and (loras / "mine.civitai.info").exists()
+    # With the setting raised, the next scan completes the preview of the one still lacking it.
+    index.settings.update({"civitai_nsfw_level": 8})
+    records = {r["name"]: r for r in index.scan("loras", fetch_civitai_info=True).models}
+    assert records["spicy.safetensors"]["preview"] == "spicy.webp"
+
+
+def test_civitai_unreachable_is_reported_and_the_scan_completes(tmp_path):
+    (tmp_path / "models" / "loras").mkdir(parents=True)
+    (tmp_path / "models" / "loras" / "x.safetensors").write_bytes(safetensors_bytes())
+    index = make_index(tmp_path, http=HttpClient(), civitai_base_url="http://127.0.0.1:9",
+                       civitai_min_interval=0.01)
+    report = index.scan("loras", fetch_civitai_info=True)
+    assert report.task.status == "completed" and report.task.matched == 0
+    assert report.task.errors and "could not reach Civitai" in report.task.errors[0]
+    assert report.models[0]["sha256"]  # hashed anyway
+
+
+def test_base_url_comes_from_the_environment(tmp_path, civitai, monkeypatch):
+    monkeypatch.setenv("CIVITAI_BASE_URL", civitai.base_url)
+    data = safetensors_bytes(payload=b"env")
+    add_remote(civitai, 1, data)
+    (tmp_path / "models" / "loras").mkdir(parents=True)
+    (tmp_path / "models" / "loras" / "x.safetensors").write_bytes(data)
+    index = make_index(tmp_path, http=HttpClient(), civitai_min_interval=0.01)
+    assert index.scan("loras", fetch_civitai_info=True).task.matched == 1
+    assert os.path.exists(tmp_path / "models" / "loras" / "x.webp")
