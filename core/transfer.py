@@ -317,20 +317,19 @@ class Transfer:
         refreshed = False
         while True:
             self._check_stop()
+            response = None
             try:
                 response = self._open(offset, end)
-                break
+                return self._adopt_first_response(response, ranges, offset)
             except _UrlRefused as refused:
                 refreshed = self._recover_refused(refused, refreshed)
-                continue
             except Retryable as error:
+                self._close(response, reuse=False)
                 failures += 1
                 self._backoff(failures, error)
-        try:
-            return self._adopt_first_response(response, ranges, offset)
-        except BaseException:
-            response.close()
-            raise
+            except BaseException:
+                self._close(response, reuse=False)
+                raise
 
     def _adopt_first_response(self, response: HttpResponse, ranges: ByteRanges, offset: int) -> HttpResponse:
         if response.status == 206:
@@ -422,7 +421,8 @@ class Transfer:
 
     def _open(self, offset: int, end: int | None) -> HttpResponse:
         url, auth = self._target()
-        headers = {"Range": f"bytes={offset}-{'' if end is None else end - 1}"}
+        open_ended = end is None or end == self.state.total
+        headers = {"Range": f"bytes={offset}-{'' if open_ended else end - 1}"}
         if self.state.etag and offset > 0:
             headers["If-Range"] = self.state.etag
         try:
@@ -495,10 +495,11 @@ class Transfer:
         start, end = int(match.group(1)), int(match.group(2))
         total = None if match.group(3) == "*" else int(match.group(3))
         if end < start or (total is not None and end >= total):
-            raise Retryable(f"{self._display} sent an impossible Content-Range")
+            raise Retryable(f"{self._display} answered with the wrong byte range (an impossible Content-Range)")
         length = _content_length(response)
         if length is not None and length != end - start + 1:
-            raise Retryable(f"{self._display} sent a Content-Range that does not match its length")
+            raise Retryable(f"{self._display} answered with the wrong byte range "
+                            "(its Content-Range does not match its length)")
         return start, end, total
 
     def _remember_etag(self, response: HttpResponse) -> None:
