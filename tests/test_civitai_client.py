@@ -133,3 +133,25 @@ def test_key_goes_as_bearer_and_ua_is_not_a_browser(civitai, tmp_path) -> None:
     user_agent = request.header("User-Agent")
     assert user_agent.startswith("comfyui-model-manager/")
     assert not any(word in user_agent.lower() for word in ("mozilla", "chrome", "safari", "python-urllib"))
+
+
+def test_server_errors_are_retried_then_reported(civitai, settings) -> None:
+    from support.fake_http import Reply
+
+    original = civitai.api._handler
+    failures = {"left": 2}
+
+    def flaky(request):
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            return Reply(502, {"Content-Type": "text/html"}, b"<html>Bad gateway</html>")
+        return original(request)
+
+    civitai.api._handler = flaky
+    waits: list[float] = []
+    assert client(civitai, settings, sleep=waits.append).get_version(10)["id"] == 10
+    assert waits == [1.0, 2.0]
+    failures["left"] = 10
+    with pytest.raises(RemoteError) as info:
+        client(civitai, settings, sleep=waits.append, retries=1).get_version(10)
+    assert info.value.message == "Civitai answered HTTP 502 for model version 10; try again later"

@@ -183,3 +183,19 @@ def test_resume_after_restart_with_an_expired_signature(civitai, manager_factory
     assert file_sha(tmp_path / "models" / "loras" / "neon_v2.safetensors") == sha256(LORA)
     later = civitai.storage_requests[before:]
     assert later and later[0].header("Range") == f"bytes={have}-"
+
+
+def test_remote_file_names_cannot_escape_or_smuggle_extensions(civitai, manager_factory, tmp_path) -> None:
+    civitai.add_model(800, "Evil", "LORA")
+    civitai.add_version(800, 801, "v1")
+    civitai.add_file(801, 802, "../../../evil.safetensors", b"evil-bytes")
+    civitai.add_version(800, 803, "v2")
+    civitai.add_file(803, 804, "payload.exe", b"MZ")
+    manager = manager_factory()
+    task, _ = manager.submit(auto("https://civitai.com/models/800?modelVersionId=801"))
+    done = manager.wait(task.task_id, timeout=30)
+    assert done.status == "completed", done.error
+    assert (tmp_path / "models" / "loras" / "evil.safetensors").read_bytes() == b"evil-bytes"
+    assert not (tmp_path / "evil.safetensors").exists()
+    with pytest.raises(InvalidInput, match="does not have a model file extension"):
+        manager.submit(auto("https://civitai.com/models/800?modelVersionId=803"))

@@ -272,3 +272,14 @@ def test_key_never_in_messages_reprs_or_logs(civitai, tmp_path, caplog) -> None:
              caplog.text]
     for text in texts:
         assert KEY not in text
+
+
+def test_api_host_follows_the_link_when_no_base_url_is_configured(settings, monkeypatch) -> None:
+    from comfyui_model_manager.core.sources.civitai_links import parse_civitai_link
+
+    monkeypatch.delenv("CIVITAI_BASE_URL", raising=False)
+    s = source(settings)
+    assert s.client_for(parse_civitai_link("https://www.civitai.red/models/1")).base_url == "https://civitai.red"
+    assert s.client_for(parse_civitai_link("https://civitai.green/models/1")).base_url == "https://civitai.com"
+    assert s.client_for(parse_civitai_link("urn:air:sdxl:lora:civitai:1@2")).base_url == "https://civitai.com"
+    assert not s.matches("http://127.0.0.1:1/models/1")

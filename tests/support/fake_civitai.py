@@ -433,7 +433,7 @@ class FakeCivitai:
             "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), "X-Amz-SignedHeaders": "host",
             "X-Amz-Signature": signature,
         }, quote_via=quote)
-        return f"{self.storage.url}/file/modelfiles/{item.id}/{quote(item.name)}?{query}"
+        return f"{self.storage.url}/file/modelfiles/{item.id}/{quote(item.name, safe='')}?{query}"
 
     # -- the storage/image host ----------------------------------------------------------
     def _handle_storage(self, request: LoggedRequest) -> Reply:
