@@ -127,7 +127,7 @@ class DownloadManager:
         if model_type == "auto":
             model_type = resolved.model_type or ""
             if not model_type:
-                raise InvalidInput(NO_TYPE_MESSAGE)
+                raise InvalidInput(str(resolved.metadata.get("model_type_hint") or NO_TYPE_MESSAGE))
         location = self._destination(request, resolved, model_type)
         expected = expected or ((resolved.sha256 or "").lower() or None)
         display_url = resolved.display_url or redact_url(resolved.url)

@@ -110,7 +110,8 @@ def test_type_without_folder_asks_for_model_type(civitai, manager_factory) -> No
     manager = manager_factory()
     with pytest.raises(InvalidInput) as info:
         manager.submit(auto("https://civitai.com/models/500"))
-    assert "choose a model_type" in info.value.message
+    assert info.value.message == ("Civitai lists this model as type 'Poses', which has no ComfyUI model folder; "
+                                  "choose a model_type (for example checkpoints, loras or embeddings)")
     task, _ = manager.submit(DownloadRequest(url="https://civitai.com/models/500", model_type="checkpoints"))
     assert manager.wait(task.task_id, timeout=30).status == "completed"
 

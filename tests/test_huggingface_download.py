@@ -79,7 +79,7 @@ def test_gated_without_token_fails_at_submit_with_the_repo_page(hub, manager_fac
 
 
 def test_auto_type_is_refused_for_hub_files(hub, manager_factory) -> None:
-    with pytest.raises(InvalidInput, match="model_type"):
+    with pytest.raises(InvalidInput, match="Hugging Face files do not say which kind of model they are; choose a"):
         manager_factory().submit(DownloadRequest(url="acme/open/tiny.safetensors", model_type="auto"))
 
 
