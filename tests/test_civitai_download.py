@@ -200,3 +200,19 @@ def test_remote_file_names_cannot_escape_or_smuggle_extensions(civitai, manager_
     assert not (tmp_path / "evil.safetensors").exists()
     with pytest.raises(InvalidInput, match="does not have a model file extension"):
         manager.submit(auto("https://civitai.com/models/800?modelVersionId=803"))
+
+
+def test_key_pasted_in_the_link_downloads_and_is_stored_nowhere(civitai, manager_factory, tmp_path, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    civitai.versions[201].require_auth = True
+    manager = manager_factory()
+    events: list = []
+    manager.events.subscribe(lambda name, payload: events.append(payload))
+    task, _ = manager.submit(auto(f"https://civitai.com/api/download/models/201?type=Model&token={KEY}"))
+    done = manager.wait(task.task_id, timeout=30)
+    assert done.status == "completed", done.error
+    assert file_sha(tmp_path / "models" / "loras" / "neon_v2.safetensors") == sha256(LORA)
+    assert done.to_json()["url"] == f"{civitai.base_url}/api/download/models/201?fileId=301"
+    for text in (json.dumps(done.to_json()), json.dumps(events), everything_written(tmp_path), caplog.text):
+        assert KEY not in text
+    assert not any(r.has_authorization or "token" in r.query for r in civitai.storage_requests)
