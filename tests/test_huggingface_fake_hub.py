@@ -27,6 +27,7 @@ out["lfs"] = hf_hub_download("acme/models", "vae/model.safetensors")
 out["git"] = hf_hub_download("acme/models", "README.md")
 out["pr"] = hf_hub_download("acme/models", "vae/model.safetensors", revision="refs/pr/1")
 out["dataset"] = hf_hub_download("acme/data", "train.bin", repo_type="dataset")
+out["renamed"] = hf_hub_download("acme/old", "r.safetensors")
 errors = {}
 for name, call in {
     "gated": lambda: hf_hub_download("acme/gated", "w.safetensors"),
@@ -57,6 +58,9 @@ def test_hf_hub_download_works_against_the_fake(tmp_path: Path) -> None:
         hub.add_file("acme/data", "train.bin", b"dataset-bytes" * 50, repo_type="dataset")
         hub.add_repo("acme/gated", gated="manual", approved_tokens={TOKEN})
         hub.add_file("acme/gated", "w.safetensors", b"gated-weights" * 100)
+        hub.add_repo("acme/old")
+        hub.add_file("acme/old", "r.safetensors", b"renamed" * 100)
+        hub.rename_repo("acme/old", "acme/new")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
         env.update(HF_ENDPOINT=hub.endpoint, HF_HUB_DISABLE_XET="1", HF_HOME=str(tmp_path / "hf"),
                    HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_ETAG_TIMEOUT="5",
@@ -73,6 +77,7 @@ def test_hf_hub_download_works_against_the_fake(tmp_path: Path) -> None:
         assert main_commit in out["git"]
         assert Path(out["pr"]).read_bytes() == b"pr-bytes" * 100
         assert Path(out["dataset"]).read_bytes() == b"dataset-bytes" * 50
+        assert Path(out["renamed"]).read_bytes() == b"renamed" * 100
         assert Path(out["gated_ok"]).read_bytes() == b"gated-weights" * 100
         assert (Path(out["snapshot"]) / "vae" / "model.safetensors").read_bytes() == WEIGHTS
         errors = out["errors"]

@@ -185,3 +185,15 @@ def test_token_never_in_messages_reprs_or_logs(hub, tmp_path, caplog) -> None:
     resolved = s.resolve("acme/gated/g.safetensors")
     texts += [repr(resolved), repr(s), str(resolved.metadata), repr(settings), caplog.text]
     assert not any(TOKEN in text for text in texts)
+
+
+def test_renamed_repo_redirect_is_followed_on_the_hub_only(hub, tmp_path) -> None:
+    hub.rename_repo("acme/models", "acme/renamed")
+    settings = settings_with(tmp_path, HF_TOKEN=TOKEN)
+    hub.valid_tokens.add(TOKEN)
+    resolved = source(settings).resolve("acme/models/config.json")
+    assert resolved.size == len(CONFIG)
+    assert fetch(resolved.url, resolved.auth_headers) == CONFIG
+    heads = [r for r in hub.hub_requests if r.method == "HEAD"]
+    assert [r.path for r in heads] == ["/acme/models/resolve/main/config.json", "/acme/renamed/resolve/main/config.json"]
+    assert all(r.header("Authorization") == f"Bearer {TOKEN}" for r in hub.hub_requests)

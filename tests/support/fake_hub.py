@@ -83,6 +83,7 @@ class FakeHub:
 
     def __init__(self) -> None:
         self.repos: dict[str, HubRepo] = {}
+        self.renamed: dict[str, str] = {}  # old repo key -> new repo key
         self.valid_tokens: set[str] = set()
         self.cdn_delay = 0.0
         self._lock = threading.Lock()
@@ -130,6 +131,14 @@ class FakeHub:
         repo.commits[commit] = snapshot
         repo.refs[revision] = commit
         return commit
+
+    def rename_repo(self, old_id: str, new_id: str, repo_type: str = "model") -> None:
+        """Move a repo; its old URLs answer a same-host 307 to the new name, as on the Hub."""
+        prefix = TYPE_PREFIX[repo_type]
+        repo = self.repos.pop(prefix + old_id)
+        repo.repo_id = new_id
+        self.repos[prefix + new_id] = repo
+        self.renamed[prefix + old_id] = prefix + new_id
 
     # -- knobs -----------------------------------------------------------------------------
     def expire_signatures(self) -> None:
@@ -227,6 +236,9 @@ class FakeHub:
         if parts[:1] == ["api"] and len(parts) >= 3 and parts[1] in ("models", "datasets", "spaces"):
             return self._handle_api(request, parts[1], parts[2:])
         key, repo_type, rest = self._split_repo(parts)
+        if key in self.renamed and rest[:1] == ["resolve"]:
+            target = "/" + self.renamed[key] + "/" + "/".join(rest)
+            return Reply(307, {"Location": target, "Content-Type": "text/plain"}, b"Temporary Redirect")
         if rest[:1] == ["resolve"]:
             return self._handle_resolve(request, key, repo_type, rest[1:])
         return Reply(404, {"Content-Type": "text/plain"}, b"Not Found")
