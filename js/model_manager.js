@@ -164,11 +164,26 @@ class ModelManagerUI {
         && [scan.model_type, "all", undefined].includes(controller.widgetValue("model_type")));
   }
 
+  /**
+   * Our node raised: a key problem gets the "where to set it" toast; a download that failed
+   * before any task existed (bad URL, 404, unknown type) gets its reason on the node and in a
+   * toast, unless the failed task was already announced.
+   */
   onExecutionError(detail) {
-    if (!KIND_OF_CLASS[detail?.node_type]) return;
+    const kind = KIND_OF_CLASS[detail?.node_type];
+    if (!kind) return;
     const type = String(detail.exception_type ?? "");
-    const message = String(detail.exception_message ?? "");
-    if (type.endsWith("AuthRequired") || isKeyProblem(null, message)) toastKeyMissing(this.app, message);
+    const message = String(detail.exception_message ?? "").trim();
+    if (type.endsWith("AuthRequired") || isKeyProblem(null, message)) {
+      toastKeyMissing(this.app, message);
+      return;
+    }
+    const nodeId = detail.node_id == null ? null : String(detail.node_id);
+    const controller = [...this.controllers].find((c) => c.kind === kind && c.nodeId === nodeId);
+    const followed = controller?.taskId ? this.store.get(controller.taskId) : undefined;
+    if (kind !== "download" || followed?.status === "failed" || followed?.status === "cancelled") return;
+    controller?.showError(message);
+    showToast(this.app, { severity: "error", summary: "Download failed", detail: message, life: 12000 });
   }
 
   /** New files show up in loader nodes' lists without reloading the page. */

@@ -51,6 +51,13 @@ export class NodeProgress {
     this.panel.show({ status: "idle", percent: null, statusText: text ?? IDLE_TEXT[this.kind], detailText: "", errorText: "" });
   }
 
+  /** The node failed before a task existed (e.g. the link could not be resolved). */
+  showError(message) {
+    this.taskId = null;
+    delete this.panel.element.dataset.taskId;
+    this.panel.show({ status: "failed", percent: null, statusText: "failed", detailText: "", errorText: message });
+  }
+
   dispose() {
     this.panel.dispose();
   }

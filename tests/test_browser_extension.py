@@ -1,0 +1,392 @@
+"""The browser extension, proven in headless Chromium against a real ComfyUI (issue 6).
+
+One ComfyUI and one Chromium for the module; every test opens a fresh tab with an empty graph.
+Downloads come from a loopback server whose speed the test changes while they stream.
+Screenshots go to a temp folder, and into docs/ when MM_UPDATE_SCREENSHOTS=1.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from support.browser import ComfyPage, chromium, quiet_comfy_user, require_browser
+from support.comfyui_harness import PACK_ROOT, ComfyUIServer, require_comfyui
+from support.throttled_files import CHUNK, ThrottledFiles
+
+SLOW = 0.12  # seconds per 64 KiB chunk: ~0.5 MB/s
+SLOW_SIZE = 64 * CHUNK  # 4 MiB: ~8 s at SLOW, so there is time to look, pause and resume
+SECRET = "mm-test-civitai-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def files():
+    served = ThrottledFiles()
+    yield served
+    served.close()
+
+
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory):
+    installation = require_comfyui()
+    require_browser()
+    base = tmp_path_factory.mktemp("comfy-browser")
+    quiet_comfy_user(base)
+    state = base / "user" / "model_manager"
+    state.mkdir(parents=True)
+    # One connection per download keeps the throttled transfer slow enough to watch.
+    (state / "settings.json").write_text(json.dumps({"connections_per_download": 1}))
+    server = ComfyUIServer(installation, base)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(comfy, tmp_path_factory):
+    executable = require_browser()
+    with chromium(tmp_path_factory.mktemp("chromium-profile"), executable) as context:
+        yield context
+
+
+@pytest.fixture()
+def page(browser, comfy):
+    tab = ComfyPage(browser, comfy.base_url).open()
+    tab.clear_graph()
+    yield tab
+    tab.page.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    """Where screenshots go; copied into docs/ on request."""
+    folder = tmp_path_factory.mktemp("screenshots")
+    yield folder
+    if os.environ.get("MM_UPDATE_SCREENSHOTS") == "1":
+        for png in folder.glob("*.png"):
+            shutil.copy(png, PACK_ROOT / "docs" / png.name)
+
+
+def _download_node(page: ComfyPage, url: str, filename: str, pos=(80, 80)) -> int:
+    return page.add_node("DownloadModel", pos, {"url": url, "model_type": "loras", "filename": filename})
+
+
+def _task(comfy: ComfyUIServer, task_id: str) -> dict:
+    response = comfy.get(f"/model-manager/tasks/{task_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _cancel_quietly(comfy: ComfyUIServer, task_id: str | None) -> None:
+    if task_id:
+        comfy.post(f"/model-manager/tasks/{task_id}/cancel")
+
+
+def _partials(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.endswith(".mmpart")]
+
+
+# -- loading ---------------------------------------------------------------------------------
+def test_extension_loads_without_errors(page: ComfyPage) -> None:
+    registered = page.evaluate("""() => {
+        const ext = app.extensions.find((e) => e.name === 'ModelManager.Extension');
+        return { hooks: Object.keys(ext), settings: ext.settings.map((s) => s.id) };
+    }""")
+    assert {"setup", "nodeCreated", "getNodeMenuItems", "beforeRegisterNodeDef"} <= set(registered["hooks"])
+    assert len(registered["settings"]) == 5
+    loaded = {url.rsplit("/", 1)[-1] for url in page.log.ok_extension_files}
+    assert {"model_manager.js", "progress_widget.js", "menu.js", "settings.js", "toasts.js",
+            "api.js", "model_manager.css"} <= loaded
+    node_id = page.add_node("DownloadModel")
+    panel = page.wait_panel(node_id, "p.status === 'idle'")
+    assert "no download yet" in panel["text"]
+    assert panel["visible"]
+    # The panel is never saved in the workflow or sent in the prompt.
+    widgets_values = page.evaluate("(id) => app.graph.getNodeById(id).serialize().widgets_values", node_id)
+    assert len(widgets_values) == 7  # url, model_type, subfolder, filename, sha256, if_exists, wait
+    prompt = page.evaluate("async () => (await app.graphToPrompt()).output")
+    assert set(prompt[str(node_id)]["inputs"]) == {"url", "model_type", "subfolder", "filename",
+                                                   "sha256", "if_exists", "wait"}
+    time.sleep(0.5)
+    assert page.log.ours() == []
+
+
+# -- progress, menu: pause, resume, cancel ----------------------------------------------------
+def test_progress_pause_resume_and_cancel_from_the_node_menu(page, comfy, files, shots) -> None:
+    served = files.add("progress_lora.safetensors", SLOW_SIZE, delay=SLOW)
+    node_id = _download_node(page, files.url(served.name), served.name)
+    page.queue()
+    first = page.wait_panel(node_id, "p.status === 'downloading' && Number(p.percent) > 3", timeout=30)
+    task_id = first["taskId"]
+    try:
+        second = page.wait_panel(node_id, f"Number(p.percent) > {float(first['percent']) + 3}", timeout=15)
+        assert second["taskId"] == task_id
+        assert "downloading" in second["text"] and " / 4.0 MB" in second["text"]
+        assert "/s" in second["text"] and "ETA" in second["text"]
+        page.screenshot(shots / "progress.png", clip=page.node_box(node_id))
+
+        # The real context menu: Pause is enabled, Resume is not.
+        entries = {e["text"]: e["disabled"] for e in page.open_node_menu(node_id)}
+        assert entries["Pause download"] is False
+        assert entries["Resume download"] is True
+        assert entries["Cancel download…"] is False
+        box = page.node_box(node_id, margin=20)
+        page.screenshot(shots / "menu.png", clip={"x": box["x"], "y": box["y"], "width": box["width"] + 260,
+                                                  "height": max(box["height"], 560)})
+        page.click_menu("Pause download")
+        paused = page.wait_panel(node_id, "p.status === 'paused'", timeout=10)
+        assert _task(comfy, task_id)["status"] == "paused"
+        time.sleep(1.0)
+        still = page.panel(node_id)
+        assert still["status"] == "paused" and still["percent"] == paused["percent"]
+        assert _task(comfy, task_id)["downloaded_bytes"] < served.size
+
+        entries = {e["text"]: e["disabled"] for e in page.open_node_menu(node_id)}
+        assert entries["Pause download"] is True and entries["Resume download"] is False
+        page.click_menu("Resume download")
+        page.wait_panel(node_id, f"p.status === 'downloading' && Number(p.percent) > {float(paused['percent']) + 2}",
+                        timeout=20)
+        # A resume continues with a Range request, it does not start again from zero.
+        ranges = [r.header("Range") for r in files.requests_for(served.name)]
+        assert any(r and not r.startswith("bytes=0-") for r in ranges), ranges
+
+        # Cancel asks first; saying no keeps the download running.
+        page.open_node_menu(node_id)
+        page.click_menu("Cancel download")
+        dialog = page.page.locator(".p-dialog", has_text="Cancel download?")
+        dialog.wait_for(timeout=5000)
+        dialog.get_by_role("button", name="Cancel").click()
+        time.sleep(0.5)
+        assert _task(comfy, task_id)["status"] == "downloading"
+        page.open_node_menu(node_id)
+        page.click_menu("Cancel download")
+        dialog = page.page.locator(".p-dialog", has_text="Cancel download?")
+        dialog.get_by_role("button", name="Confirm").click()
+        cancelled = page.wait_panel(node_id, "p.status === 'cancelled'", timeout=10)
+        assert "cancelled" in cancelled["text"]
+        assert _task(comfy, task_id)["status"] == "cancelled"
+        assert _partials(comfy.models_dir) == []
+        assert not (comfy.models_dir / "loras" / served.name).exists()
+    finally:
+        _cancel_quietly(comfy, task_id)
+    assert page.log.ours() == []
+
+
+def test_get_node_menu_items_hook_gives_the_same_entries(page, files, comfy) -> None:
+    """Current frontends call the extension's getNodeMenuItems; it answers per status."""
+    download_id = page.add_node("DownloadModel", (80, 80))
+    scan_id = page.add_node("ScanModels", (500, 80))
+    items = page.evaluate("""([d, s]) => {
+        const ext = app.extensions.find((e) => e.name === 'ModelManager.Extension');
+        const show = (id) => ext.getNodeMenuItems(app.graph.getNodeById(id))
+            .map((i) => [i.content, !!i.disabled]);
+        const other = LiteGraph.createNode('PrimitiveNode') ?? LiteGraph.createNode('Note');
+        return { download: show(d), scan: show(s), other: ext.getNodeMenuItems(other).length };
+    }""", [download_id, scan_id])
+    assert items["download"] == [["Pause download", True], ["Resume download", True], ["Cancel download…", True]]
+    assert items["scan"] == [["Cancel scan…", True]]
+    assert items["other"] == 0
+    # A paused task (event from the server) enables Resume and Cancel, not Pause.
+    page.evaluate("""async ([id]) => {
+        const { api } = await import('/scripts/api.js');
+        api.dispatchCustomEvent('model_manager.update_download_task', {
+            task_id: 'synthetic', url: 'http://127.0.0.1/x.safetensors', source: 'direct',
+            model_type: 'loras', filename: 'x.safetensors', status: 'paused', downloaded_bytes: 10,
+            total_bytes: 100, progress: 10, speed_bps: 0, eta_seconds: null, sha256: null, error: null,
+            node_id: String(id), created_at: 1, updated_at: 2 });
+    }""", [download_id])
+    page.wait_panel(download_id, "p.status === 'paused'")
+    entries = {e["text"]: e["disabled"] for e in page.open_node_menu(download_id)}
+    assert (entries["Pause download"], entries["Resume download"], entries["Cancel download…"]) == (True, False, False)
+    # The older hook (node getExtraMenuOptions) is what this frontend uses: entries appear once.
+    assert [e["text"] for e in page.menu_entries()].count("Pause download") == 1
+
+
+# -- redraw rate -----------------------------------------------------------------------------
+def test_panel_redraws_at_most_a_few_times_a_second(page) -> None:
+    node_id = page.add_node("DownloadModel")
+    page.wait_panel(node_id, "p.status === 'idle'")
+    result = page.evaluate("""async ([id]) => {
+        const { api } = await import('/scripts/api.js');
+        const el = app.graph.getNodeById(id).widgets.find((w) => w.name === 'model_manager_progress').element;
+        const before = Number(el.dataset.renders);
+        const start = performance.now();
+        for (let i = 1; i <= 200; i++) {
+            api.dispatchCustomEvent('model_manager.update_download_task', {
+                task_id: 'burst', url: 'http://127.0.0.1/b.safetensors', source: 'direct',
+                model_type: 'loras', filename: 'b.safetensors', status: 'downloading',
+                downloaded_bytes: i * 1000, total_bytes: 200000, progress: i / 2, speed_bps: 1000,
+                eta_seconds: 200 - i, sha256: null, error: null, node_id: String(id),
+                created_at: 1, updated_at: 1 + i });
+            await new Promise((r) => setTimeout(r, 5));
+        }
+        await new Promise((r) => setTimeout(r, 600));
+        return { renders: Number(el.dataset.renders) - before, seconds: (performance.now() - start) / 1000,
+                 percent: el.dataset.percent };
+    }""", [node_id])
+    assert result["percent"] == "100.0"  # the newest state is always painted in the end
+    assert result["renders"] <= 4 * result["seconds"] + 2, result
+
+
+# -- completion: toast and loader lists ------------------------------------------------------
+def test_completion_toast_and_loader_list_refresh(page, comfy, files) -> None:
+    served = files.add("done_lora.safetensors", 8 * CHUNK, delay=0.01)
+    loader_id = page.add_node("LoraLoader", (520, 80))
+    before = page.evaluate("(id) => app.graph.getNodeById(id).widgets.find((w) => w.name === 'lora_name').options.values",
+                           loader_id)
+    assert served.name not in before
+    node_id = _download_node(page, files.url(served.name), served.name)
+    # Only the download node runs (the loader has unconnected inputs): queue its prompt alone.
+    page.evaluate("(id) => { app.graph.getNodeById(id).mode = 2; }", loader_id)
+    page.queue()
+    text = page.wait_toast("Download complete", f"loras/{served.name}")
+    assert "ready to use" in text
+    panel = page.wait_panel(node_id, "p.status === 'completed'")
+    assert panel["percent"] == "100.0"
+    destination = comfy.models_dir / "loras" / served.name
+    assert hashlib.sha256(destination.read_bytes()).hexdigest() == served.sha256
+    page.page.wait_for_function(
+        "([id, name]) => app.graph.getNodeById(id).widgets.find((w) => w.name === 'lora_name').options.values.includes(name)",
+        arg=[loader_id, served.name], timeout=15000)
+    assert page.log.ours() == []
+
+
+def test_failed_download_toast_gives_the_reason(page, files) -> None:
+    files.add("missing_lora.safetensors", 1, status=404)
+    node_id = _download_node(page, files.url("missing_lora.safetensors"), "missing_lora.safetensors")
+    page.queue()
+    text = page.wait_toast("Download failed")
+    assert "404" in text
+    panel = page.wait_panel(node_id, "p.status === 'failed'")
+    assert "404" in panel["text"]
+    assert len([t for t in page.toasts() if "Download failed" in t]) == 1
+
+
+def test_key_missing_toast_says_where_to_set_it(page) -> None:
+    """A task failing for want of a key (auth_required) points at Settings → Model Manager."""
+    node_id = page.add_node("DownloadModel")
+    page.evaluate("""async ([id]) => {
+        const { api } = await import('/scripts/api.js');
+        api.dispatchCustomEvent('model_manager.update_download_task', {
+            task_id: 'needs-key', url: 'https://civitai.com/api/download/models/1', source: 'civitai',
+            model_type: 'loras', filename: 'gated.safetensors', status: 'failed', downloaded_bytes: 0,
+            total_bytes: null, progress: null, speed_bps: 0, eta_seconds: null, sha256: null,
+            error: 'Civitai needs an API key for this model', error_code: 'auth_required',
+            node_id: String(id), created_at: 1, updated_at: 2 });
+    }""", [node_id])
+    text = page.wait_toast("API key needed")
+    assert "Settings → Model Manager" in text
+    panel = page.wait_panel(node_id, "p.status === 'failed'")
+    assert "needs an API key" in panel["text"]
+
+
+# -- reload ----------------------------------------------------------------------------------
+def test_reload_during_a_download_reattaches_the_panel(page, comfy, files) -> None:
+    served = files.add("reload_lora.safetensors", SLOW_SIZE, delay=SLOW)
+    node_id = _download_node(page, files.url(served.name), served.name)
+    page.queue()
+    before = page.wait_panel(node_id, "p.status === 'downloading' && Number(p.percent) > 2", timeout=30)
+    task_id = before["taskId"]
+    try:
+        page.evaluate("() => app.extensionManager.workflow?.activeWorkflow && window.app.graph.change?.()")
+        time.sleep(1.0)  # the frontend persists the open workflow shortly after a change
+        page.reload()
+        after = page.wait_panel(node_id, f"p.taskId === {json.dumps(task_id)} && p.status === 'downloading'",
+                                timeout=20)
+        later = page.wait_panel(node_id, f"Number(p.percent) > {float(after['percent']) + 2}", timeout=20)
+        assert later["taskId"] == task_id
+        assert float(later["percent"]) >= float(before["percent"])
+    finally:
+        _cancel_quietly(comfy, task_id)
+
+
+# -- settings --------------------------------------------------------------------------------
+def _open_model_manager_settings(page: ComfyPage) -> None:
+    page.evaluate("() => app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
+    page.page.locator(".settings-container, .p-dialog").first.wait_for(timeout=10000)
+    page.page.get_by_text("Model Manager", exact=True).first.click()
+    page.page.locator(".mm-secret[data-setting='civitai_api_key']").wait_for(timeout=10000)
+
+
+def test_settings_save_a_key_that_is_reported_set_and_never_shown(page, comfy, shots) -> None:
+    assert comfy.get("/model-manager/settings").json()["civitai_api_key_set"] is False
+    _open_model_manager_settings(page)
+    field = page.page.locator(".mm-secret[data-setting='civitai_api_key']")
+    page.page.wait_for_function(
+        "() => document.querySelector(\".mm-secret[data-setting='civitai_api_key'] .mm-secret-state\").dataset.set === 'false'")
+    assert field.locator(".mm-secret-input").get_attribute("type") == "password"
+    field.locator(".mm-secret-input").fill(SECRET)
+    field.locator(".mm-save").click()
+    page.page.wait_for_function(
+        "() => document.querySelector(\".mm-secret[data-setting='civitai_api_key'] .mm-secret-state\").dataset.set === 'true'")
+    assert field.locator(".mm-secret-state").inner_text() == "set"
+    assert field.locator(".mm-secret-input").input_value() == ""
+
+    # Numbers and the NSFW level go to the pack's settings too.
+    number = page.page.locator(".mm-number[data-setting='max_concurrent_downloads'] input")
+    number.fill("3")
+    number.dispatch_event("change")
+    page.page.locator(".mm-nsfw select").select_option("4")
+    deadline = time.monotonic() + 10
+    view = {}
+    while time.monotonic() < deadline:
+        view = comfy.get("/model-manager/settings").json()
+        if view["max_concurrent_downloads"] == 3 and view["civitai_nsfw_level"] == 4:
+            break
+        time.sleep(0.1)
+    assert view["civitai_api_key_set"] is True
+    assert view["max_concurrent_downloads"] == 3 and view["civitai_nsfw_level"] == 4
+    assert SECRET not in json.dumps(view)
+    page.screenshot(shots / "settings.png")
+
+    # The key is nowhere in the page, nor in ComfyUI's own settings file.
+    html = page.page.content()
+    inputs = page.evaluate("() => [...document.querySelectorAll('input')].map((i) => i.value).join('\\n')")
+    storage = page.evaluate("() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
+    for text in (html, inputs, storage):
+        assert SECRET not in text
+    comfy_settings = comfy.base_dir / "user" / "default" / "comfy.settings.json"
+    assert SECRET not in comfy_settings.read_text()
+    assert "ModelManager" not in comfy_settings.read_text()
+    pack_settings = comfy.state_dir / "settings.json"
+    assert json.loads(pack_settings.read_text())["civitai_api_key"] == SECRET
+    assert pack_settings.stat().st_mode & 0o077 == 0
+
+    # Clear removes it again.
+    field.locator(".mm-clear").click()
+    page.page.wait_for_function(
+        "() => document.querySelector(\".mm-secret[data-setting='civitai_api_key'] .mm-secret-state\").dataset.set === 'false'")
+    assert comfy.get("/model-manager/settings").json()["civitai_api_key_set"] is False
+    assert page.log.ours() == []
+
+
+def test_settings_refuse_out_of_range_numbers(page, comfy) -> None:
+    _open_model_manager_settings(page)
+    before = comfy.get("/model-manager/settings").json()["connections_per_download"]
+    number = page.page.locator(".mm-number[data-setting='connections_per_download'] input")
+    number.fill("99")
+    number.dispatch_event("change")
+    message = page.page.locator(".mm-number[data-setting='connections_per_download'] .mm-setting-message")
+    message.wait_for(timeout=5000)
+    page.page.wait_for_function(
+        "() => document.querySelector(\".mm-number[data-setting='connections_per_download'] .mm-setting-message\").textContent.includes('1 to 16')")
+    assert comfy.get("/model-manager/settings").json()["connections_per_download"] == before
+
+
+# -- scans -----------------------------------------------------------------------------------
+def test_scan_progress_shows_on_the_scan_node(page, comfy) -> None:
+    loras = comfy.models_dir / "loras"
+    loras.mkdir(parents=True, exist_ok=True)
+    for index in range(3):
+        (loras / f"scan_me_{index}.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    node_id = page.add_node("ScanModels", (80, 80), {"model_type": "loras"})
+    page.queue()
+    panel = page.wait_panel(node_id, "p.status === 'completed'", timeout=30)
+    assert "models" in panel["text"] and panel["percent"] == "100.0"
+    entries = {e["text"]: e["disabled"] for e in page.open_node_menu(node_id)}
+    assert entries["Cancel scan…"] is True  # nothing running any more
