@@ -162,14 +162,13 @@ def test_resume_after_the_signed_url_expired_mid_download(civitai, manager_facto
 
 def test_resume_after_restart_with_an_expired_signature(civitai, manager_factory, tmp_path) -> None:
     """Paused mid-file, the signed URL expires, a new manager resumes from the partial."""
-    civitai.storage_delay = 0.05  # 64 KiB chunks every 50 ms: slow enough to pause
+    civitai.storage_delay = 0.3  # 64 KiB chunks every 300 ms: slow enough to pause after the first
     first = manager_factory()
     task, _ = first.submit(auto("https://civitai.com/models/100"))
     partial = tmp_path / "models" / "loras" / ".neon_v2.safetensors.mmpart"
-    for _ in range(200):
-        if first.get(task.task_id).downloaded_bytes > 0:
-            break
-        first.wait(task.task_id, timeout=0.02)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (partial.exists() and partial.stat().st_size > 0):
+        time.sleep(0.01)
     first.pause(task.task_id)
     first.shutdown(timeout=5)
     have = partial.stat().st_size
