@@ -112,7 +112,8 @@ class RangeServer:
         self._httpd = ThreadingHTTPServer((host, 0), Handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"range-{host}", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"range-{host}", daemon=True)
         self._thread.start()
 
     # ------------------------------------------------------------------ configuration
