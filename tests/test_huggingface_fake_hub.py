@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from support.fake_hub import FakeHub, git_blob_sha1
 
 from comfyui_model_manager.core.http import HttpClient
