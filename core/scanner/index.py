@@ -28,7 +28,7 @@ from .hashing import FileHasher
 from .model_record import EMBEDDED_PREVIEW, build_record, light, signature
 from .safetensors_header import cover_image, read_header
 from .scan_task import ScanReport, ScanTask
-from .sidecars import find_sidecars, list_siblings
+from .sidecars import Siblings, find_sidecars, list_siblings
 from .walker import FoundModel, walk_type
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class ModelIndex:
         self._entries: dict[Key, dict[str, Any]] = {}
         self._indexed_types: set[str] = set()
         self._loaded = False
+        self._dirty = False  # entries changed since the last save
         self._scans: dict[str, ScanTask] = {}
         self._active: list[ScanTask] = []
         self._scan_gate = threading.Lock()
@@ -109,6 +110,9 @@ class ModelIndex:
 
     def _persist(self) -> None:
         with self._lock:
+            if not self._dirty and self.index_path.exists():
+                return
+            self._dirty = False
             document = {"version": INDEX_VERSION, "indexed_types": sorted(self._indexed_types),
                         "entries": [self._entries[k] for k in sorted(self._entries)]}
             data = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -140,7 +144,7 @@ class ModelIndex:
     def _found_for(self, location: ModelLocation) -> FoundModel:
         st = location.path.stat()
         return FoundModel(location.model_type, location.root, location.name, location.path,
-                          st.st_size, st.st_mtime_ns, frozenset(list_siblings(location.path)))
+                          st.st_size, st.st_mtime_ns, Siblings(list_siblings(location.path)))
 
     def _refresh_one(self, location: ModelLocation) -> dict[str, Any]:
         self._ensure_loaded()
@@ -156,6 +160,8 @@ class ModelIndex:
             record = dict(entry["record"])
         record["sha256"] = self.hash_cache.get(str(found.path), found.size, found.mtime_ns)
         with self._lock:
+            if entry is None or entry["record"] != record or entry.get("sig") != sig:
+                self._dirty = True
             self._entries[key] = {"record": record, "sig": sig, "path": str(found.path)}
         return record
 
@@ -217,6 +223,7 @@ class ModelIndex:
         self.hash_cache.forget(str(location.path))
         with self._lock:
             self._entries.pop((location.model_type, location.name), None)
+            self._dirty = True
         self._persist()
         log.info("deleted %s model %s (%d files)", location.model_type, location.name, len(deleted))
         return deleted
@@ -334,6 +341,7 @@ class ModelIndex:
         self._check_cancel(task)
         task.total = len(found)
         fresh: dict[Key, dict[str, Any]] = {}
+        changed = False
         with self._lock:
             old_entries = dict(self._entries)
         for item in found:
@@ -346,6 +354,7 @@ class ModelIndex:
                 record = entry["record"]
             else:
                 record = build_record(item, sidecars)
+                changed = True
             if record.get("header_error"):
                 task.add_error(f"{item.model_type}/{item.name}: {record['header_error']}")
             fresh[key] = {"record": record, "sig": sig, "path": str(item.path)}
@@ -358,11 +367,15 @@ class ModelIndex:
             digest = digests.get(str(item.path))
             if entry["record"].get("sha256") != digest:
                 entry["record"] = {**entry["record"], "sha256": digest}
+                changed = True
         wanted = set(task.types)
         with self._lock:
-            for key in [k for k in self._entries if k[0] in wanted and k not in fresh]:
+            gone = [k for k in self._entries if k[0] in wanted and k not in fresh]
+            for key in gone:
                 del self._entries[key]
             self._entries.update(fresh)
+            if changed or gone or not wanted <= self._indexed_types:
+                self._dirty = True
             self._indexed_types |= wanted
         return found
 
@@ -398,6 +411,7 @@ class ModelIndex:
                 entry = self._entries.get(key)
                 if entry is not None:
                     entry["record"] = {**entry["record"], "sha256": digest}
+                    self._dirty = True
             with counter_lock:
                 task.scanned += 1
                 task.hashes_computed += 1

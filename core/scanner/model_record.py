@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from pathlib import PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from .safetensors_header import bounded_metadata, cover_image, is_safetensors, read_header
@@ -24,14 +24,19 @@ HEAVY_KEYS = ("metadata",)
 
 
 def build_record(found: FoundModel, sidecars: SidecarNames | None = None) -> dict[str, Any]:
-    folder = PurePosixPath(found.name).parent
-    filename = found.path.name
+    # Plain string paths: this runs once per model on a cold scan, pathlib would dominate.
+    slash = found.name.rfind("/")
+    folder_prefix = found.name[:slash + 1]
+    filename = found.name[slash + 1:]
     sidecars = sidecars or find_sidecars(filename, found.siblings)
+    directory = os.path.dirname(str(found.path))
 
     def rel(sidecar: str | None) -> str | None:
-        return None if sidecar is None else (folder / sidecar).as_posix()
+        return None if sidecar is None else folder_prefix + sidecar
 
-    directory = found.path.parent
+    def beside(sidecar: str) -> Path:
+        return Path(os.path.join(directory, sidecar))
+
     header_meta: dict[str, str] = {}
     header_error = None
     tensor_count = None
@@ -40,12 +45,12 @@ def build_record(found: FoundModel, sidecars: SidecarNames | None = None) -> dic
         header_meta, header_error, tensor_count = header.metadata, header.error, header.tensor_count
         if header_error:
             tensor_count = None
-    info = read_json_object(directory / sidecars.civitai_info) if sidecars.civitai_info else None
-    a1111 = read_json_object(directory / sidecars.a1111_json) if sidecars.a1111_json else None
-    manager_meta = read_json_object(directory / sidecars.metadata_json) if sidecars.metadata_json else None
+    info = read_json_object(beside(sidecars.civitai_info)) if sidecars.civitai_info else None
+    a1111 = read_json_object(beside(sidecars.a1111_json)) if sidecars.a1111_json else None
+    manager_meta = read_json_object(beside(sidecars.metadata_json)) if sidecars.metadata_json else None
     civitai_version = info or _dict(manager_meta, "civitai")
 
-    description = read_text(directory / sidecars.description) if sidecars.description else None
+    description = read_text(beside(sidecars.description)) if sidecars.description else None
     if description is None and a1111 and isinstance(a1111.get("description"), str) and a1111["description"]:
         description = a1111["description"]
 
@@ -162,11 +167,11 @@ def _int(value: Any) -> int | None:
 def signature(found: FoundModel, sidecars: SidecarNames) -> list:
     """What must stay the same for a stored record to still be right: the model's size and
     mtime and its sidecars' names, sizes and mtimes (JSON-friendly, so it is persisted)."""
-    folder = found.path.parent
+    folder = os.path.dirname(str(found.path))
     parts = []
     for name in sidecars.all:
         try:
-            st = os.stat(folder / name)
+            st = os.stat(os.path.join(folder, name))
             parts.append([name, st.st_size, st.st_mtime_ns])
         except OSError:
             parts.append([name, -1, -1])

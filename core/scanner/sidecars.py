@@ -47,16 +47,58 @@ def sidecar_candidates(stem: str) -> list[str]:
     return names
 
 
-def match_names(candidates: Iterable[str], siblings: Iterable[str]) -> list[str]:
+class Siblings:
+    """The names in one folder, indexed by lower-case name; built once per folder and shared by
+    all its models (looking sidecars up is then a few dict lookups per model)."""
+
+    __slots__ = ("names", "by_lower", "stems")
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = frozenset(names)
+        by_lower: dict[str, list[str]] = {}
+        stems: dict[str, int] = {}
+        for name in self.names:
+            lowered = name.lower()
+            by_lower.setdefault(lowered, []).append(name)
+            stem = model_stem(lowered)
+            stems[stem] = stems.get(stem, 0) + 1
+        self.by_lower = by_lower
+        self.stems = stems  # lower-case stem -> how many names have it
+
+    def may_have_sidecars(self, filename: str) -> bool:
+        """False when no other name could be a sidecar of ``filename`` (the common fast path):
+        every sidecar's own stem is ``S``, ``S.preview``, ``S.civitai`` or ``S.metadata``."""
+        stem = model_stem(filename.lower())
+        own = 1 if filename in self.names else 0
+        return (self.stems.get(stem, 0) > own or f"{stem}.preview" in self.stems
+                or f"{stem}.civitai" in self.stems or f"{stem}.metadata" in self.stems)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def as_siblings(siblings: "Siblings | Iterable[str]") -> Siblings:
+    return siblings if isinstance(siblings, Siblings) else Siblings(siblings)
+
+
+def match_names(candidates: Iterable[str], siblings: "Siblings | Iterable[str]",
+                exclude: str | None = None) -> list[str]:
     """Actual sibling names matching ``candidates``, in candidate order; case-insensitive
-    (``x.PNG`` counts as ``x.png``), exact-case matches first."""
-    by_lower: dict[str, list[str]] = {}
-    for name in siblings:
-        by_lower.setdefault(name.lower(), []).append(name)
+    (``x.PNG`` counts as ``x.png``), exact-case matches first; ``exclude`` is never returned."""
+    by_lower = as_siblings(siblings).by_lower
     found: list[str] = []
     for candidate in candidates:
-        for name in sorted(by_lower.get(candidate.lower(), ()), key=lambda n: n != candidate):
-            if name not in found:
+        names = by_lower.get(candidate.lower())
+        if not names:
+            continue
+        for name in sorted(names, key=lambda n: n != candidate) if len(names) > 1 else names:
+            if name != exclude and name not in found:
                 found.append(name)
     return found
 
@@ -73,21 +115,29 @@ class SidecarNames:
     all: tuple[str, ...]
 
 
-def find_sidecars(filename: str, siblings: Iterable[str]) -> SidecarNames:
-    siblings = [s for s in siblings if s != filename]
+NO_SIDECARS = SidecarNames(None, None, None, None, None, ())
+
+
+def find_sidecars(filename: str, siblings: "Siblings | Iterable[str]") -> SidecarNames:
+    siblings = as_siblings(siblings)
+    if not siblings.may_have_sidecars(filename):
+        return NO_SIDECARS
     stem = model_stem(filename)
 
     def first(candidates: list[str]) -> str | None:
-        found = match_names(candidates, siblings)
+        found = match_names(candidates, siblings, exclude=filename)
         return found[0] if found else None
 
+    everything = tuple(match_names(sidecar_candidates(stem), siblings, exclude=filename))
+    if not everything:
+        return NO_SIDECARS
     return SidecarNames(
         preview=first(preview_candidates(stem)),
         description=first([f"{stem}{ext}" for ext in DESCRIPTION_EXTENSIONS]),
         civitai_info=first([f"{stem}.civitai.info"]),
         a1111_json=first([f"{stem}.json"]),
         metadata_json=first([f"{stem}.metadata.json"]),
-        all=tuple(match_names(sidecar_candidates(stem), siblings)),
+        all=everything,
     )
 
 

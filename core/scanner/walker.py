@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 from ..model_types import ModelType
 from ..paths import PARTIAL_SUFFIX
+from .sidecars import Siblings
 
 #: Suffixes of files that are still being written by us or by other tools.
 PARTIAL_SUFFIXES = (PARTIAL_SUFFIX, ".part", ".tmp", ".incomplete", ".crdownload", ".aria2")
@@ -31,7 +32,7 @@ class FoundModel:
     path: Path
     size: int
     mtime_ns: int
-    siblings: frozenset[str] = field(repr=False, default=frozenset())
+    siblings: Siblings = field(repr=False, default_factory=lambda: Siblings(()))
 
 
 def is_partial_or_hidden(filename: str) -> bool:
@@ -47,6 +48,7 @@ def walk_type(model_type: ModelType, should_stop: Callable[[], bool] = lambda: F
 
 def walk_root(model_type: ModelType, root: Path,
               should_stop: Callable[[], bool] = lambda: False) -> Iterator[FoundModel]:
+    extensions = model_type.writable_extensions
     real_root = os.path.realpath(root)
     if not os.path.isdir(real_root):
         return
@@ -71,7 +73,7 @@ def walk_root(model_type: ModelType, root: Path,
                 entries = list(it)
         except OSError:
             continue
-        siblings = frozenset(e.name for e in entries)
+        siblings = Siblings(e.name for e in entries)
         subfolders: list[tuple[str, str]] = []
         for entry in entries:
             name = entry.name
@@ -86,7 +88,7 @@ def walk_root(model_type: ModelType, root: Path,
                 if entry.is_dir():  # follows symlinks
                     subfolders.append((entry.path, f"{rel}{name}/"))
                     continue
-                if is_partial_or_hidden(name) or not model_type.accepts(name):
+                if is_partial_or_hidden(name) or os.path.splitext(name)[1].lower() not in extensions:
                     continue
                 info = entry.stat()  # follows symlinks
             except OSError:
