@@ -135,8 +135,10 @@ def test_interrupt_stops_waiting_within_a_second_and_requeue_joins(comfy, files)
         assert comfy.get(f"/model-manager/tasks/{task_id}").json()["downloaded_bytes"] > before
 
         mark = ws.mark()
-        files.delay = 0.0
         again = comfy.queue_prompt(prompt, client_id=ws.client_id)
+        ws.wait_for(lambda m: m["type"] == "model_manager.update_download_task"
+                    and m["data"]["prompt_id"] == again and m["data"]["node_id"] == "1", start=mark)
+        files.delay = 0.0
         end = ws.wait_for_prompt_end(again, timeout=60)
         assert end["type"] == "execution_success", end
         created_again = [m for m in ws.messages[mark:] if m["type"] == "model_manager.create_download_task"]

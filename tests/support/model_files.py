@@ -1,12 +1,14 @@
 """A loopback host serving model files (Range, ETag, Content-Disposition) at an adjustable speed.
 
-Built on ``fake_http.FakeServer``.  ``delay`` (seconds slept after each 64 KiB chunk) is read
-at every request, so a test can make a download slow, pause it, then let the resume run fast.
+Built on ``fake_http.FakeServer``.  ``delay`` (seconds slept after each 64 KiB chunk) applies
+at once, also to responses already streaming, so a test can make a download slow, observe it,
+then let it finish fast.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import weakref
 from dataclasses import dataclass
 
 from .fake_http import FakeServer, FileBody, LoggedRequest, Reply
@@ -24,8 +26,22 @@ class ServedFile:
 class ModelFileHost:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.files: dict[str, ServedFile] = {}
-        self.delay = 0.0
+        self._delay = 0.0
+        self._bodies: list[weakref.ref] = []
         self.server = FakeServer(host, self._handle)
+
+    @property
+    def delay(self) -> float:
+        return self._delay
+
+    @delay.setter
+    def delay(self, seconds: float) -> None:
+        self._delay = seconds
+        self._bodies = [ref for ref in self._bodies if ref() is not None]
+        for ref in self._bodies:
+            body = ref()
+            if body is not None:
+                body.delay = seconds
 
     def add(self, path: str, size: int, seed: int | None = None) -> ServedFile:
         """Serve ``size`` pseudo-random bytes at ``path`` (e.g. "/files/lora.safetensors")."""
@@ -48,8 +64,9 @@ class ModelFileHost:
         if served is None:
             return Reply(404, {"Content-Type": "text/plain"}, b"no such file")
         name = request.path.rsplit("/", 1)[-1]
-        return Reply(200, {"Content-Disposition": f'attachment; filename="{name}"'},
-                     FileBody(served.data, etag=f'"{served.sha256[:16]}"', delay=self.delay))
+        body = FileBody(served.data, etag=f'"{served.sha256[:16]}"', delay=self._delay)
+        self._bodies.append(weakref.ref(body))
+        return Reply(200, {"Content-Disposition": f'attachment; filename="{name}"'}, body)
 
 
 def _pattern(size: int, seed: int) -> bytes:
