@@ -3,7 +3,7 @@
 // the node prototype's getExtraMenuOptions (older ones).
 
 const PAUSABLE = new Set(["queued", "downloading"]);
-const RESUMABLE = new Set(["paused", "failed"]);
+const RESUMABLE = new Set(["paused", "failed", "cancelled"]); // cancelled restarts from zero
 const CANCELLABLE = new Set(["queued", "downloading", "paused", "failed"]);
 const SCAN_RUNNING = new Set(["queued", "running", "scanning"]);
 

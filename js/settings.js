@@ -65,7 +65,7 @@ function secretRenderer(source, key, label) {
     const state = el("span", { className: "mm-secret-state", textContent: "…" });
     const input = el("input", {
       type: "password", autocomplete: "off", spellcheck: false,
-      className: "p-inputtext p-component mm-secret-input", placeholder: `paste a new ${label}`,
+      className: "p-inputtext p-component mm-secret-input", placeholder: "paste to replace",
     });
     input.setAttribute("aria-label", label);
     input.setAttribute("data-1p-ignore", "");

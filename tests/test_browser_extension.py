@@ -124,7 +124,7 @@ def test_progress_pause_resume_and_cancel_from_the_node_menu(page, comfy, files,
     first = page.wait_panel(node_id, "p.status === 'downloading' && Number(p.percent) > 3", timeout=30)
     task_id = first["taskId"]
     try:
-        second = page.wait_panel(node_id, f"Number(p.percent) > {float(first['percent']) + 3}", timeout=15)
+        second = page.wait_panel(node_id, f"Number(p.percent) > {max(float(first['percent']) + 3, 25)}", timeout=15)
         assert second["taskId"] == task_id
         assert "downloading" in second["text"] and " / 4.0 MB" in second["text"]
         assert "/s" in second["text"] and "ETA" in second["text"]
@@ -135,9 +135,9 @@ def test_progress_pause_resume_and_cancel_from_the_node_menu(page, comfy, files,
         assert entries["Pause download"] is False
         assert entries["Resume download"] is True
         assert entries["Cancel download…"] is False
-        box = page.node_box(node_id, margin=20)
-        page.screenshot(shots / "menu.png", clip={"x": box["x"], "y": box["y"], "width": box["width"] + 260,
-                                                  "height": max(box["height"], 560)})
+        box = page.node_box(node_id)
+        page.screenshot(shots / "menu.png", clip={"x": box["x"], "y": box["y"], "width": box["width"] + 240,
+                                                  "height": max(box["height"], 440)})
         page.click_menu("Pause download")
         paused = page.wait_panel(node_id, "p.status === 'paused'", timeout=10)
         assert _task(comfy, task_id)["status"] == "paused"
@@ -151,6 +151,7 @@ def test_progress_pause_resume_and_cancel_from_the_node_menu(page, comfy, files,
         page.click_menu("Resume download")
         page.wait_panel(node_id, f"p.status === 'downloading' && Number(p.percent) > {float(paused['percent']) + 2}",
                         timeout=20)
+        files.set_delay(served.name, 0.5)  # crawl from here on: the cancel must find it running
         # A resume continues with a Range request, it does not start again from zero.
         ranges = [r.header("Range") for r in files.requests_for(served.name)]
         assert any(r and not r.startswith("bytes=0-") for r in ranges), ranges

@@ -184,18 +184,19 @@ class ComfyPage:
 
     # -- canvas, menus, toasts ----------------------------------------------------------
     def node_title_point(self, node_id: int) -> tuple[float, float]:
-        """Page coordinates of the middle of a node's title bar."""
+        """Page coordinates of the right end of a node's title bar (a menu opened there does
+        not cover the node)."""
         x, y = self.evaluate("""(id) => {
             const node = app.graph.getNodeById(id);
             const title = LiteGraph.NODE_TITLE_HEIGHT;
             const [cx, cy] = app.canvas.ds.convertOffsetToCanvas(
-                [node.pos[0] + Math.min(node.size[0] / 2, 120), node.pos[1] - title / 2]);
+                [node.pos[0] + node.size[0] - 16, node.pos[1] - title / 2]);
             const rect = app.canvas.canvas.getBoundingClientRect();
             return [rect.left + cx, rect.top + cy];
         }""", node_id)
         return float(x), float(y)
 
-    def node_box(self, node_id: int, margin: int = 12) -> dict[str, float]:
+    def node_box(self, node_id: int, margin: int = 24) -> dict[str, float]:
         """Page rectangle around a node (title included), for screenshots."""
         return self.evaluate("""([id, margin]) => {
             const node = app.graph.getNodeById(id);
