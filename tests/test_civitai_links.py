@@ -29,6 +29,8 @@ from comfyui_model_manager.core.sources.civitai_links import parse_civitai_link
     ("urn:air:sd1:lora:civitai:5", 5, None, {}, None),
     ("URN:AIR:flux1:lora:civitai:5@6:model.safetensors", 5, 6, {}, None),
     ("  urn:air:sdxl:embedding:civitai:5@6  ", 5, 6, {}, None),
+    ("civitai.com/models/5?modelVersionId=6", 5, 6, {}, "civitai.com"),
+    ("www.civitai.red/api/download/models/6", None, 6, {}, "civitai.red"),
 ])
 def test_link_forms(text, model_id, version_id, filters, host) -> None:
     link = parse_civitai_link(text)

@@ -34,6 +34,8 @@ F = "sd_xl_base_1.0.safetensors"
     ("datasets/a/d/x.bin", HfLink("a/d", "dataset", "main", "x.bin")),
     ("hf://a/b/x.safetensors@main", HfLink("a/b", "model", "main", "x.safetensors")),
     ("hf://datasets/a/d/x.bin", HfLink("a/d", "dataset", "main", "x.bin")),
+    ("huggingface.co/a/b/blob/main/x.safetensors", HfLink("a/b", "model", "main", "x.safetensors", "blob")),
+    ("www.hf.co/a/b/resolve/dev/x.safetensors", HfLink("a/b", "model", "dev", "x.safetensors")),
 ])
 def test_file_links(text: str, expected: HfLink) -> None:
     assert parse_hf_link(text) == expected

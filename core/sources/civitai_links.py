@@ -6,6 +6,7 @@ configured ``CIVITAI_BASE_URL`` host; download links ``/api/download/models/VID`
 ``type``/``format``/``size``/``fp``/``quantType``/``fileId`` filters (a ``token`` in the query is
 taken out and used as the key, never kept in a URL); API links ``/api/v1/model-versions/VID``
 and ``/api/v1/models/ID``; and AIR URNs ``urn:air:{ecosystem}:{type}:civitai:ID[@VID]``.
+A link pasted without ``https://`` (``civitai.com/models/ID``) works too.
 """
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ def parse_civitai_link(text: str, extra_netlocs: tuple[str, ...] = ()) -> Civita
     caller can report it (see ``CivitaiSource.resolve``).
     """
     text = (text or "").strip()
+    if re.match(r"^(www\.)?civitai\.(com|red|green)/", text, re.IGNORECASE):
+        text = "https://" + text  # a link pasted without its scheme
     air = _AIR.match(text)
     if air:
         return CivitaiLink(model_id=int(air.group(3)),

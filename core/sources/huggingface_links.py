@@ -5,7 +5,7 @@ hf.co (``www.`` too) or the ``HF_ENDPOINT`` host, with ``datasets/`` or ``spaces
 any revision (a branch, a tag, a commit, ``refs/pr/N`` written plain or as ``refs%2Fpr%2FN``),
 subfolders and any query (``?download=true``); ``hf://[datasets/]owner/repo/path[@rev]``; and the
 shorthand ``owner/repo/path/to/file.ext[@rev]``.  ``blob`` (the viewer page) and ``raw`` (pointer
-text for LFS files) are downloaded through ``resolve``.  Repository and folder pages
+text for LFS files) are downloaded through ``resolve``; a Hub link pasted without ``https://`` works too.  Repository and folder pages
 (``/{repo}``, ``/tree/…``) are recognised so that the user is told to link a file instead.
 """
 from __future__ import annotations
@@ -54,6 +54,8 @@ def parse_hf_link(text: str, extra_netlocs: tuple[str, ...] = ()) -> HfLink | No
         return None
     if text.lower().startswith("hf://"):
         return _parse_shorthand(text[5:])
+    if re.match(r"^(www\.)?(huggingface\.co|hf\.co)/", text, re.IGNORECASE):
+        text = "https://" + text  # a link pasted without its scheme
     try:
         parts = urlsplit(text)
     except ValueError:
