@@ -12,8 +12,10 @@ from typing import Callable
 
 from ..errors import Cancelled
 
-#: Bytes read per call: large enough that per-call overhead vanishes, small enough to cancel fast.
-READ_SIZE = 16 << 20
+#: Bytes read per call: large enough that per-call overhead vanishes and slow drives stream,
+#: small enough to stay in the CPU cache between read and digest (measured: 1-4 MiB hash ~3-5 %
+#: faster than 16 MiB on this machine; see bench/scan.py) and to cancel fast.
+READ_SIZE = 4 << 20
 
 
 class FileHasher:

@@ -73,6 +73,19 @@ class ModelIndex:
     def __repr__(self) -> str:
         return f"ModelIndex(state_dir={str(self.state_dir)!r}, models={len(self._entries)})"
 
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Cancel running scans and wait a little for them (ComfyUI exit); the index is saved."""
+        with self._lock:
+            active = list(self._active)
+        for task in active:
+            task.cancel()
+        for task in active:
+            task.wait(timeout)
+        with self._lock:
+            cache, self._hash_cache = self._hash_cache, None
+        if cache is not None:
+            cache.close()
+
     # -- state on disk ---------------------------------------------------------------------
     @property
     def index_path(self) -> Path:
@@ -373,7 +386,11 @@ class ModelIndex:
             gone = [k for k in self._entries if k[0] in wanted and k not in fresh]
             for key in gone:
                 del self._entries[key]
-            self._entries.update(fresh)
+            for key, entry in fresh.items():
+                current = self._entries.get(key)
+                if current is not None and current is not old_entries.get(key):
+                    continue  # changed while we scanned (set_preview, get_model): that is newer
+                self._entries[key] = entry
             if changed or gone or not wanted <= self._indexed_types:
                 self._dirty = True
             self._indexed_types |= wanted
