@@ -147,6 +147,10 @@ def test_nsfw_setting_and_user_files_are_respected(tmp_path, civitai):
     assert records["spicy.safetensors"]["civitai"]["version_id"] == 201
     assert (loras / "mine.md").read_text() == "my own words" and records["mine.safetensors"]["preview"] == "mine.png"
     assert not (loras / "mine.webp").exists() and (loras / "mine.civitai.info").exists()
+    # Rescanning at the same NSFW level asks Civitai nothing: "no allowed preview" is remembered.
+    civitai.api.clear_log()
+    index.scan("loras", fetch_civitai_info=True)
+    assert civitai.api.requests == []
     # With the setting raised, the next scan completes the preview of the one still lacking it.
     index.settings.update({"civitai_nsfw_level": 8})
     records = {r["name"]: r for r in index.scan("loras", fetch_civitai_info=True).models}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,83 @@ def test_get_model_sees_changes_made_after_the_scan(tmp_path, models):
     record = index.get_model("loras", "x.safetensors")
     assert record["preview"] == "x.preview.jpeg"
     assert record["metadata"] == {}
+
+
+def test_a_root_that_is_a_symlink_to_another_drive_is_listed_and_editable(tmp_path):
+    drive = tmp_path / "drive" / "loras"
+    write_safetensors(drive / "far.safetensors")
+    (tmp_path / "models").mkdir()
+    os.symlink(drive, tmp_path / "models" / "loras")
+    index = make_index(tmp_path)
+    assert [r["name"] for r in index.scan("loras").models] == ["far.safetensors"]
+    index.set_description("loras", "far.safetensors", "over there")
+    assert (drive / "far.md").read_text() == "over there"
+
+
+def test_unicode_names_and_long_descriptions(tmp_path, models):
+    folder = models / "loras" / "Ünïcode folder"
+    write_safetensors(folder / "名前 with space.safetensors")
+    (folder / "名前 with space.md").write_text("é" * 200_000, encoding="utf-8")  # 400 kB of UTF-8
+    index = make_index(tmp_path)
+    record = index.scan("loras").models[0]
+    assert record["name"] == "Ünïcode folder/名前 with space.safetensors"
+    assert record["description"].endswith("…") and len(record["description"].encode()) <= 256 * 1024 + 3
+    assert index.get_model("loras", "Ünïcode folder/名前 with space.safetensors")["size"] > 0
+
+
+def test_a_change_made_while_a_scan_runs_is_not_lost(tmp_path, models):
+    from comfyui_model_manager.core.scanner.hashing import FileHasher
+
+    class Gate(FileHasher):
+        def __init__(self):
+            super().__init__()
+            import threading
+            self.entered, self.release = threading.Event(), threading.Event()
+
+        def sha256(self, path, should_stop=lambda: False, on_bytes=None):
+            self.entered.set()
+            self.release.wait(5)
+            return super().sha256(path, should_stop, on_bytes)
+
+    write_safetensors(models / "loras" / "a.safetensors")
+    index = make_index(tmp_path, hash_workers=1)
+    index.hasher = Gate()
+    task = index.start_scan("loras", compute_hashes=True)
+    assert index.hasher.entered.wait(5)
+    index.set_description("loras", "a.safetensors", "written during the scan")
+    index.hasher.release.set()
+    task.wait(5)
+    (record,) = index.list_models("loras")
+    assert record["description"] == "written during the scan" and record["sha256"]
+
+
+def test_a_restart_lists_at_once_then_refreshes_in_the_background(tmp_path, models):
+    write_safetensors(models / "loras" / "a.safetensors")
+    make_index(tmp_path).scan()
+    write_safetensors(models / "loras" / "b.safetensors")
+    index = make_index(tmp_path, refresh_on_first_list=True)
+    assert [r["name"] for r in index.list_models("loras")] == ["a.safetensors"]  # from disk, at once
+    deadline = time.monotonic() + 5
+    while [r["name"] for r in index.list_models("loras")] != ["a.safetensors", "b.safetensors"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_shutdown_cancels_running_scans(tmp_path, models):
+    from comfyui_model_manager.core.scanner.hashing import FileHasher
+
+    class Slow(FileHasher):
+        def sha256(self, path, should_stop=lambda: False, on_bytes=None):
+            while not should_stop():
+                time.sleep(0.01)
+            return super().sha256(path, should_stop, on_bytes)
+
+    write_safetensors(models / "loras" / "a.safetensors")
+    index = make_index(tmp_path)
+    index.hasher = Slow()
+    task = index.start_scan("loras", compute_hashes=True)
+    time.sleep(0.1)
+    started = time.monotonic()
+    index.shutdown()
+    assert task.status == "cancelled" and time.monotonic() - started < 2
+    assert index.index_path.is_file()

@@ -69,6 +69,12 @@ class LookupResult:
     error: str | None = None
 
 
+def _has_preview(model_path: Path) -> bool:
+    from .sidecars import find_sidecars, list_siblings
+
+    return find_sidecars(model_path.name, list_siblings(model_path)).preview is not None
+
+
 class CivitaiLookup:
     def __init__(self, settings: Settings, http: HttpClient, cache: HashCache, *, base_url: str | None = None,
                  min_interval: float = 0.5, backoff: float = 1.0, max_backoff: float = 30.0,
@@ -85,8 +91,14 @@ class CivitaiLookup:
         # retries=0: the limiter and the backoff below own the pacing.
         self.client = CivitaiClient(settings, http, base_url, retries=0)
 
-    def lookup(self, model_path: Path, sha256: str, should_stop: Callable[[], bool] = lambda: False) -> LookupResult:
+    def lookup(self, model_path: Path, sha256: str, should_stop: Callable[[], bool] = lambda: False, *,
+               has_info: bool = False) -> LookupResult:
+        """Look ``sha256`` up and write missing sidecars.  ``has_info``: the model already has
+        Civitai info and only lacks a preview (skipped while that was checked recently)."""
         if self.cache.recently_not_found(sha256, self.not_found_ttl):
+            return LookupResult(skipped=True)
+        level = self.settings.civitai_nsfw_level
+        if has_info and self.cache.recently_without_preview(sha256, level, self.not_found_ttl):
             return LookupResult(skipped=True)
         try:
             version = self._call(lambda: self.client.version_by_hash(sha256), should_stop)
@@ -106,6 +118,8 @@ class CivitaiLookup:
         except Exception as exc:  # a sidecar that cannot be written must not end the scan
             return LookupResult(matched=True, error=f"could not write Civitai sidecars: "
                                                     f"{self.settings.redactor(str(exc))}")
+        if not _has_preview(model_path):
+            self.cache.remember_no_preview(sha256, level)
         return LookupResult(matched=True, written=tuple(written))
 
     def _model_of(self, version: dict, should_stop: Callable[[], bool]) -> dict:

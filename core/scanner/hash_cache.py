@@ -2,7 +2,9 @@
 
 Digests are keyed by (path, size, mtime_ns): while those hold the file is never read again;
 any change of size or mtime makes the entry miss, so the file is re-hashed.
-"Not found" answers of Civitai's by-hash route are kept by digest for ``NOT_FOUND_TTL``.
+"Not found" answers of Civitai's by-hash route are kept by digest for ``NOT_FOUND_TTL``, and so
+are matches that had no preview allowed at the NSFW level of the time (so a rescan does not ask
+again until the setting changes or a week passes).
 """
 from __future__ import annotations
 
@@ -24,6 +26,12 @@ CREATE TABLE IF NOT EXISTS hashes (
 CREATE TABLE IF NOT EXISTS civitai_misses (
     sha256 TEXT PRIMARY KEY,
     checked_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS civitai_no_preview (
+    sha256 TEXT NOT NULL,
+    nsfw_level INTEGER NOT NULL,
+    checked_at REAL NOT NULL,
+    PRIMARY KEY (sha256, nsfw_level)
 );
 """
 
@@ -88,6 +96,18 @@ class HashCache:
         with self._lock:
             row = self._db.execute("SELECT checked_at FROM civitai_misses WHERE sha256=?",
                                    (sha256.lower(),)).fetchone()
+        return bool(row) and self._clock() - row[0] < ttl
+
+    def remember_no_preview(self, sha256: str, nsfw_level: int) -> None:
+        """Civitai knows the model but has no preview allowed at ``nsfw_level``."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO civitai_no_preview VALUES (?, ?, ?)",
+                             (sha256.lower(), nsfw_level, self._clock()))
+
+    def recently_without_preview(self, sha256: str, nsfw_level: int, ttl: float = NOT_FOUND_TTL) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT checked_at FROM civitai_no_preview WHERE sha256=? AND nsfw_level=?",
+                                   (sha256.lower(), nsfw_level)).fetchone()
         return bool(row) and self._clock() - row[0] < ttl
 
     def forget_not_found(self, sha256: str) -> None:

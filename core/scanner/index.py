@@ -455,7 +455,8 @@ class ModelIndex:
             self._check_cancel(task)
             record = records[(item.model_type, item.name)]
             task.current = item.name
-            result = lookup.lookup(item.path, record["sha256"], should_stop=lambda: task.cancel_requested)
+            result = lookup.lookup(item.path, record["sha256"], should_stop=lambda: task.cancel_requested,
+                                   has_info=bool(record.get("civitai")))
             if result.error:
                 task.add_error(f"{item.model_type}/{item.name}: {result.error}")
             if result.matched:
