@@ -283,3 +283,13 @@ def test_api_host_follows_the_link_when_no_base_url_is_configured(settings, monk
     assert s.client_for(parse_civitai_link("https://civitai.green/models/1")).base_url == "https://civitai.com"
     assert s.client_for(parse_civitai_link("urn:air:sdxl:lora:civitai:1@2")).base_url == "https://civitai.com"
     assert not s.matches("http://127.0.0.1:1/models/1")
+
+
+def test_early_access_newest_version_suggests_an_older_one(civitai, settings) -> None:
+    civitai.versions[201].early_access_deadline = "2026-12-01T18:00:00.000Z"
+    with pytest.raises(AccessDenied) as info:
+        source(settings).resolve("https://civitai.com/models/100")
+    assert info.value.message.endswith("This link names no version, so the newest was taken; an older version "
+                                       "may be free to download: pick it on the model page")
+    # naming the older version works
+    assert source(settings).resolve("https://civitai.com/models/100?modelVersionId=200").filename == "cool_v1.safetensors"

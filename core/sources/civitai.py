@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..errors import InvalidInput, NotFound
+from ..errors import AccessDenied, InvalidInput, NotFound, RemoteError
 from ..http import HttpClient
 from ..model_types import CIVITAI_TYPE_TO_FOLDER
 from .base import ResolvedDownload
@@ -169,8 +169,16 @@ class CivitaiSource:
         item = pick_file(version, link.file_filters)
         civitai_type = (version.get("model") or {}).get("type") or (model or {}).get("type")
         folder = folder_for(civitai_type, item.get("type"))
+        if not str(item.get("id") or "").isdigit():
+            raise RemoteError(f"Civitai listed a file without an id for version {version_id}")
         download_url = f"{client.base_url}/api/download/models/{int(version_id)}?fileId={int(item['id'])}"
-        client.check_download(download_url, version_id=int(version_id), model_id=model_id)
+        try:
+            client.check_download(download_url, version_id=int(version_id), model_id=model_id)
+        except AccessDenied as exc:
+            if model is not None and len(model.get("modelVersions") or []) > 1:
+                raise AccessDenied(f"{exc.message}. This link names no version, so the newest was taken; "
+                                   "an older version may be free to download: pick it on the model page") from None
+            raise
         metadata: dict[str, Any] = {
             "civitai_version": version,
             "civitai_model_type": civitai_type,
