@@ -22,6 +22,8 @@ const EVENTS = Object.freeze({
 });
 const KIND_OF_CLASS = { [DOWNLOAD_NODE]: "download", [SCAN_NODE]: "scan" };
 const REFRESH_DELAY_MS = 400;
+/** A node error this soon after its task failed or was cancelled repeats what was shown. */
+const ENDED_GRACE_MS = 30000;
 
 const comfyClassOf = (node) => node?.comfyClass ?? node?.constructor?.comfyClass ?? node?.type;
 
@@ -124,11 +126,14 @@ class ModelManagerUI {
     if (!task?.task_id) return;
     const previousStatus = this.store.upsert(task);
     const stored = this.store.get(task.task_id) ?? task;
+    const ended = ["failed", "cancelled"].includes(stored.status) && previousStatus !== stored.status;
     for (const controller of this.controllers) {
       if (controller.kind !== "download") continue;
       const follows = controller.taskId === stored.task_id;
       const asked = stored.node_id != null && controller.nodeId === String(stored.node_id);
-      if (follows || asked) controller.showTask(stored);
+      if (!follows && !asked) continue;
+      controller.showTask(stored);
+      if (ended) controller.endedAt = performance.now();
     }
     if ((completedEvent || stored.status === "completed") && !this.toasted.has(stored.task_id)) {
       this.toasted.add(stored.task_id);
@@ -174,16 +179,15 @@ class ModelManagerUI {
     if (!kind) return;
     const type = String(detail.exception_type ?? "");
     const message = String(detail.exception_message ?? "").trim();
-    if (type.endsWith("AuthRequired") || isKeyProblem(null, message)) {
-      toastKeyMissing(this.app, message);
-      return;
-    }
+    const keyProblem = type.endsWith("AuthRequired") || isKeyProblem(null, message);
     const nodeId = detail.node_id == null ? null : String(detail.node_id);
     const controller = [...this.controllers].find((c) => c.kind === kind && c.nodeId === nodeId);
-    const followed = controller?.taskId ? this.store.get(controller.taskId) : undefined;
-    if (kind !== "download" || followed?.status === "failed" || followed?.status === "cancelled") return;
-    controller?.showError(message);
-    showToast(this.app, { severity: "error", summary: "Download failed", detail: message, life: 12000 });
+    if (controller && performance.now() - controller.endedAt < ENDED_GRACE_MS) return; // already told
+    if (kind === "download") controller?.showError(message);
+    if (keyProblem) toastKeyMissing(this.app, message);
+    else if (kind === "download") {
+      showToast(this.app, { severity: "error", summary: "Download failed", detail: message, life: 12000 });
+    }
   }
 
   /** New files show up in loader nodes' lists without reloading the page. */

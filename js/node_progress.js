@@ -14,6 +14,7 @@ export class NodeProgress {
     this.node = node;
     this.kind = kind;
     this.taskId = null; // download task or scan id followed
+    this.endedAt = -Infinity; // when the followed task last failed or was cancelled (performance.now())
     this.panel = new ProgressPanel(IDLE_TEXT[kind]);
     this.panel.element.dataset.kind = kind;
     addProgressWidget(node, this.panel);

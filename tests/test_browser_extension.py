@@ -286,6 +286,46 @@ def test_key_missing_toast_says_where_to_set_it(page) -> None:
     assert "needs an API key" in panel["text"]
 
 
+def test_checksum_mismatch_is_told_once_with_its_reason(page, comfy, files) -> None:
+    """The task fails (update event) and then the node raises: one toast, not two."""
+    served = files.add("bad_sum_lora.safetensors", 4 * CHUNK)
+    node_id = page.add_node("DownloadModel", (80, 80), {
+        "url": files.url(served.name), "model_type": "loras", "filename": served.name, "sha256": "0" * 64})
+    page.queue()
+    panel = page.wait_panel(node_id, "p.status === 'failed'")
+    assert "sha256" in panel["text"].lower() or "checksum" in panel["text"].lower()
+    text = page.wait_toast("Download failed")
+    assert f"loras/{served.name}" in text
+    time.sleep(1.5)  # the node's execution_error arrives after the task event
+    assert len([t for t in page.toasts() if "Download failed" in t]) == 1, page.toasts()
+    assert not (comfy.models_dir / "loras" / served.name).exists()
+
+
+def test_unauthorized_link_asks_for_a_key_in_the_settings(page, files) -> None:
+    """A real 401 (AuthRequired raised by the node) gets the key toast, not a plain failure."""
+    files.add("private_lora.safetensors", 1, status=401)
+    node_id = _download_node(page, files.url("private_lora.safetensors"), "private_lora.safetensors")
+    page.queue()
+    text = page.wait_toast("API key needed")
+    assert "401" in text and "Settings → Model Manager" in text
+    assert not any("Download failed" in t for t in page.toasts())
+    panel = page.wait_panel(node_id, "p.status === 'failed'")
+    assert "401" in panel["text"]
+
+
+def test_format_helpers(page) -> None:
+    """Sizes, speeds and times as the panel prints them."""
+    result = page.evaluate("""async () => {
+        const f = await import('/extensions/ComfyUI-Model-Manager/format.js');
+        return [f.formatBytes(0), f.formatBytes(1536), f.formatBytes(4 * 1024 * 1024), f.formatBytes(null),
+                f.formatSpeed(0), f.formatSpeed(2048), f.formatDuration(75), f.formatDuration(3725),
+                f.formatDuration(null), f.taskPercent({status: 'downloading', progress: null,
+                downloaded_bytes: 50, total_bytes: 200}), f.taskPercent({status: 'completed'}),
+                f.formatTransferred({downloaded_bytes: 1024, total_bytes: null})];
+    }""")
+    assert result == ["0 B", "1.5 KB", "4.0 MB", "?", "", "2.0 KB/s", "1:15", "1:02:05", "", 25, 100, "1.0 KB"]
+
+
 # -- reload ----------------------------------------------------------------------------------
 def test_reload_during_a_download_reattaches_the_panel(page, comfy, files) -> None:
     served = files.add("reload_lora.safetensors", SLOW_SIZE, delay=SLOW)
