@@ -24,6 +24,8 @@ Behaviour knobs (attributes; change them at any time):
 - ``storage_fault(drop_after=N, expire_on_drop=True)``: the next storage GET closes the
   connection after byte N (and expires signatures when it does); ``storage_delay`` slows it.
 - ``storage_serves_html = True``: storage answers 200 text/html (a login page) instead of bytes.
+- ``HEAD /api/download/models/{vid}`` answers 401 even with a valid key (reported of the real site):
+  use GET without following the redirect, or GET with ``Range: bytes=0-0``.
 
 Logs: ``requests`` (all), ``api_requests`` (127.0.0.1), ``storage_requests`` (127.0.0.2).
 """
@@ -326,6 +328,9 @@ class FakeCivitai:
         if path.startswith("/api/v1/"):
             return self._handle_v1(request)
         match = re.fullmatch(r"/api/download/models/(\d+)", path)
+        if match and request.method == "HEAD":  # reported: HEAD is refused even with a valid key
+            return json_reply(401, {"error": "Unauthorized", "message":
+                                    "The creator of this asset requires you to be logged in to download it"})
         if match:
             return self._handle_download(request, int(match.group(1)))
         if path == "/login" or path.startswith("/model-versions/") or path.startswith("/models/"):
