@@ -166,3 +166,37 @@ def test_symlinks_that_leave_the_root_are_refused(tmp_path, loras):
     assert (outside / "victim.safetensors").exists() and (outside / "victim.md").read_text() == "keep me"
     with pytest.raises(InvalidInput, match="unknown model type"):
         index.delete_model("custom_nodes", "x.py")
+
+
+def test_only_model_files_can_be_read_changed_or_deleted(tmp_path, loras):
+    folder = loras / "sub"
+    (folder / "m.yaml").write_text("config")
+    (folder / "m.md").write_text("notes")
+    (folder / "m.safetensors.part").write_bytes(b"partial")
+    index = make_index(tmp_path)
+    for name in ("sub/m.yaml", "sub/m.md", "sub/m.safetensors.part"):
+        with pytest.raises(InvalidInput, match="is not a loras model file"):
+            index.delete_model("loras", name)
+        with pytest.raises(InvalidInput, match="is not a loras model file"):
+            index.get_model("loras", name)
+        with pytest.raises(InvalidInput, match="is not a loras model file"):
+            index.set_preview("loras", name, image_bytes())
+    assert sorted(p.name for p in folder.iterdir()) == ["m.md", "m.safetensors", "m.safetensors.part", "m.yaml"]
+
+
+def test_sidecars_symlinked_out_of_the_root_are_never_read_or_served(tmp_path, loras):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    picture = tmp_path / "outside.png"
+    picture.write_bytes(image_bytes("PNG"))
+    folder = loras / "sub"
+    os.symlink(secret, folder / "m.md")
+    os.symlink(picture, folder / "m.png")
+    (folder / "inside.png").write_bytes(image_bytes("PNG"))
+    os.symlink(folder / "inside.png", folder / "m.preview.png")  # a link inside the root is fine
+    index = make_index(tmp_path)
+    record = index.scan("loras").models[0]
+    assert record["description"] is None and "top secret" not in json.dumps(record)
+    assert record["preview"] == "sub/m.preview.png"
+    assert index.preview_path("loras", "sub/m.safetensors") == folder / "m.preview.png"
+    assert index.get_model("loras", "sub/m.safetensors")["description"] is None

@@ -25,11 +25,11 @@ from ..observers import COMPLETE_SCAN_TASK, UPDATE_SCAN_TASK, EventHub, Throttle
 from ..settings import Settings
 from . import metadata_ops
 from .hashing import FileHasher
-from .model_record import EMBEDDED_PREVIEW, build_record, light, signature
+from .model_record import EMBEDDED_PREVIEW, build_record, light, sidecars_of, signature
 from .safetensors_header import cover_image, read_header
 from .scan_task import ScanReport, ScanTask
-from .sidecars import Siblings, find_sidecars, list_siblings
-from .walker import FoundModel, walk_type
+from .sidecars import list_siblings
+from .walker import FoundModel, is_partial_or_hidden, walk_type
 
 log = logging.getLogger(__name__)
 
@@ -151,18 +151,28 @@ class ModelIndex:
 
     def get_model(self, model_type: str, name: str) -> dict:
         """Full metadata of one model, re-read if it changed since it was indexed."""
-        location = self.folders.locate(model_type, name)
+        location = self._locate(model_type, name)
         return dict(self._refresh_one(location))
+
+    def _locate(self, model_type: str, name: str) -> ModelLocation:
+        """``ModelFolders.locate`` (inside a root, symlinks resolved) plus: only model files of
+        that type, so no route or node can read, change or delete a stray file in a model folder."""
+        location = self.folders.locate(model_type, name)
+        filename = location.path.name
+        if is_partial_or_hidden(filename) or not self.folders.get(model_type).accepts(filename):
+            allowed = ", ".join(sorted(self.folders.get(model_type).writable_extensions))
+            raise InvalidInput(f"{name!r} is not a {model_type} model file (model files end in {allowed})")
+        return location
 
     def _found_for(self, location: ModelLocation) -> FoundModel:
         st = location.path.stat()
         return FoundModel(location.model_type, location.root, location.name, location.path,
-                          st.st_size, st.st_mtime_ns, Siblings(list_siblings(location.path)))
+                          st.st_size, st.st_mtime_ns, list_siblings(location.path))
 
     def _refresh_one(self, location: ModelLocation) -> dict[str, Any]:
         self._ensure_loaded()
         found = self._found_for(location)
-        sidecars = find_sidecars(found.path.name, found.siblings)
+        sidecars = sidecars_of(found)
         sig = signature(found, sidecars)
         key = (found.model_type, found.name)
         with self._lock:
@@ -188,7 +198,7 @@ class ModelIndex:
     def preview_path(self, model_type: str, name: str) -> Path | None:
         """The preview file to serve: a sidecar beside the model, or the safetensors cover image
         extracted once into ``state_dir/covers``."""
-        location = self.folders.locate(model_type, name)
+        location = self._locate(model_type, name)
         record = self._refresh_one(location)
         if record.get("preview_source") == "sidecar" and record.get("preview"):
             path = location.path.with_name(PurePosixPath(record["preview"]).name)
@@ -210,13 +220,13 @@ class ModelIndex:
         return target
 
     def set_description(self, model_type: str, name: str, text: str) -> dict:
-        location = self.folders.locate(model_type, name)
+        location = self._locate(model_type, name)
         metadata_ops.write_description(location.path, text)
         return self._after_change(location)
 
     def set_preview(self, model_type: str, name: str, image_bytes: Any) -> dict:
         """Store the preview (image bytes or a PIL image) as ``NAME.webp``; other variants go."""
-        location = self.folders.locate(model_type, name)
+        location = self._locate(model_type, name)
         if isinstance(image_bytes, (bytes, bytearray, memoryview)):
             webp = metadata_ops.preview_webp_from_bytes(bytes(image_bytes))
         else:
@@ -230,7 +240,7 @@ class ModelIndex:
 
     def delete_model(self, model_type: str, name: str, delete_sidecars: bool = True) -> list[Path]:
         """Delete the model (and its sidecars); returns the paths removed."""
-        location = self.folders.locate(model_type, name)
+        location = self._locate(model_type, name)
         deleted = metadata_ops.delete_files(metadata_ops.files_to_delete(location.path, delete_sidecars))
         self._ensure_loaded()
         self.hash_cache.forget(str(location.path))
@@ -360,7 +370,7 @@ class ModelIndex:
         for item in found:
             self._check_cancel(task)
             key = (item.model_type, item.name)
-            sidecars = find_sidecars(item.path.name, item.siblings)
+            sidecars = sidecars_of(item)
             sig = signature(item, sidecars)
             entry = old_entries.get(key)
             if entry is not None and entry.get("sig") == sig and entry["record"].get("root") == str(item.root):

@@ -28,7 +28,7 @@ def build_record(found: FoundModel, sidecars: SidecarNames | None = None) -> dic
     slash = found.name.rfind("/")
     folder_prefix = found.name[:slash + 1]
     filename = found.name[slash + 1:]
-    sidecars = sidecars or find_sidecars(filename, found.siblings)
+    sidecars = sidecars or sidecars_of(found)
     directory = os.path.dirname(str(found.path))
 
     def rel(sidecar: str | None) -> str | None:
@@ -77,6 +77,12 @@ def build_record(found: FoundModel, sidecars: SidecarNames | None = None) -> dic
         "header_error": header_error,
         "sidecars": [rel(s) for s in sidecars.all],
     }
+
+
+def sidecars_of(found: FoundModel) -> SidecarNames:
+    """The model's sidecars, ignoring symlinked ones that lead out of its root."""
+    return find_sidecars(found.path.name, found.siblings, folder=os.path.dirname(str(found.path)),
+                         root=found.root)
 
 
 def light(record: dict[str, Any]) -> dict[str, Any]:

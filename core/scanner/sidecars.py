@@ -51,10 +51,11 @@ class Siblings:
     """The names in one folder, indexed by lower-case name; built once per folder and shared by
     all its models (looking sidecars up is then a few dict lookups per model)."""
 
-    __slots__ = ("names", "by_lower", "stems")
+    __slots__ = ("names", "by_lower", "stems", "links")
 
-    def __init__(self, names: Iterable[str]) -> None:
+    def __init__(self, names: Iterable[str], links: Iterable[str] = ()) -> None:
         self.names = frozenset(names)
+        self.links = frozenset(links)  # names that are symlinks (their targets must be checked)
         by_lower: dict[str, list[str]] = {}
         stems: dict[str, int] = {}
         for name in self.names:
@@ -118,10 +119,18 @@ class SidecarNames:
 NO_SIDECARS = SidecarNames(None, None, None, None, None, ())
 
 
-def find_sidecars(filename: str, siblings: "Siblings | Iterable[str]") -> SidecarNames:
+def find_sidecars(filename: str, siblings: "Siblings | Iterable[str]", *, folder: str | None = None,
+                  root: str | Path | None = None) -> SidecarNames:
+    """Sidecars of ``filename`` among ``siblings``.  With ``folder`` and ``root``, symlinked
+    sidecars whose target leaves the root are left out."""
     siblings = as_siblings(siblings)
     if not siblings.may_have_sidecars(filename):
         return NO_SIDECARS
+    if folder is not None and root is not None and siblings.links:
+        real_root = os.path.realpath(root)
+        unsafe = {n for n in siblings.links if escapes(folder, n, real_root)}
+        if unsafe:
+            siblings = Siblings(siblings.names - unsafe, siblings.links - unsafe)
     stem = model_stem(filename)
 
     def first(candidates: list[str]) -> str | None:
@@ -141,11 +150,21 @@ def find_sidecars(filename: str, siblings: "Siblings | Iterable[str]") -> Sideca
     )
 
 
-def list_siblings(model_path: Path) -> list[str]:
+def list_siblings(model_path: Path) -> Siblings:
+    """The names in the model's folder (with which of them are symlinks)."""
     try:
-        return os.listdir(model_path.parent)
+        with os.scandir(model_path.parent) as it:
+            entries = list(it)
     except OSError:
-        return []
+        return Siblings(())
+    return Siblings((e.name for e in entries), (e.name for e in entries if e.is_symlink()))
+
+
+def escapes(folder: str, name: str, real_root: str) -> bool:
+    """Does ``folder/name`` (a symlink) resolve outside ``real_root``?  Such a sidecar is ignored:
+    reading or serving it could expose a file from anywhere."""
+    target = os.path.realpath(os.path.join(folder, name))
+    return not (target + os.sep).startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def read_text(path: Path, limit: int = MAX_DESCRIPTION_BYTES) -> str | None:

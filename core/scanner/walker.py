@@ -73,7 +73,7 @@ def walk_root(model_type: ModelType, root: Path,
                 entries = list(it)
         except OSError:
             continue
-        siblings = Siblings(e.name for e in entries)
+        siblings = Siblings((e.name for e in entries), (e.name for e in entries if e.is_symlink()))
         subfolders: list[tuple[str, str]] = []
         for entry in entries:
             name = entry.name
