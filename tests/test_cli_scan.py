@@ -89,3 +89,30 @@ def test_delete_needs_yes_and_refuses_traversal(models, capsys):
     result = json.loads(capsys.readouterr().out)
     assert sorted(Path(p).name for p in result["deleted"]) == ["a.md", "a.safetensors"]
     assert not model.exists() and not (models / "loras" / "style" / "a.md").exists()
+
+
+def test_scan_civitai_against_the_fake(tmp_path):
+    from support.fake_civitai import FakeCivitai
+    from support.scanner_files import safetensors_bytes
+
+    data = safetensors_bytes(payload=b"cli civitai")
+    loras = tmp_path / "models" / "loras"
+    loras.mkdir(parents=True)
+    (loras / "found.safetensors").write_bytes(data)
+    with FakeCivitai() as civitai:
+        civitai.add_model(5, "CLI model", "LORA", description="<p>hello</p>")
+        civitai.add_version(5, 6, "v6", base_model="Pony", trained_words=["pony"])
+        civitai.add_file(6, 7, "found.safetensors", data)
+        civitai.add_image(6)
+        env = {**os.environ, "CIVITAI_BASE_URL": civitai.base_url, "CIVITAI_API_TOKEN": "cli-secret-token-42"}
+        result = subprocess.run([sys.executable, "-m", "comfyui_model_manager.core.cli", "scan", "--civitai",
+                                 "--json", "--models-dir", str(tmp_path / "models")],
+                                capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["matched"] == 1 and report["hashed"] == 1
+    model = report["models"][0]
+    assert model["civitai"]["version_id"] == 6 and model["base_model"] == "Pony" and model["preview"] == "found.webp"
+    assert "cli-secret-token-42" not in result.stdout + result.stderr
+    assert sorted(p.name for p in loras.iterdir()) == ["found.civitai.info", "found.md", "found.safetensors",
+                                                       "found.webp"]
