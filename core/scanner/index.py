@@ -15,10 +15,9 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import Cancelled, InvalidInput, NotFound
-from ..http import HttpClient
 from ..jsonio import atomic_write_bytes, read_json
 from ..model_types import ModelFolders, ModelLocation
 from ..observers import COMPLETE_SCAN_TASK, UPDATE_SCAN_TASK, EventHub, Throttle
@@ -30,6 +29,9 @@ from .safetensors_header import cover_image, read_header
 from .scan_task import ScanReport, ScanTask
 from .sidecars import list_siblings
 from .walker import FoundModel, is_partial_or_hidden, walk_type
+
+if TYPE_CHECKING:
+    from ..http import HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ Key = tuple[str, str]  # (model type, name)
 
 class ModelIndex:
     def __init__(self, folders: ModelFolders, state_dir: Path, settings: Settings,
-                 http: HttpClient | None = None, *, hash_workers: int | None = None,
+                 http: "HttpClient | None" = None, *, hash_workers: int | None = None,
                  civitai_base_url: str | None = None, civitai_min_interval: float = 0.5,
                  civitai_backoff: float = 1.0, civitai_max_backoff: float = 30.0,
                  refresh_on_first_list: bool = True) -> None:
@@ -449,6 +451,7 @@ class ModelIndex:
         self._check_cancel(task)
 
     def _civitai_phase(self, task: ScanTask, found: list[FoundModel]) -> None:
+        from ..http import HttpClient
         from .civitai_lookup import CivitaiLookup
 
         with self._lock:
