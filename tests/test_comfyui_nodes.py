@@ -299,3 +299,56 @@ def test_scan_node_reports_models(comfy, files):
     assert "scan_me.safetensors" in names
     assert report["count"] == len(report["models"]) >= 1
     assert complete["data"]["count"] == report["count"]
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_example_workflow_matches_the_nodes(comfy):
+    """examples/download_model_workflow.json (drag-and-drop) uses nodes and widgets as served."""
+    import json
+
+    workflow = json.loads((EXAMPLES / "download_model_workflow.json").read_text())
+    info = comfy.object_info()
+    for node in workflow["nodes"]:
+        assert node["type"] in info, node["type"]
+        spec = info[node["type"]]["input"]
+        widgets = [name for section in ("required", "optional")
+                   for name, value in spec.get(section, {}).items()
+                   if isinstance(value[0], list) or value[0] in ("STRING", "INT", "FLOAT", "BOOLEAN")]
+        if node["type"] == "DownloadModel":
+            assert len(node["widgets_values"]) == len(widgets)
+            assert node["widgets_values"][1] in spec["required"]["model_type"][0]
+    node_ids = {n["id"] for n in workflow["nodes"]}
+    for link_id, source, _slot, target, _tslot, _type in workflow["links"]:
+        assert source in node_ids and target in node_ids
+
+
+def test_example_api_workflow_and_script(comfy, files):
+    import json
+    import subprocess
+    import sys
+
+    served = files.add("/files/example_api.safetensors", 128 << 10)
+    prompt = json.loads((EXAMPLES / "download_model_api.json").read_text())
+    prompt["1"]["inputs"].update(url=files.url("/files/example_api.safetensors"), filename="")
+    with comfy.websocket() as ws:
+        prompt_id = comfy.queue_prompt(prompt, client_id=ws.client_id)
+        end = ws.wait_for_prompt_end(prompt_id)
+        assert end["type"] == "execution_success", end
+    outputs = comfy.wait_for_history(prompt_id)["outputs"]
+    assert outputs["2"]["text"] == ["lcm/example_api.safetensors"]
+    assert json.loads(outputs["4"]["text"][0])["name"] == "lcm/example_api.safetensors"
+
+    script = EXAMPLES / "queue_download.py"
+    server = f"127.0.0.1:{comfy.port}"
+    for index, extra in enumerate(([], ["--rest"])):
+        path = f"/files/example_script_{index}.safetensors"
+        expected = files.add(path, 96 << 10)
+        run = subprocess.run([sys.executable, str(script), files.url(path), "--type", "vae",
+                              "--server", server, *extra], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "completed" in run.stdout
+        target = comfy.models_dir / "vae" / f"example_script_{index}.safetensors"
+        assert hashlib.sha256(target.read_bytes()).hexdigest() == expected.sha256
+    assert served.sha256

@@ -1,0 +1,234 @@
+"""The REST routes on a real aiohttp server (no ComfyUI needed), over a real runtime.
+
+The same handlers ComfyUI serves, registered on a plain aiohttp app, with a runtime built from a
+temporary models folder; downloads come from a loopback file host.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+import time
+
+import pytest
+import requests
+from aiohttp import web
+from PIL import Image
+
+from comfyui_model_manager.core.model_types import ModelFolders
+from comfyui_model_manager.nodes.routes import PREFIX, ModelManagerRoutes
+from comfyui_model_manager.nodes.runtime import RuntimeHolder, build_runtime
+from support.aiohttp_app import AppServer
+from support.fake_http import FakeServer, Reply
+from support.model_files import ModelFileHost
+
+
+class Sent:
+    def __init__(self):
+        self.events = []
+        self.lock = threading.Lock()
+
+    def __call__(self, event, payload):
+        with self.lock:
+            self.events.append((event, payload))
+
+
+@pytest.fixture
+def env(tmp_path):
+    sent = Sent()
+    models = tmp_path / "models"
+    holder = RuntimeHolder(lambda: build_runtime(ModelFolders.from_models_dir(models), tmp_path / "state", sent))
+
+    def app():
+        application = web.Application(client_max_size=100 << 20)
+        routes = web.RouteTableDef()
+        ModelManagerRoutes(holder).register(routes, (PREFIX, "/api" + PREFIX))
+        application.add_routes(routes)
+        return application
+
+    host = ModelFileHost()
+    with AppServer(app) as server:
+        session = requests.Session()
+        session.trust_env = False
+        yield {"url": server.url, "http": session, "files": host, "models": models, "sent": sent,
+               "holder": holder, "state": tmp_path / "state"}
+    holder.shutdown()
+    host.close()
+
+
+def _wait_status(env, task_id, statuses=("completed", "failed", "cancelled"), timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = env["http"].get(env["url"](f"/model-manager/tasks/{task_id}")).json()
+        if task["status"] in statuses:
+            return task
+        time.sleep(0.05)
+    raise AssertionError(f"task stuck: {task}")
+
+
+def _download(env, path="/files/a.safetensors", size=200_000, **body):
+    served = env["files"].add(path, size)
+    response = env["http"].post(env["url"]("/model-manager/tasks"),
+                                json={"url": env["files"].url(path), "model_type": "loras", **body})
+    assert response.status_code == 201, response.text
+    task = _wait_status(env, response.json()["task_id"])
+    assert task["status"] == "completed", task
+    return task, served
+
+
+def _png(size=(40, 30), color=(20, 40, 220)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_task_lifecycle_and_events(env):
+    task, served = _download(env, sha256="")
+    http, url = env["http"], env["url"]
+    path = env["models"] / "loras" / "a.safetensors"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == served.sha256 == task["sha256"]
+    again = http.post(url("/api/model-manager/tasks"),
+                      json={"url": env["files"].url("/files/a.safetensors"), "model_type": "loras"})
+    assert again.status_code == 200 and again.json()["task_id"] == task["task_id"]
+    listed = http.get(url("/model-manager/tasks")).json()["tasks"]
+    assert [t["task_id"] for t in listed] == [task["task_id"]]
+    assert set(listed[0]) >= {"task_id", "url", "source", "model_type", "filename", "status",
+                              "downloaded_bytes", "total_bytes", "progress", "speed_bps",
+                              "eta_seconds", "sha256", "error", "node_id", "created_at", "updated_at"}
+    conflict = http.post(url(f"/model-manager/tasks/{task['task_id']}/pause"))
+    assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "conflict"
+    assert http.delete(url(f"/model-manager/tasks/{task['task_id']}")).status_code == 204
+    assert http.get(url(f"/model-manager/tasks/{task['task_id']}")).status_code == 404
+    assert path.is_file()  # deleting a task record keeps a completed file
+    names = [event for event, _payload in env["sent"].events]
+    assert names[0] == "model_manager.create_download_task"
+    assert "model_manager.complete_download_task" in names
+    assert names[-1] == "model_manager.delete_download_task"
+    bad = http.post(url("/model-manager/tasks"), json={"url": env["files"].url("/x"), "if_exists": "nope"})
+    assert bad.status_code == 400 and "if_exists" in bad.json()["error"]["message"]
+    missing = http.post(url("/model-manager/tasks"), json={"model_type": "loras"})
+    assert missing.status_code == 400 and missing.json()["error"]["message"] == "url is required"
+
+
+def test_models_description_preview_and_delete(env):
+    _download(env, "/files/styled.safetensors", subfolder="people")
+    http, url = env["http"], env["url"]
+    name = "people%2Fstyled.safetensors"
+    models = http.get(url("/model-manager/models?type=loras")).json()["models"]
+    assert [m["name"] for m in models] == ["people/styled.safetensors"]
+    assert http.get(url("/model-manager/models?type=nope")).status_code == 400
+
+    patched = http.patch(url(f"/model-manager/models/loras/{name}"), json={"description": "# Styled"})
+    assert patched.status_code == 200 and patched.json()["description"] == "# Styled"
+    assert (env["models"] / "loras" / "people" / "styled.md").read_text() == "# Styled"
+
+    assert http.get(url(f"/model-manager/models/loras/{name}/preview")).status_code == 404
+    put = http.put(url(f"/model-manager/models/loras/{name}/preview"), data=_png(),
+                   headers={"Content-Type": "image/png"})
+    assert put.status_code == 200, put.text
+    first = http.get(url(f"/model-manager/models/loras/{name}/preview"))
+    assert first.status_code == 200 and first.headers["Cache-Control"] == "no-cache"
+    etag = first.headers["ETag"]
+    with Image.open(io.BytesIO(first.content)) as image:
+        assert image.size == (40, 30)
+    cached = http.get(url(f"/model-manager/models/loras/{name}/preview"), headers={"If-None-Match": etag})
+    assert cached.status_code == 304 and not cached.content
+
+    # multipart upload (field "image"), a bigger image: served as a cached thumbnail
+    big = _png((1400, 1000), (200, 10, 10))
+    put = http.put(url(f"/api/model-manager/models/loras/{name}/preview"),
+                   files={"image": ("p.png", big, "image/png")})
+    assert put.status_code == 200, put.text
+    second = http.get(url(f"/model-manager/models/loras/{name}/preview"))
+    assert second.headers["ETag"] != etag
+    with Image.open(io.BytesIO(second.content)) as image:
+        assert max(image.size) <= 512
+    runtime = env["holder"].get()
+    made = runtime.previews.thumbnails_made
+    for _ in range(3):
+        http.get(url(f"/model-manager/models/loras/{name}/preview"))
+    assert runtime.previews.thumbnails_made == made  # not re-encoded per request
+    full = http.get(url(f"/model-manager/models/loras/{name}/preview?original=1"))
+    with Image.open(io.BytesIO(full.content)) as image:
+        assert max(image.size) > 512
+
+    not_image = http.put(url(f"/model-manager/models/loras/{name}/preview"), data=b"hello")
+    assert not_image.status_code == 400
+    wrong = http.put(url(f"/model-manager/models/loras/{name}"), data=_png())
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+
+    model = http.get(url(f"/model-manager/models/loras/{name}")).json()
+    assert model["description"] == "# Styled" and model["preview"] == "people/styled.webp"
+    assert http.delete(url(f"/model-manager/models/loras/{name}")).status_code == 204
+    assert not list((env["models"] / "loras" / "people").iterdir())
+    assert http.get(url(f"/model-manager/models/loras/{name}")).status_code == 404
+
+
+def test_scans_settings_and_types(env):
+    _download(env, "/files/scan.safetensors")
+    http, url = env["http"], env["url"]
+    started = http.post(url("/model-manager/scans"), json={"model_type": "loras", "compute_hashes": True})
+    assert started.status_code == 202
+    scan_id = started.json()["scan_id"]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        scan = http.get(url(f"/model-manager/scans/{scan_id}")).json()
+        if scan["status"] in ("completed", "failed", "cancelled"):
+            break
+        time.sleep(0.05)
+    assert scan["status"] == "completed" and scan["count"] == 1 and scan["hashed"] == 1, scan
+    assert http.post(url("/model-manager/scans"), json={"compute_hashes": "yes"}).status_code == 400
+    assert http.post(url("/model-manager/scans"), json={"model_type": "nope"}).status_code == 400
+
+    secret = "civitai-route-secret-9876543210"
+    put = http.put(url("/model-manager/settings"), json={"civitai_api_key": secret,
+                                                        "max_concurrent_downloads": 3})
+    assert put.status_code == 200 and secret not in put.text
+    view = http.get(url("/model-manager/settings")).json()
+    assert view["civitai_api_key_set"] is True and view["max_concurrent_downloads"] == 3
+    assert secret not in repr(view)
+    cleared = http.put(url("/model-manager/settings"), json={"civitai_api_key": ""}).json()
+    assert cleared["civitai_api_key_set"] is False
+    unknown = http.put(url("/model-manager/settings"), json={"nope": 1})
+    assert unknown.status_code == 400 and "nope" in unknown.json()["error"]["message"]
+
+    types = http.get(url("/model-manager/types")).json()["types"]
+    loras = next(t for t in types if t["name"] == "loras")
+    assert ".safetensors" in loras["extensions"]
+    assert not {"custom_nodes", "configs"} & {t["name"] for t in types}
+
+
+def test_a_slow_source_does_not_block_other_requests(env):
+    """POST /tasks resolves the link (network) off the event loop: the server keeps answering."""
+    def slow(request):
+        time.sleep(2.0)
+        return Reply(404, {"Content-Type": "text/plain"}, b"gone")
+
+    slow_host = FakeServer("127.0.0.2", slow)
+    http, url = env["http"], env["url"]
+    result = {}
+
+    def post():
+        result["response"] = requests.post(url("/model-manager/tasks"), timeout=30, json={
+            "url": slow_host.url + "/m.safetensors", "model_type": "loras"})
+
+    try:
+        worker = threading.Thread(target=post)
+        worker.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        for _ in range(5):
+            assert http.get(url("/model-manager/settings"), timeout=5).status_code == 200
+        assert time.monotonic() - started < 1.0
+        worker.join(30)
+    finally:
+        slow_host.close()
+    assert result["response"].status_code == 404
+    assert result["response"].json()["error"]["code"] == "not_found"
+
+
+def test_runtime_state_lives_in_its_state_folder(env):
+    _download(env, "/files/state.safetensors")
+    state = env["state"]
+    assert (state / "settings.json").exists() or True  # written on first PUT only
+    assert list((state / "tasks").glob("*.json"))
