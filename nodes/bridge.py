@@ -66,11 +66,9 @@ class EventBridge:
 
     # -- internals --------------------------------------------------------------------
     def _should_send(self, event: str, key: str, payload: dict) -> bool:
-        if event == UPDATE_SCAN_TASK:
-            if payload.get("status") not in (None, "running", "scanning"):
-                return True
-            return self._throttle.ready(key)
-        if event != UPDATE_DOWNLOAD_TASK:
+        """Progress events: at most ``per_second`` per task/scan, but a status change (queued ->
+        downloading -> paused ..., scanning -> hashing ...) always goes out at once."""
+        if event not in (UPDATE_DOWNLOAD_TASK, UPDATE_SCAN_TASK):
             return True
         status = str(payload.get("status"))
         with self._lock:

@@ -82,13 +82,13 @@ def test_secrets_never_leave_through_events():
 def test_scan_progress_is_throttled_and_final_status_passes():
     sent = Recorder()
     bridge = EventBridge(sent)
-    for i in range(50):
-        bridge(UPDATE_SCAN_TASK, {"scan_id": "s", "model_type": "all", "scanned": i, "total": 50,
-                                  "current": f"m{i}", "status": "scanning"})
+    for status in ("scanning", "hashing", "fetching_info"):
+        for i in range(50):
+            bridge(UPDATE_SCAN_TASK, {"scan_id": "s", "model_type": "all", "scanned": i, "total": 50,
+                                      "current": f"m{i}", "status": status})
     bridge(UPDATE_SCAN_TASK, {"scan_id": "s", "model_type": "all", "scanned": 50, "total": 50,
                               "current": "", "status": "completed"})
-    assert len(sent.sent) == 2
-    assert sent.sent[-1][1]["status"] == "completed"
+    assert [p["status"] for _e, p, _t in sent.sent] == ["scanning", "hashing", "fetching_info", "completed"]
 
 
 def test_a_closed_loop_does_not_break_the_download():
