@@ -88,6 +88,8 @@ class HttpResponse:
         view = memoryview(buffer).cast("B")
         inner = getattr(self._response.raw, "_fp", None)  # the http.client.HTTPResponse
         reader = getattr(inner, "fp", None)
+        if inner is not None and reader is None:
+            return 0  # already read to its end (or cut)
         if (inner is not None and reader is not None and not getattr(inner, "chunked", True)
                 and isinstance(getattr(inner, "length", None), int) and hasattr(reader, "readinto1")):
             if inner.length <= 0:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 import requests
+import urllib3
 
 from .diskspace import DEFAULT_RESERVE, check_free_space, is_no_space, no_space_error
 from .errors import AccessDenied, AuthRequired, ChecksumMismatch, ModelManagerError, RemoteError
@@ -178,6 +179,7 @@ class Transfer:
         self._signed_url: str | None = None  # final URL after a cross-origin redirect, reused by segments
         self._fatal: BaseException | None = None
         self._ranges: ByteRanges | None = None
+        self._hasher: PrefixHasher | None = None
         self._fd = -1
         self._last_report = 0.0
 
@@ -204,7 +206,8 @@ class Transfer:
     def _run_once(self) -> TransferResult:
         ranges = self._initial_ranges()
         self._ranges = ranges
-        hasher = PrefixHasher(self._fd, ranges).start()
+        hasher = PrefixHasher(self._fd, ranges, buffer_size=self.config.chunk_size).start()
+        self._hasher = hasher
         try:
             if not (ranges.total is not None and ranges.done()):
                 self._download(ranges)
@@ -548,16 +551,9 @@ class Transfer:
             want = len(view) if block.remaining is None else min(len(view), block.remaining)
             if want <= 0:
                 return False
-            try:
-                count = response.readinto(view[:want])
-            except (socket.timeout, TimeoutError, requests.exceptions.ReadTimeout):
-                raise Retryable(f"no data from {_host(self._display)} for "
-                                f"{self.config.stall_timeout:g} s (stalled)") from None
-            except (OSError, http.client.HTTPException, requests.exceptions.RequestException) as exc:
-                if self.stop.is_set():
-                    raise StopRequested() from None
-                raise Retryable(f"the connection to {_host(self._display)} was lost "
-                                f"({_transport_reason(exc)})") from None
+            count, error = self._fill(response, view, want)
+            if error is not None and count == 0:
+                raise error
             if count == 0:
                 if self.stop.is_set():
                     raise StopRequested()
@@ -565,10 +561,47 @@ class Transfer:
                     raise Retryable(f"{_host(self._display)} closed the connection early "
                                     f"({received} of {expected} bytes)")
                 return True
-            self._write(view[:count], block.position)
+            offset = block.position
+            self._write(view[:count], offset)
             received += count
+            hasher = self._hasher
+            spare = hasher.offer(offset, buffer, count) if hasher is not None else None
+            if spare is not None:  # the hasher keeps these bytes; read on into a spare buffer
+                buffer, view = spare, memoryview(spare)
             ranges.advance(block, count)
             self._report()
+            if error is not None:  # the bytes before the failure are kept; now retry
+                raise error
+
+    def _fill(self, response: HttpResponse, view: memoryview, want: int) -> tuple[int, BaseException | None]:
+        """Read up to ``want`` bytes: what has arrived, topped up for a few ms so that fast links
+        move big pieces (fewer syscalls, bigger hash updates) while slow ones still report often."""
+        got = self._read(response, view[:want])
+        if got == 0 or got >= want:
+            return got, None
+        deadline = time.monotonic() + 0.02
+        while got < want and time.monotonic() < deadline:
+            try:
+                more = self._read(response, view[got:want])
+            except (Retryable, StopRequested) as error:
+                return got, error
+            if more == 0:
+                break
+            got += more
+        return got, None
+
+    def _read(self, response: HttpResponse, view: memoryview) -> int:
+        try:
+            return response.readinto(view)
+        except (socket.timeout, TimeoutError, requests.exceptions.ReadTimeout):
+            raise Retryable(f"no data from {_host(self._display)} for "
+                            f"{self.config.stall_timeout:g} s (stalled)") from None
+        except (OSError, http.client.HTTPException, requests.exceptions.RequestException,
+                urllib3.exceptions.HTTPError) as exc:
+            if self.stop.is_set():
+                raise StopRequested() from None
+            raise Retryable(f"the connection to {_host(self._display)} was lost "
+                            f"({_transport_reason(exc)})") from None
 
     def _write(self, data: memoryview, offset: int) -> None:
         try:
