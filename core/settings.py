@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 from .errors import InvalidInput
 from .jsonio import atomic_write_json, read_json
-from .redact import Redactor
+from .redact import Redactor, redact_url
 
 SECRET_KEYS = ("civitai_api_key", "huggingface_token")
 
@@ -88,7 +88,7 @@ class Settings:
     def huggingface_token(self) -> str | None:
         token = self._data.get("huggingface_token") or self._environ.get("HF_TOKEN")
         if not token and self._environ.get("HF_HUB_DISABLE_IMPLICIT_TOKEN", "").lower() not in ("1", "true"):
-            token = _saved_hf_login()
+            token = _saved_hf_login(self._environ)
         if token:
             self.redactor.add(token)
         return token or None
@@ -113,7 +113,7 @@ class Settings:
             "max_concurrent_downloads": self.max_concurrent_downloads,
             "connections_per_download": self.connections_per_download,
             "civitai_nsfw_level": self.civitai_nsfw_level,
-            "proxy": self.proxy or "",
+            "proxy": redact_url(self.proxy) if self.proxy else "",
             "civitai_api_key_set": bool(self.civitai_api_key()),
             "huggingface_token_set": bool(self.huggingface_token()),
         }
@@ -144,6 +144,8 @@ class Settings:
                 value = (value or "").strip()
                 if key == "proxy" and value and not value.lower().startswith(("http://", "https://", "socks5://", "socks5h://")):
                     raise InvalidInput("proxy must be an http://, https:// or socks5:// URL")
+                if key == "proxy" and self.proxy and value == redact_url(self.proxy):
+                    continue  # the redacted echo of public_view(): keep the stored credentials
                 if any(c.isspace() for c in value):
                     raise InvalidInput(f"{key} must not contain spaces")
                 clean[key] = value or None
@@ -173,13 +175,21 @@ class Settings:
         return f"Settings(path={str(self.path)!r}, {self.public_view()!r})"
 
 
-def _saved_hf_login() -> str | None:
-    """huggingface_hub's saved login (``hf auth login``), read through its own helper."""
+def _saved_hf_login(environ: Mapping[str, str] = os.environ) -> str | None:
+    """huggingface_hub's saved login (``hf auth login``): the token file it writes.
+
+    Read directly (``HF_TOKEN_PATH``, else ``$HF_HOME/token``, else
+    ``$XDG_CACHE_HOME/huggingface/token``) with the same order as ``huggingface_hub.get_token``:
+    importing huggingface_hub costs ~300 ms, too slow for a settings view on the server loop.
+    """
+    if environ.get("HF_TOKEN_PATH"):
+        path = Path(environ["HF_TOKEN_PATH"]).expanduser()
+    else:
+        cache = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        home = environ.get("HF_HOME") or os.path.join(cache, "huggingface")
+        path = Path(home).expanduser() / "token"
     try:
-        from huggingface_hub import get_token
-    except Exception:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
         return None
-    try:
-        return get_token()
-    except Exception:
-        return None
+    return token or None

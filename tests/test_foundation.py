@@ -88,3 +88,17 @@ def test_atomic_json_roundtrip(tmp_path) -> None:
     target.write_text("{broken")
     assert read_json(target, default={}) == {}
     assert [p.name for p in target.parent.iterdir()] == ["b.json"]
+
+
+def test_saved_hf_login_and_proxy_view(tmp_path) -> None:
+    hf_home = tmp_path / "hf"
+    hf_home.mkdir()
+    (hf_home / "token").write_text("hf_savedlogin123\n")
+    settings = Settings(tmp_path / "s.json", environ={"HF_HOME": str(hf_home)})
+    assert settings.huggingface_token() == "hf_savedlogin123"
+    assert Settings(tmp_path / "s.json", environ={"HF_HOME": str(hf_home), "HF_TOKEN": "hf_env_token1"}).huggingface_token() == "hf_env_token1"
+    settings.update({"proxy": "http://user:pa55word@proxy.local:3128"})
+    assert settings.proxy == "http://user:pa55word@proxy.local:3128"
+    assert "pa55word" not in json.dumps(settings.public_view())
+    settings.update({"proxy": settings.public_view()["proxy"], "max_concurrent_downloads": 2})
+    assert settings.proxy == "http://user:pa55word@proxy.local:3128"
