@@ -9,6 +9,7 @@ state they need to observe has been reached.
 from __future__ import annotations
 
 import hashlib
+import json
 import signal
 import time
 
@@ -167,6 +168,10 @@ def test_restart_in_the_middle_of_a_download_then_it_completes(comfy, files, sto
     time.sleep(1.2)  # let a progress record reach the task file
     comfy.stop(stop_signal)
     assert _partials(folder), "the partial file must survive the restart"
+    record = json.loads((comfy.state_dir / "tasks" / f"{task_id}.json").read_text())
+    # Ctrl-C runs the atexit shutdown (record saved as queued); a crash leaves "downloading"
+    assert record["status"] == ("queued" if stop_signal == signal.SIGINT else "downloading"), record
+    assert record["downloaded_bytes"] > 0
     assert not (folder / name).exists()
     files.server.clear_log()
     files.delay = 0.0

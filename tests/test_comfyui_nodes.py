@@ -125,6 +125,10 @@ def test_download_workflow_events_file_and_loader_list(comfy, files):
     statuses = [m["data"]["status"] for m in events if m["type"].endswith("update_download_task")]
     order = ["queued", "downloading", "verifying", "completed"]
     assert "downloading" in statuses
+    flowing = [m["_received"] for m in events if m["type"].endswith("update_download_task")
+               and m["data"]["status"] == "downloading"]
+    duration = max(flowing[-1] - flowing[0], 0.0)
+    assert len(flowing) <= 4 * duration + 2, (len(flowing), duration)  # <= 4 a second
     assert [order.index(s) for s in statuses] == sorted(order.index(s) for s in statuses), statuses
     complete = events[-1]["data"]
     assert complete["status"] == "completed" and complete["node_id"] == "1"
@@ -352,3 +356,22 @@ def test_example_api_workflow_and_script(comfy, files):
         target = comfy.models_dir / "vae" / f"example_script_{index}.safetensors"
         assert hashlib.sha256(target.read_bytes()).hexdigest() == expected.sha256
     assert served.sha256
+
+
+def test_readme_script_runs(comfy, files):
+    """The Python example in README "REST API and events" works as printed."""
+    import subprocess
+    import sys
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    start = readme.index("```python\nimport json, urllib.request, uuid, websocket")
+    code = readme[start + len("```python\n"): readme.index("```", start + 10)]
+    served = files.add("/files/readme.safetensors", 64 << 10)
+    code = code.replace('"127.0.0.1:8188"', f'"127.0.0.1:{comfy.port}"')
+    code = re.sub(r'"https://huggingface\.co/[^"]+"', f'"{files.url("/files/readme.safetensors")}"', code)
+    code = code.replace('"lcm-lora-sdv1-5.safetensors"', '"readme.safetensors"')
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1].startswith("completed")
+    target = comfy.models_dir / "loras" / "readme.safetensors"
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == served.sha256
