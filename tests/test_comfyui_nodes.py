@@ -38,7 +38,16 @@ def files():
 
 @pytest.fixture(scope="module")
 def comfy(tmp_path_factory):
-    server = ComfyUIServer(require_comfyui(), tmp_path_factory.mktemp("comfy-nodes"))
+    base = tmp_path_factory.mktemp("comfy-nodes")
+    extra = base / "extra"
+    (extra / "more_loras" / "shared").mkdir(parents=True)
+    (extra / "more_loras" / "shared" / "from_extra.safetensors").write_bytes(b"extra root model")
+    (extra / "mm_custom_models").mkdir()
+    config = base / "extra_model_paths.yaml"
+    config.write_text(f"mm_test:\n    base_path: {extra}\n    loras: more_loras\n"
+                      f"    mm_custom: mm_custom_models\n")
+    server = ComfyUIServer(require_comfyui(), base,
+                           extra_args=["--extra-model-paths-config", str(config)])
     server.start()
     yield server
     server.stop()
@@ -86,6 +95,34 @@ def test_object_info_lists_the_five_nodes_with_their_sockets(comfy):
         assert isinstance(picker["model_type"][0], list) and "loras" in picker["model_type"][0]
         assert isinstance(picker["model_name"][0], list)
     assert info["DeleteModel"]["input"]["required"]["confirm"][1]["default"] is False
+
+
+def test_extra_model_paths_roots_and_types(comfy, files):
+    """extra_model_paths.yaml: a second loras root and a new type are used like the built-in ones."""
+    info = comfy.object_info("DownloadModel")["DownloadModel"]
+    assert "mm_custom" in info["input"]["required"]["model_type"][0]
+    picker = comfy.object_info("ModelInfo")["ModelInfo"]["input"]["required"]
+    assert "shared/from_extra.safetensors" in picker["model_name"][0]
+    listed = comfy.get("/model-manager/models?type=loras").json()["models"]
+    assert "shared/from_extra.safetensors" in {m["name"] for m in listed}
+    served = files.add("/files/custom_type.pt", 4096)
+    with comfy.websocket() as ws:
+        prompt_id = comfy.queue_prompt({
+            "1": {"class_type": "DownloadModel", "inputs": {"url": files.url("/files/custom_type.pt"),
+                                                            "model_type": "mm_custom"}},
+            "2": {"class_type": "ModelInfo", "inputs": {"model_type": "loras",
+                                                        "model_name": "shared/from_extra.safetensors"}},
+            "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 5]}},
+            "4": {"class_type": "PreviewAny", "inputs": {"source": ["1", 1]}},
+        }, client_id=ws.client_id)
+        assert ws.wait_for_prompt_end(prompt_id)["type"] == "execution_success"
+    outputs = comfy.wait_for_history(prompt_id)["outputs"]
+    import json
+
+    assert json.loads(outputs["3"]["text"][0])["root"] == str(comfy.base_dir / "extra" / "more_loras")
+    target = comfy.base_dir / "extra" / "mm_custom_models" / "custom_type.pt"
+    assert outputs["4"]["text"] == [str(target)]
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == served.sha256
 
 
 def test_pack_import_is_fast_in_comfyui(comfy):
