@@ -374,7 +374,7 @@ class Transfer:
                         self._check_ranged_response(response, block)
                     ended = self._pump(response, block, ranges)
                     if block.written > before:
-                        failures = 0
+                        failures, refreshed = 0, False  # a later expiry may refresh again
                     if block.end is None and ended:
                         ranges.finish_open_ended(block)
                         self.state.total = ranges.total
@@ -442,14 +442,15 @@ class Transfer:
         except (requests.exceptions.RequestException, OSError, http.client.HTTPException) as exc:
             raise Retryable(f"could not reach {_host(self._display)} ({_transport_reason(exc)})") from None
         self.stop.track(response)
-        if response.redirected_cross_origin and not self._signed_url:
-            self._signed_url = response.url
         try:
             self._classify(response, offset)
         except BaseException:
             self.stop.untrack(response)
             response.close()
             raise
+        if response.redirected_cross_origin:
+            with self._lock:  # later ranges go straight to the signed storage URL
+                self._signed_url = self._signed_url or response.url
         return response
 
     def _classify(self, response: HttpResponse, offset: int) -> None:

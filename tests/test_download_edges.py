@@ -1,0 +1,327 @@
+"""Redirects to another host (auth never forwarded, expired signed URLs re-resolved), 416,
+full disks (a real small tmpfs), proxies, and the small parsers the downloader relies on."""
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from comfyui_model_manager.core.content_disposition import filename_from_content_disposition
+from comfyui_model_manager.core.http import HttpClient
+from comfyui_model_manager.core.retry import RetryPolicy, parse_retry_after
+from comfyui_model_manager.core.segments import ByteRanges
+from comfyui_model_manager.core.sources.base import ResolvedDownload, SourceRegistry
+from comfyui_model_manager.core.sources.direct import create_source
+from comfyui_model_manager.core.transfer import ResumeState, StopSignal, Transfer
+from support.downloads import FAST, make_manager, payload, request, sha256
+from support.range_server import RangeServer
+
+TOKEN = "test-api-key-0123456789"
+
+
+class _TokenSource:
+    """A source like Civitai's: the API host wants a bearer key and redirects to storage."""
+
+    name = "fakeapi"
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url = api_url
+        self.resolves = 0
+
+    def matches(self, url: str) -> bool:
+        return url.startswith("fakeapi:")
+
+    def resolve(self, url: str) -> ResolvedDownload:
+        self.resolves += 1
+        return ResolvedDownload(source=self.name, url=self.api_url, display_url=url,
+                                auth_headers={"Authorization": f"Bearer {TOKEN}"},
+                                filename="model.safetensors", model_type="loras")
+
+
+class _Registry(SourceRegistry):
+    def __init__(self, settings, http, source) -> None:
+        super().__init__(settings, http)
+        self._sources = [source]
+
+
+@pytest.fixture
+def hosts():
+    with RangeServer("127.0.0.1") as api, RangeServer("127.0.0.2") as storage:
+        yield api, storage
+
+
+def _manager_with(tmp_path, source, **kwargs):
+    manager = make_manager(tmp_path, start=False, **kwargs)
+    manager.sources = _Registry(manager.settings, manager.http, source)
+    manager.start()
+    return manager
+
+
+def test_redirect_to_another_host_never_forwards_the_key(tmp_path, hosts):
+    api, storage = hosts
+    data = payload(150_000)
+    storage.add("/blob", data, drop_after=[60_000])
+    api.redirect("/download", storage.url("/blob?X-Amz-Signature=sig123456"), status=307)
+    source = _TokenSource(api.url("/download"))
+    manager = _manager_with(tmp_path, source)
+    try:
+        task, _ = manager.submit(request("fakeapi:model", model_type="auto"))
+        task = manager.wait(task.task_id, timeout=20)
+    finally:
+        manager.shutdown()
+    assert task.status == "completed", task.error
+    assert (tmp_path / "models/loras/model.safetensors").read_bytes() == data
+    assert all(r.header("Authorization") == f"Bearer {TOKEN}" for r in api.requests)
+    assert storage.requests and all(r.header("Authorization") is None for r in storage.requests)
+    # the resume went straight to the signed URL it had been redirected to
+    assert len(api.requests) == 1 and storage.requests[-1].header("Range") == "bytes=60000-"
+
+
+def test_expired_signed_url_is_resolved_again_and_continues(tmp_path, hosts):
+    api, storage = hosts
+    data = payload(150_000)
+    spec = storage.add("/blob", data, drop_after=[70_000])
+
+    def expire_after_drop(entry):
+        if entry.header("Range") == "bytes=70000-" and not getattr(spec, "_expired", False):
+            spec._expired = True
+            spec.fail = [(403, None), (403, None)]  # the cached URL, then the API's same old URL
+
+    spec.on_request = expire_after_drop
+    api.redirect("/download", storage.url("/blob"), status=307)
+    source = _TokenSource(api.url("/download"))
+    manager = _manager_with(tmp_path, source)
+    try:
+        task, _ = manager.submit(request("fakeapi:model", model_type="auto"))
+        task = manager.wait(task.task_id, timeout=20)
+    finally:
+        manager.shutdown()
+    assert task.status == "completed", task.error
+    assert (tmp_path / "models/loras/model.safetensors").read_bytes() == data
+    assert source.resolves == 2  # submit + one refresh
+    assert [r.status for r in storage.requests] == [206, 403, 403, 206]
+    assert storage.requests[-1].header("Range") == "bytes=70000-"  # continued from the partial
+    assert all(r.header("Authorization") is None for r in storage.requests)
+
+
+def test_refused_even_after_refresh_fails_saying_a_key_may_be_needed(tmp_path, hosts):
+    api, storage = hosts
+    storage.add("/blob", payload(1000), fail=[(403, None)] * 10)
+    api.redirect("/download", storage.url("/blob"), status=307)
+    manager = _manager_with(tmp_path, _TokenSource(api.url("/download")))
+    try:
+        task, _ = manager.submit(request("fakeapi:model", model_type="auto"))
+        task = manager.wait(task.task_id, timeout=20)
+    finally:
+        manager.shutdown()
+    assert task.status == "failed"
+    assert "403 Forbidden" in task.error and "API key may be needed" in task.error
+    assert TOKEN not in task.error
+
+
+def test_html_mid_way_fails_and_places_nothing(tmp_path, hosts):
+    api, storage = hosts
+    storage.add("/blob", b"<html>login</html>", content_type="text/html")
+    api.redirect("/download", storage.url("/blob"), status=307)
+    manager = _manager_with(tmp_path, _TokenSource(api.url("/download")))
+    try:
+        task, _ = manager.submit(request("fakeapi:model", model_type="auto"))
+        task = manager.wait(task.task_id, timeout=20)
+    finally:
+        manager.shutdown()
+    assert task.status == "failed" and "web page instead of the model file" in task.error
+    assert not (tmp_path / "models/loras/model.safetensors").exists()
+
+
+# ---------------------------------------------------------------- 416 and Transfer directly
+def _transfer(server_url: str, partial: Path, state: ResumeState, expected: str | None = None) -> Transfer:
+    resolved = ResolvedDownload(source="direct", url=server_url, display_url=server_url)
+    return Transfer(http=HttpClient(), resolved=resolved, partial=partial, state=state, config=FAST,
+                    stop=StopSignal(), expected_sha256=expected)
+
+
+def test_416_with_our_size_means_complete_then_verified(tmp_path):
+    data = payload(40_000)
+    partial = tmp_path / ".m.safetensors.mmpart"
+    partial.write_bytes(data)
+    with RangeServer() as server:
+        server.add("/m", data)
+        result = _transfer(server.url("/m"), partial, ResumeState(total=None, missing=[[0, None]]),
+                           sha256(data)).run()
+        assert server.requests[-1].status == 416 and server.requests[-1].header("Range") == "bytes=40000-"
+    assert result.sha256 == sha256(data) and result.size == len(data)
+    assert server.bytes_served() == 0
+
+
+def test_416_with_another_size_restarts_from_zero(tmp_path):
+    data = payload(40_000)
+    partial = tmp_path / ".m.safetensors.mmpart"
+    partial.write_bytes(payload(50_000, seed=9))  # longer than the file on the server now
+    with RangeServer() as server:
+        server.add("/m", data)
+        result = _transfer(server.url("/m"), partial, ResumeState(total=None, missing=[[0, None]])).run()
+        statuses = [r.status for r in server.requests]
+    assert statuses[0] == 416 and statuses[-1] in (200, 206)
+    assert partial.read_bytes() == data and result.sha256 == sha256(data)
+
+
+def test_complete_partial_from_a_previous_run_is_only_verified(tmp_path):
+    data = payload(30_000)
+    partial = tmp_path / ".m.mmpart"
+    partial.write_bytes(data)
+    with RangeServer() as server:
+        server.add("/m", data)
+        result = _transfer(server.url("/m"), partial, ResumeState(total=len(data), missing=[])).run()
+        assert server.requests == []
+    assert result.sha256 == sha256(data)
+
+
+# ---------------------------------------------------------------- full disks (real tmpfs)
+@pytest.fixture
+def small_disk(tmp_path):
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+                       check=True, capture_output=True, timeout=10)
+    except (subprocess.CalledProcessError, FileNotFoundError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"cannot mount a 2 MiB tmpfs here (needs root and mount rights): {exc}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, timeout=10)
+
+
+def _small_disk_manager(tmp_path, small_disk):
+    return make_manager(small_disk, state_dir=tmp_path / "state")
+
+
+def test_not_enough_space_before_start_names_folder_and_bytes(tmp_path, small_disk):
+    with RangeServer() as server:
+        server.add("/huge.safetensors", payload(3_000_000))
+        manager = _small_disk_manager(tmp_path, small_disk)
+        try:
+            task, _ = manager.submit(request(server.url("/huge.safetensors")))
+            task = manager.wait(task.task_id, timeout=20)
+        finally:
+            manager.shutdown()
+    assert task.status == "failed"
+    folder = small_disk / "models" / "checkpoints"
+    assert f"not enough free space in {folder}" in task.error
+    assert "needs 3000000 bytes" in task.error and "are free" in task.error
+    assert not (folder / "huge.safetensors").exists()
+
+
+def test_disk_full_mid_way_fails_clearly_keeps_partial_and_resumes(tmp_path, small_disk):
+    data = payload(1_000_000)
+    filler = small_disk / "filler.bin"
+    with RangeServer() as server:
+        spec = server.add("/m.safetensors", data, drop_after=[200_000])
+
+        def fill_disk(entry):
+            if entry.header("Range") == "bytes=200000-" and not filler.exists():
+                free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+                filler.write_bytes(b"\0" * max(0, free - 100_000))
+
+        spec.on_request = fill_disk
+        manager = make_manager(small_disk, state_dir=tmp_path / "state",
+                               settings={"connections_per_download": 1})
+        try:
+            task, _ = manager.submit(request(server.url("/m.safetensors")))
+            task = manager.wait(task.task_id, timeout=20)
+            assert task.status == "failed"
+            assert "is full" in task.error and str(small_disk / "models" / "checkpoints") in task.error
+            partial = small_disk / "models/checkpoints/.m.safetensors.mmpart"
+            assert partial.stat().st_size >= 200_000
+            filler.unlink()
+            manager.resume(task.task_id)
+            task = manager.wait(task.task_id, timeout=20)
+        finally:
+            manager.shutdown()
+    assert task.status == "completed", task.error
+    assert (small_disk / "models/checkpoints/m.safetensors").read_bytes() == data
+
+
+# ---------------------------------------------------------------- proxies
+def test_proxy_from_environment_and_setting_wins(tmp_path, monkeypatch):
+    data = payload(20_000)
+    with RangeServer("127.0.0.1") as origin, RangeServer("127.0.0.2") as env_proxy, \
+            RangeServer("127.0.0.2") as setting_proxy:
+        for server in (origin, env_proxy, setting_proxy):
+            server.add("/m.safetensors", data)  # a forward proxy sees the absolute URL's path
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.setenv("HTTP_PROXY", env_proxy.url(""))
+        manager = make_manager(tmp_path)
+        try:
+            task, _ = manager.submit(request(origin.url("/m.safetensors")))
+            assert manager.wait(task.task_id, timeout=10).status == "completed"
+            assert env_proxy.requests and env_proxy.requests[0].target.startswith(origin.url("/"))
+            assert origin.requests == []
+            manager.settings.update({"proxy": setting_proxy.url("")})
+            task, _ = manager.submit(request(origin.url("/m.safetensors"), if_exists="overwrite"))
+            assert manager.wait(task.task_id, timeout=10).status == "completed"
+            assert setting_proxy.requests and origin.requests == []
+        finally:
+            manager.shutdown()
+
+
+# ---------------------------------------------------------------- small parsers
+@pytest.mark.parametrize("header, name", [
+    ('attachment; filename="model.safetensors"', "model.safetensors"),
+    ("attachment; filename=model.ckpt", "model.ckpt"),
+    ('attachment; filename="a;b.pt"', "a;b.pt"),
+    ('attachment; filename="quoted \\"x\\".pt"', 'quoted "x".pt'),
+    ("attachment; filename=\"fallback.pt\"; filename*=UTF-8''%E2%82%AC%20rates.safetensors", "€ rates.safetensors"),
+    ("attachment; filename*=iso-8859-1'en'%A3%20rates.pt", "£ rates.pt"),
+    ("attachment; filename*=bogus'x'abc; filename=plain.pt", "plain.pt"),
+    ("inline", None),
+    ("", None),
+])
+def test_content_disposition(header, name):
+    assert filename_from_content_disposition(header) == name
+
+
+def test_retry_after_and_backoff():
+    assert parse_retry_after("5") == 5.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+    policy = RetryPolicy(base_delay=1, max_delay=8, max_retry_after=60)
+    assert policy.delay(3, retry_after=7) == 7 and policy.delay(1, retry_after=999) == 60
+    for attempt, ceiling in ((1, 1), (2, 2), (3, 4), (6, 8)):
+        assert ceiling / 2 <= policy.delay(attempt) <= ceiling
+
+
+def test_byte_ranges_claim_release_and_prefix():
+    ranges = ByteRanges(100, [[0, 100]])
+    a, b = ranges.claim(30), ranges.claim(30)
+    assert (a.start, a.end, b.start, b.end) == (0, 30, 30, 60)
+    ranges.advance(b, 30)
+    ranges.release(b)
+    assert ranges.contiguous_end() == 0 and ranges.missing() == [[0, 30], [60, 100]]
+    ranges.advance(a, 10)
+    ranges.release(a)
+    assert ranges.missing() == [[10, 30], [60, 100]] and ranges.downloaded() == 40
+    c = ranges.claim(None)
+    assert (c.start, c.end) == (10, 30)
+    assert ByteRanges(50, [[0, 10], [5, 20], [40, None]]).missing() == [[0, 20], [40, 50]]
+
+
+def test_direct_source_probe_learns_name_size_etag_and_ranges():
+    with RangeServer() as server:
+        server.add("/dl", payload(12_345), etag='"abc"',
+                   content_disposition="attachment; filename*=UTF-8''caf%C3%A9.safetensors")
+        server.add("/plain/x%20y.ckpt", payload(10), ignore_range=True, etag='W/"weak"')
+        source = create_source(None, HttpClient())
+        first = source.resolve(server.url("/dl?token=hide-me-please"))
+        second = source.resolve(server.url("/plain/x%20y.ckpt"))
+        assert server.requests[0].header("Range") == "bytes=0-0"
+    assert (first.filename, first.size, first.etag, first.accepts_ranges) == ("café.safetensors", 12_345, '"abc"', True)
+    assert "hide-me-please" not in first.display_url and first.source == "direct"
+    assert (second.filename, second.size, second.etag, second.accepts_ranges) == ("x y.ckpt", 10, None, False)
+    assert source.matches("https://x/y") and not source.matches("file:///etc/passwd")
