@@ -5,7 +5,6 @@
 const PAUSABLE = new Set(["queued", "downloading"]);
 const RESUMABLE = new Set(["paused", "failed", "cancelled"]); // cancelled restarts from zero
 const CANCELLABLE = new Set(["queued", "downloading", "paused", "failed"]);
-const SCAN_RUNNING = new Set(["queued", "running", "scanning"]);
 
 export const MENU_LABELS = Object.freeze({
   pause: "Pause download",
@@ -28,7 +27,7 @@ export function downloadMenuItems(task, act) {
 }
 
 export function scanMenuItems(scan, cancel) {
-  const running = !!scan && scan.count == null && SCAN_RUNNING.has(scan.status ?? "running");
+  const running = !!scan && !scan.finished;
   return [{ content: MENU_LABELS.cancelScan, disabled: !running, callback: () => cancel() }];
 }
 

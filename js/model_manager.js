@@ -2,7 +2,7 @@
 // Fed only by the pack's PromptServer events and REST routes (contract sections 4 and 5).
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { cancelScan, listTasks, taskAction } from "./api.js";
+import { cancelScan, getScan, listTasks, taskAction } from "./api.js";
 import { ACTIVE_STATUSES } from "./format.js";
 import { confirmAction, downloadMenuItems, patchExtraMenuOptions, scanMenuItems } from "./menu.js";
 import { DOWNLOAD_NODE, NodeProgress, SCAN_NODE } from "./node_progress.js";
@@ -46,7 +46,7 @@ class ModelManagerUI {
     this.listen(EVENTS.complete, (task) => this.onTask(task, true));
     this.listen(EVENTS.remove, ({ task_id }) => this.onTaskRemoved(task_id));
     this.listen(EVENTS.scanUpdate, (scan) => this.onScan(scan));
-    this.listen(EVENTS.scanComplete, (scan) => this.onScan({ status: "completed", ...scan }));
+    this.listen(EVENTS.scanComplete, (scan) => this.onScanComplete(scan));
     api.addEventListener("executing", (event) => {
       const detail = event.detail;
       this.executingNodeId = detail == null ? null : String(detail?.node ?? detail);
@@ -156,6 +156,18 @@ class ModelManagerUI {
     if (!scan) return;
     const target = this.scanController(scan);
     target?.showScan(scan);
+  }
+
+  /** complete_scan_task has the counts but not the final status: ask the route for it. */
+  async onScanComplete(payload) {
+    this.onScan({ ...payload, finished: true, status: payload.status ?? "completed" });
+    if (!payload.scan_id) return;
+    try {
+      const final = await getScan(payload.scan_id);
+      this.onScan({ ...payload, status: final.status, errors: final.errors ?? payload.errors, finished: true });
+    } catch (error) {
+      console.warn("[Model Manager] could not read the scan status:", error.message);
+    }
   }
 
   /** The ScanModels node a scan belongs to: named in the event, already following, or running. */

@@ -84,17 +84,23 @@ export function downloadView(task) {
   };
 }
 
-/** What a scan looks like on the panel (update_scan_task merged with complete_scan_task). */
+const SCAN_PHASES = { scanning: "scanning", hashing: "hashing", fetching_info: "fetching Civitai info" };
+
+/**
+ * What a scan looks like on the panel: update_scan_task payloads, then (`finished`) the
+ * complete_scan_task counts merged with the final status from GET /model-manager/scans/{id}.
+ */
 export function scanView(scan) {
-  const done = scan.count != null && (scan.status == null || !["running", "scanning", "queued"].includes(scan.status));
-  const status = done ? (scan.status === "cancelled" ? "cancelled" : "completed") : scan.status || "scanning";
+  const done = !!scan.finished;
+  const status = done ? (["cancelled", "failed"].includes(scan.status) ? scan.status : "completed")
+    : scan.status || "scanning";
   const total = Number(scan.total) || 0;
   const scanned = Number(scan.scanned) || 0;
   const percent = done ? 100 : total > 0 ? Math.min(100, (100 * scanned) / total) : null;
   const errors = Array.isArray(scan.errors) ? scan.errors.length : Number(scan.errors) || 0;
   const statusText = done
     ? `${status} · ${scan.count} models, ${scan.hashed ?? 0} hashed, ${scan.matched ?? 0} matched on Civitai`
-    : `${status} · ${scanned} / ${total || "?"} files`;
+    : `${SCAN_PHASES[status] ?? status} · ${scanned} / ${total || "?"} files`;
   return {
     key: scan.scan_id,
     status,

@@ -327,23 +327,41 @@ def test_format_helpers(page) -> None:
 
 
 # -- reload ----------------------------------------------------------------------------------
-def test_reload_during_a_download_reattaches_the_panel(page, comfy, files) -> None:
-    served = files.add("reload_lora.safetensors", SLOW_SIZE, delay=SLOW)
-    node_id = _download_node(page, files.url(served.name), served.name)
+def test_reload_during_a_download_reattaches_each_panel_to_its_task(page, comfy, files) -> None:
+    first_file = files.add("reload_a_lora.safetensors", SLOW_SIZE, delay=SLOW)
+    second_file = files.add("reload_b_lora.safetensors", SLOW_SIZE, delay=SLOW)
+    first = _download_node(page, files.url(first_file.name), first_file.name, pos=(60, 80))
+    second = _download_node(page, files.url(second_file.name), second_file.name, pos=(460, 80))
+    for node in (first, second):  # wait=false: the prompt ends at once, the downloads go on
+        page.evaluate("(id) => { app.graph.getNodeById(id).widgets.find((w) => w.name === 'wait').value = false; }", node)
     page.queue()
-    before = page.wait_panel(node_id, "p.status === 'downloading' && Number(p.percent) > 2", timeout=30)
-    task_id = before["taskId"]
+    task_ids: list[str] = []
     try:
-        page.evaluate("() => app.extensionManager.workflow?.activeWorkflow && window.app.graph.change?.()")
-        time.sleep(1.0)  # the frontend persists the open workflow shortly after a change
+        # Both run at once (max_concurrent_downloads >= 2); each panel follows its own task.
+        before = {node: page.wait_panel(node, "p.status === 'downloading' && Number(p.percent) > 2", timeout=30)
+                  for node in (first, second)}
+        task_ids = [before[first]["taskId"], before[second]["taskId"]]
+        assert task_ids[0] != task_ids[1]
+        assert _task(comfy, task_ids[0])["filename"] == first_file.name
+        assert _task(comfy, task_ids[1])["filename"] == second_file.name
+        time.sleep(1.0)  # the frontend saves the open workflow shortly after a change
         page.reload()
-        after = page.wait_panel(node_id, f"p.taskId === {json.dumps(task_id)} && p.status === 'downloading'",
-                                timeout=20)
-        later = page.wait_panel(node_id, f"Number(p.percent) > {float(after['percent']) + 2}", timeout=20)
-        assert later["taskId"] == task_id
-        assert float(later["percent"]) >= float(before["percent"])
+        for node, task_id in zip((first, second), task_ids):
+            after = page.wait_panel(node, f"p.taskId === {json.dumps(task_id)} && p.status === 'downloading'",
+                                    timeout=20)
+            later = page.wait_panel(node, f"Number(p.percent) > {float(after['percent']) + 1}", timeout=20)
+            assert later["taskId"] == task_id
+            assert float(later["percent"]) >= float(before[node]["percent"])
+        # Paused tasks send no events: after this reload only GET /model-manager/tasks can tell.
+        for task_id in task_ids:
+            assert comfy.post(f"/model-manager/tasks/{task_id}/pause").status_code == 200
+        page.reload()
+        for node, task_id in zip((first, second), task_ids):
+            panel = page.wait_panel(node, f"p.taskId === {json.dumps(task_id)} && p.status === 'paused'", timeout=20)
+            assert "paused" in panel["text"] and float(panel["percent"]) > 0
     finally:
-        _cancel_quietly(comfy, task_id)
+        for task_id in task_ids:
+            _cancel_quietly(comfy, task_id)
 
 
 # -- settings --------------------------------------------------------------------------------
