@@ -79,6 +79,11 @@ class DownloadModel:
         from ..core.manager import DownloadRequest
 
         runtime = get_runtime()
+        present = self._present_file(runtime, model_type, subfolder, filename, if_exists)
+        if present is not None:  # if_exists=skip and the named file is there: no network at all
+            runtime.download_memo.completed(_memo_key(url, model_type, subfolder, filename), present.path)
+            return {"ui": {"text": [f"{model_type}/{present.name}: already present"]},
+                    "result": (loader_name(present.name), str(present.path))}
         prompt_id, context_node = comfy_api.executing_context()
         node_id = str(unique_id) if unique_id is not None else context_node
         request = DownloadRequest(
@@ -96,6 +101,18 @@ class DownloadModel:
         name = loader_name(task.filename)
         summary = f"{task.model_type}/{task.filename}: {task.status}"
         return {"ui": {"text": [summary]}, "result": (name, str(task.destination))}
+
+    @staticmethod
+    def _present_file(runtime: Runtime, model_type: str, subfolder: str, filename: str,
+                      if_exists: str) -> Any:
+        """The destination when it can be known without asking the source and already exists."""
+        if (if_exists or "skip") != "skip" or model_type == "auto" or not (filename or "").strip():
+            return None
+        try:
+            location = runtime.folders.destination(model_type, subfolder or "", filename.strip())
+        except ModelManagerError:
+            return None  # let the manager say what is wrong with it
+        return location if location.path.is_file() else None
 
     @staticmethod
     def _wait(runtime: Runtime, task_id: str, node_id: str | None) -> Any:

@@ -206,6 +206,21 @@ def test_cached_while_the_file_is_there_rerun_when_it_disappeared(comfy, files):
     assert hashlib.sha256(path.read_bytes()).hexdigest() == served.sha256
 
 
+def test_skip_with_a_present_named_file_returns_at_once_without_network(comfy):
+    target = comfy.models_dir / "vae" / "local" / "present.safetensors"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"already here")
+    dead = "http://127.0.0.1:9/never/answers.safetensors"  # discard port: nothing listens
+    with comfy.websocket() as ws:
+        prompt_id = comfy.queue_prompt(_download_prompt(dead, model_type="vae", subfolder="local",
+                                                        filename="present.safetensors"),
+                                       client_id=ws.client_id)
+        assert ws.wait_for_prompt_end(prompt_id)["type"] == "execution_success"
+    outputs = comfy.wait_for_history(prompt_id)["outputs"]
+    assert outputs["2"]["text"] == ["local/present.safetensors"]
+    assert target.read_bytes() == b"already here"
+
+
 def test_wait_false_returns_when_queued(comfy, files):
     served = files.add("/files/no_wait.safetensors", 2 << 20)
     files.delay = 0.1
