@@ -40,7 +40,9 @@ export const KEY_SETTINGS_HINT = "Set it in Settings → Model Manager → API k
 /** True when a failure means an API key or token is missing or was refused. */
 export function isKeyProblem(code, message) {
   if (code === "auth_required") return true;
-  return /\b(api key|token)\b/i.test(message ?? "") && /\b(need|needs|requires?|missing|set|login|log in)\b/i.test(message ?? "");
+  const text = message ?? "";
+  return /\b(api key|token)\b/i.test(text)
+    && /\b(needs?|needed|requires?|required|missing|not set|login|log in|unauthori[sz]ed)\b/i.test(text);
 }
 
 export function toastCompleted(app, task) {

@@ -313,6 +313,18 @@ def test_unauthorized_link_asks_for_a_key_in_the_settings(page, files) -> None:
     assert "401" in panel["text"]
 
 
+def test_toasts_fall_back_to_a_page_note_without_the_toast_api(page) -> None:
+    """Older frontends without app.extensionManager.toast still get a (non-blocking) note."""
+    texts = page.evaluate("""async () => {
+        const t = await import('/extensions/ComfyUI-Model-Manager/toasts.js');
+        t.toastCompleted({}, { model_type: 'loras', filename: 'old_frontend.safetensors' });
+        t.toastFailed({}, { model_type: 'loras', filename: 'x.safetensors', error: 'HTTP 401: an API key is required' });
+        return [...document.querySelectorAll('.mm-toast')].map((e) => e.innerText.replace(/\\s+/g, ' '));
+    }""")
+    assert texts[0].startswith("Download complete") and "loras/old_frontend.safetensors" in texts[0]
+    assert texts[1].startswith("API key needed") and "Settings → Model Manager" in texts[1]
+
+
 def test_format_helpers(page) -> None:
     """Sizes, speeds and times as the panel prints them."""
     result = page.evaluate("""async () => {
