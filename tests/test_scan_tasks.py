@@ -52,7 +52,9 @@ def test_progress_is_throttled_to_four_a_second_and_a_summary_ends_the_scan(tmp_
     completes = [e for e in events if e[1] == COMPLETE_SCAN_TASK]
     assert len(updates) >= 4  # the scan lasts ~1.5 s
     gaps = [b[0] - a[0] for a, b in zip(updates, updates[1:])]
-    assert min(gaps) >= 0.24, gaps
+    # The throttle spaces them 0.25 s apart; a busy machine may delay noting one a little.
+    assert min(gaps) >= 0.2, gaps
+    assert len(updates) <= 4 * (updates[-1][0] - updates[0][0]) + 1
     for _, _, payload in updates:
         assert set(payload) == {"scan_id", "model_type", "scanned", "total", "current", "status"}
         assert payload["scan_id"] == report.task.scan_id and payload["model_type"] == "loras"
