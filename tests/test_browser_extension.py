@@ -32,7 +32,7 @@ def files():
 
 
 @pytest.fixture(scope="module")
-def comfy(tmp_path_factory):
+def comfy(tmp_path_factory, files):
     installation = require_comfyui()
     require_browser()
     base = tmp_path_factory.mktemp("comfy-browser")
@@ -41,7 +41,8 @@ def comfy(tmp_path_factory):
     state.mkdir(parents=True)
     # One connection per download keeps the throttled transfer slow enough to watch.
     (state / "settings.json").write_text(json.dumps({"connections_per_download": 1}))
-    server = ComfyUIServer(installation, base)
+    # Civitai lookups of scans go to the loopback server (slow answers keep a scan running).
+    server = ComfyUIServer(installation, base, env={"CIVITAI_BASE_URL": files.server.url})
     server.start()
     yield server
     server.stop()
@@ -461,3 +462,28 @@ def test_scan_progress_shows_on_the_scan_node(page, comfy) -> None:
     assert "models" in panel["text"] and panel["percent"] == "100.0"
     entries = {e["text"]: e["disabled"] for e in page.open_node_menu(node_id)}
     assert entries["Cancel scan…"] is True  # nothing running any more
+
+
+def test_cancel_scan_from_the_menu_stops_a_running_scan(page, comfy, files) -> None:
+    files.add_slow_json("/api/v1/model-versions/by-hash/", 404, {"error": "Model not found"}, delay=1.0)
+    folder = comfy.models_dir / "embeddings"
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(6):
+        (folder / f"slow_scan_{index}.safetensors").write_bytes(os.urandom(1024))
+    node_id = page.add_node("ScanModels", (80, 80), {"model_type": "embeddings", "fetch_civitai_info": True})
+    page.queue()
+    running = page.wait_panel(node_id, "p.status === 'fetching Civitai info' || p.status === 'fetching_info'", timeout=30)
+    assert "files" in running["text"]
+    entries = {e["text"]: e["disabled"] for e in page.open_node_menu(node_id)}
+    assert entries["Cancel scan…"] is False
+    answer = comfy.post("/model-manager/scans/no-such-scan/cancel")
+    if "error" not in (answer.json() if answer.headers.get("Content-Type", "").startswith("application/json") else {}):
+        page.close_menus()
+        pytest.skip("ComfyUI has no POST /model-manager/scans/{scan_id}/cancel route yet")
+    page.click_menu("Cancel scan")
+    dialog = page.page.locator(".p-dialog", has_text="Cancel scan?")
+    dialog.get_by_role("button", name="Confirm").click()
+    panel = page.wait_panel(node_id, "p.status === 'cancelled'", timeout=15)
+    assert "cancelled" in panel["text"]
+    assert comfy.get(f"/model-manager/scans/{panel['taskId']}").json()["status"] == "cancelled"
+

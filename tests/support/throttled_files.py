@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from dataclasses import dataclass
 
-from .fake_http import FakeServer, FileBody, LoggedRequest, Reply
+from .fake_http import FakeServer, FileBody, LoggedRequest, Reply, json_reply
 
 CHUNK = 64 * 1024
 
@@ -35,6 +36,7 @@ class ThrottledFiles:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self._lock = threading.Lock()
         self._files: dict[str, ServedFile] = {}
+        self._slow: dict[str, tuple[int, object, float]] = {}
         self.server = FakeServer(host, self._handle)
 
     def add(self, name: str, size: int, delay: float = 0.0, status: int = 200) -> ServedFile:
@@ -43,6 +45,12 @@ class ThrottledFiles:
         with self._lock:
             self._files[name] = served
         return served
+
+    def add_slow_json(self, prefix: str, status: int, document: object, delay: float) -> None:
+        """Answers every path starting with ``prefix`` with ``document`` after ``delay`` seconds
+        (e.g. a slow Civitai by-hash lookup that keeps a scan busy)."""
+        with self._lock:
+            self._slow[prefix] = (status, document, delay)
 
     def set_delay(self, name: str, delay: float) -> None:
         with self._lock:
@@ -57,6 +65,11 @@ class ThrottledFiles:
     def _handle(self, request: LoggedRequest) -> Reply:
         with self._lock:
             served = self._files.get(request.path.lstrip("/"))
+            slow = next((v for k, v in self._slow.items() if request.path.startswith(k)), None)
+        if slow is not None:
+            status, document, delay = slow
+            time.sleep(delay)
+            return json_reply(status, document)
         if served is None:
             return Reply(404, {"Content-Type": "text/plain"}, b"not found")
         if served.status != 200:
