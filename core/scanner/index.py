@@ -124,15 +124,22 @@ class ModelIndex:
             return True
 
     def _persist(self) -> None:
-        with self._lock:
-            if not self._dirty and self.index_path.exists():
-                return
-            self._dirty = False
-            document = {"version": INDEX_VERSION, "indexed_types": sorted(self._indexed_types),
-                        "entries": [self._entries[k] for k in sorted(self._entries)]}
-            data = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        """Save the index if it changed.  Saves are serialised and each one snapshots the entries
+        after the previous save finished, so an older snapshot never overwrites a newer one."""
         with self._persist_lock:
-            atomic_write_bytes(self.index_path, data)
+            with self._lock:
+                if not self._dirty and self.index_path.exists():
+                    return
+                self._dirty = False
+                document = {"version": INDEX_VERSION, "indexed_types": sorted(self._indexed_types),
+                            "entries": [self._entries[k] for k in sorted(self._entries)]}
+                data = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            try:
+                atomic_write_bytes(self.index_path, data)
+            except BaseException:
+                with self._lock:
+                    self._dirty = True
+                raise
 
     # -- listing ---------------------------------------------------------------------------
     def list_models(self, model_type: str | None = None) -> list[dict]:
