@@ -3,11 +3,12 @@
 A thread hashes the file in order, as far as it is written (``ByteRanges.contiguous_end``).
 Two ways in, so that hashing costs no extra copy when it can:
 
-* **hand-off**: a connection that has just written the bytes right at the hash frontier hands
-  its buffer over (``offer``) and gets a spare one back, so those bytes are hashed straight
-  from memory;
-* **read-back**: everything else (other segments, a resumed prefix, times when the hasher is
-  behind and no spare buffer is free) is read back with ``os.preadv`` from the page cache.
+* **hand-off**: a connection that has just written bytes a little ahead of the hash position
+  hands its buffer over (``offer``) and gets a spare one back; the hasher keeps such buffers
+  by offset and hashes them from memory when their turn comes (so with several connections
+  the blocks just behind the frontier are not read twice);
+* **read-back**: everything else (a resumed prefix, bytes too far ahead, times when no spare
+  buffer is free) is read back with ``os.preadv`` from the page cache.
 
 hashlib releases the GIL on large updates, so hashing runs in parallel with the network
 threads and the digest is ready moments after the last byte lands.  After a restart the
@@ -15,7 +16,6 @@ prefix already on disk is simply hashed again (hashlib state cannot be saved).
 """
 from __future__ import annotations
 
-import collections
 import hashlib
 import os
 import threading
@@ -26,15 +26,20 @@ READ_SIZE = 1024 * 1024  # sha256 in Python is fastest with ~1 MiB updates (cach
 
 
 class PrefixHasher:
-    def __init__(self, fd: int, ranges: ByteRanges, buffer_size: int = READ_SIZE, spares: int = 8) -> None:
+    def __init__(self, fd: int, ranges: ByteRanges, buffer_size: int = READ_SIZE,
+                 window: int = 64 * 1024 * 1024) -> None:
         self._fd = fd
         self._ranges = ranges
+        self._cond = ranges.changed
         self._sha = hashlib.sha256()
         self.hashed = 0
-        self._frontier = 0  # hashed + queued + being read back
-        self._queue: collections.deque[tuple[int, bytearray, int]] = collections.deque()
+        self._reading_until = 0  # a read-back in progress covers [hashed, reading_until)
+        self._pending: dict[int, tuple[bytearray, int]] = {}
         self._buffer_size = buffer_size
-        self._spares = [bytearray(buffer_size) for _ in range(spares)]
+        self._window = window
+        self._max_buffers = max(2, window // max(1, buffer_size))
+        self._spares: list[bytearray] = []
+        self._allocated = 0
         self._stop = False
         self._error: BaseException | None = None
         self._read_buffer = bytearray(READ_SIZE)
@@ -45,75 +50,88 @@ class PrefixHasher:
         return self
 
     def offer(self, offset: int, buffer: bytearray, count: int) -> bytearray | None:
-        """``buffer[:count]`` was just written at ``offset``.  If that is exactly where hashing
-        continues and a spare buffer is free, keep ``buffer`` and return the spare to read into
-        next; otherwise return None (the bytes will be read back from the file)."""
-        cond = self._ranges.changed
-        with cond:
-            if offset != self._frontier or not self._spares or len(buffer) != self._buffer_size or self._stop:
+        """``buffer[:count]`` was just written at ``offset``.  If the hasher will want it soon and
+        a spare buffer is free, keep ``buffer`` and return the spare to read into next;
+        otherwise return None (the bytes will be read back from the file)."""
+        with self._cond:
+            if (self._stop or len(buffer) != self._buffer_size
+                    or offset < max(self.hashed, self._reading_until)
+                    or offset + count > self.hashed + self._window):
                 return None
-            spare = self._spares.pop()
-            self._queue.append((offset, buffer, count))
-            self._frontier += count
-            cond.notify_all()
+            if self._spares:
+                spare = self._spares.pop()
+            elif self._allocated < self._max_buffers:
+                self._allocated += 1
+                spare = bytearray(self._buffer_size)
+            else:
+                return None
+            self._pending[offset] = (buffer, count)
+            self._cond.notify_all()
             return spare
 
     def stop(self) -> None:
-        with self._ranges.changed:
+        with self._cond:
             self._stop = True
-            self._ranges.changed.notify_all()
+            self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join()
 
     def finish(self, size: int) -> str:
         """Wait until ``size`` bytes are hashed (the transfer is complete) and give the hex digest."""
-        with self._ranges.changed:
+        with self._cond:
             while self._error is None and self.hashed < size and self._thread.is_alive():
-                self._ranges.changed.wait(0.5)
+                self._cond.wait(0.5)
         self.stop()
         if self._error is not None:
             raise self._error
-        self._drain_queue()
-        self._read_back(self.hashed, size)  # anything left (the thread stopped early)
+        while self.hashed < size:  # the thread stopped early: finish here
+            if not self._step(size):
+                raise OSError(f"the partial file is shorter than expected ({self.hashed} < {size} bytes)")
         return self._sha.hexdigest()
 
     def _run(self) -> None:
         try:
             while True:
-                cond = self._ranges.changed
-                with cond:
-                    while not self._stop and not self._queue and self._ranges.contiguous_end() <= self._frontier:
-                        cond.wait(0.5)
+                with self._cond:
+                    while not self._stop and not self._ready():
+                        self._cond.wait(0.5)
                     if self._stop:
                         return
-                    if self._queue:
-                        item = self._queue.popleft()
-                        span = None
-                    else:
-                        item = None
-                        span = (self._frontier, self._ranges.contiguous_end())
-                        self._frontier = span[1]
-                if item is not None:
-                    offset, buffer, count = item
-                    self._sha.update(memoryview(buffer)[:count])
-                    with cond:
-                        self.hashed += count
-                        self._spares.append(buffer)
-                        cond.notify_all()
-                else:
-                    assert span is not None
-                    self._read_back(*span)
+                self._step(None)
         except BaseException as exc:  # reported by finish()
             self._error = exc
-            with self._ranges.changed:
-                self._ranges.changed.notify_all()
+            with self._cond:
+                self._cond.notify_all()
 
-    def _drain_queue(self) -> None:
-        while self._queue:
-            offset, buffer, count = self._queue.popleft()
-            if offset == self.hashed:
-                self._sha.update(memoryview(buffer)[:count])
+    def _ready(self) -> bool:
+        return self.hashed in self._pending or self._ranges.contiguous_end() > self.hashed
+
+    def _step(self, limit: int | None) -> bool:
+        """Hash the next piece: a handed-off buffer if it is next, else read back up to the next
+        handed-off buffer (or the written prefix).  False when nothing could be hashed."""
+        with self._cond:
+            for offset in [o for o in self._pending if o < self.hashed]:  # stale (already read back)
+                self._spares.append(self._pending.pop(offset)[0])
+            item = self._pending.pop(self.hashed, None)
+            if item is None:
+                end = self._ranges.contiguous_end() if limit is None else limit
+                ahead = [o for o in self._pending if o > self.hashed]
+                if ahead:
+                    end = min(end, min(ahead))
+                if end <= self.hashed:
+                    return False
+                start = self.hashed
+                self._reading_until = end
+        if item is not None:
+            buffer, count = item
+            self._sha.update(memoryview(buffer)[:count])
+            with self._cond:
                 self.hashed += count
+                self._spares.append(buffer)
+                self._cond.notify_all()
+            return True
+        self._read_back(start, end)
+        return True
 
     def _read_back(self, start: int, end: int) -> None:
         view = memoryview(self._read_buffer)
@@ -125,6 +143,6 @@ class PrefixHasher:
                 raise OSError(f"the partial file is shorter than expected ({position} < {end} bytes)")
             self._sha.update(view[:count])
             position += count
-            with self._ranges.changed:
+            with self._cond:
                 self.hashed = position
-                self._ranges.changed.notify_all()
+                self._cond.notify_all()

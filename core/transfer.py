@@ -53,12 +53,18 @@ class TransferConfig:
     block_size: int = 16 * MiB
     #: Bytes per read; reads return early when less has arrived.
     chunk_size: int = 1 * MiB
+    #: A segmented download starts with one connection and opens the others as soon as a window
+    #: of this many seconds shows it slower than ``fast_connection_bps`` (0 = all at once).
+    ramp_up_seconds: float = 0.25
+    fast_connection_bps: float = 96 * MiB
     #: No byte for this long counts as a stall (then retried).
     stall_timeout: float = 60.0
     connect_timeout: float = 15.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    #: Flush the file to disk before it is renamed into place.
-    fsync: bool = True
+    #: Flush the file to disk before it is renamed into place.  Off by default, like curl, wget
+    #: and huggingface_hub: it costs seconds per GiB and only matters after a power cut (the
+    #: task records themselves are always written durably).
+    fsync: bool = False
     free_space_reserve: int = DEFAULT_RESERVE
 
 
@@ -147,6 +153,34 @@ class StopSignal:
     def untrack(self, response: HttpResponse) -> None:
         with self._lock:
             self._responses.pop(id(response), None)
+
+
+class RampUp:
+    """Decides when a segmented download opens its extra connections.
+
+    One connection that already runs faster than ``fast_connection_bps`` gains nothing from
+    more (the disk and the sha256 are the limit then, and extra connections only compete for
+    the CPU); a throttled one (per-connection limits, far CDNs) does.  So the first connection
+    runs alone while its speed is watched; as soon as a ``ramp_up_seconds`` window shows it
+    slower than that, the others join.
+    """
+
+    def __init__(self, config: "TransferConfig", downloaded: int) -> None:
+        self._window = config.ramp_up_seconds
+        self._fast = config.fast_connection_bps
+        self._since = time.monotonic()
+        self._bytes = downloaded
+
+    def more_connections_help(self, downloaded: int) -> bool:
+        if self._window <= 0 or not self._fast:
+            return True
+        now = time.monotonic()
+        elapsed = now - self._since
+        if elapsed < self._window:
+            return False
+        speed = (downloaded - self._bytes) / elapsed
+        self._since, self._bytes = now, downloaded
+        return speed < self._fast
 
 
 class Transfer:
@@ -281,23 +315,26 @@ class Transfer:
         ) or (self.state.segmented and response.status == 206)
         self.state.segmented = segmented
         if ranges.total is not None:
-            self._check_space(ranges)
+            try:
+                self._check_space(ranges)
+            except BaseException:
+                self._close(response, reuse=False)
+                raise
         block_size = self.config.block_size if segmented else None
         first_block = ranges.claim(block_size, at=first_offset)
         assert first_block is not None
-        workers = [threading.Thread(target=self._worker, args=(ranges, block_size, first_block, response),
-                                    name="mm-dl-0", daemon=True)]
-        if segmented:
-            for index in range(1, self.config.connections):
-                workers.append(threading.Thread(target=self._worker, args=(ranges, block_size, None, None),
-                                                name=f"mm-dl-{index}", daemon=True))
-        for worker in workers:
-            worker.start()
+        workers = [self._spawn(0, ranges, block_size, first_block, response)]
+        extra = self.config.connections - 1 if segmented else 0
+        ramp = RampUp(self.config, ranges.downloaded()) if extra else None
         try:
-            for worker in workers:
-                while worker.is_alive():
-                    worker.join(0.25)
-                    self._report()
+            while any(worker.is_alive() for worker in workers):
+                workers[-1].join(0.05 if ramp else 0.25)
+                self._report()
+                if ramp is not None and ramp.more_connections_help(ranges.downloaded()):
+                    workers += [self._spawn(i, ranges, block_size, None, None) for i in range(1, extra + 1)]
+                    ramp = None
+                elif ramp is not None and not ranges.has_free():
+                    ramp = None
         except BaseException:
             self.stop.set("error")
             for worker in workers:
@@ -309,6 +346,13 @@ class Transfer:
         self._check_stop()
         if not ranges.done():
             raise RemoteError(f"{self._display}: the download ended with bytes still missing")
+
+    def _spawn(self, index: int, ranges: ByteRanges, block_size: int | None, block: Block | None,
+               response: HttpResponse | None) -> threading.Thread:
+        thread = threading.Thread(target=self._worker, args=(ranges, block_size, block, response),
+                                  name=f"mm-dl-{index}", daemon=True)
+        thread.start()
+        return thread
 
     def _check_space(self, ranges: ByteRanges) -> None:
         needed = ranges.missing_bytes() or 0

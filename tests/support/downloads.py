@@ -13,7 +13,7 @@ from comfyui_model_manager.core.transfer import TransferConfig
 
 #: Small sizes so tests are fast: segments from 256 KiB, blocks of 64 KiB, reads of 16 KiB.
 FAST = TransferConfig(
-    segment_threshold=256 * 1024, block_size=64 * 1024, chunk_size=16 * 1024,
+    segment_threshold=256 * 1024, block_size=64 * 1024, chunk_size=16 * 1024, ramp_up_seconds=0,
     stall_timeout=1.0, connect_timeout=2.0,
     retry=RetryPolicy(max_tries=4, base_delay=0.01, max_delay=0.05, max_retry_after=0.5),
     fsync=False, free_space_reserve=0,
