@@ -232,3 +232,54 @@ def test_runtime_state_lives_in_its_state_folder(env):
     state = env["state"]
     assert (state / "settings.json").exists() or True  # written on first PUT only
     assert list((state / "tasks").glob("*.json"))
+
+
+def _raw(env, method, target, body=b"", headers=None):
+    import http.client
+    from urllib.parse import urlsplit
+
+    port = urlsplit(env["url"]("/")).port
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        for key, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
+            connection.putheader(key, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_paths_outside_the_model_folders_are_refused(env, tmp_path):
+    """Without ComfyUI too: ``..``, absolute names, symlinks out, bad types -> 4xx, nothing touched."""
+    loras = env["models"] / "loras"
+    loras.mkdir(parents=True)
+    (loras / "inside.safetensors").write_bytes(b"in")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.safetensors").write_bytes(b"out")
+    (loras / "escape.safetensors").symlink_to(outside / "secret.safetensors")
+    (loras / "linkdir").symlink_to(outside, target_is_directory=True)
+    names = ["..%2F..%2Foutside%2Fsecret.safetensors", "%2Fetc%2Fpasswd", "escape.safetensors",
+             "linkdir%2Fsecret.safetensors", "..%5Coutside%5Csecret.safetensors"]
+    before = sorted(p.name for p in outside.iterdir()), sorted(p.name for p in loras.iterdir())
+    for name in names:
+        for method, suffix, body in (("GET", "", b""), ("PATCH", "", b'{"description": "x"}'),
+                                     ("DELETE", "", b""), ("GET", "/preview", b""),
+                                     ("PUT", "/preview", _png())):
+            status, payload = _raw(env, method, f"/model-manager/models/loras/{name}{suffix}", body)
+            assert 400 <= status < 500, (method, name, suffix, status, payload)
+    for model_type in ("..", "custom_nodes", "configs"):
+        status, _ = _raw(env, "GET", f"/model-manager/models/{model_type}/inside.safetensors")
+        assert status == 400
+    assert (sorted(p.name for p in outside.iterdir()), sorted(p.name for p in loras.iterdir())) == before
+    assert (outside / "secret.safetensors").read_bytes() == b"out"
+
+
+def test_bodies_are_limited(env):
+    status, payload = _raw(env, "PUT", "/model-manager/settings", b"{" + b" " * (1 << 20) + b"}",
+                           {"Content-Type": "application/json"})
+    assert status == 413 and b"payload_too_large" in payload
+    status, payload = _raw(env, "POST", "/model-manager/tasks", b"[1, 2]", {"Content-Type": "application/json"})
+    assert status == 400 and b"must be a JSON object" in payload
