@@ -120,3 +120,17 @@ def test_hash_cache_is_safe_across_threads(tmp_path: Path):
     for t in threads:
         t.join()
     assert len(cache.get_many([(f"/m/{n}/{i}", i, i) for n in range(4) for i in range(50)])) == 200
+
+
+def test_a_folder_shared_by_two_types_is_hashed_once(tmp_path: Path):
+    from support.scanner_files import folders_with
+
+    shared = tmp_path / "shared"
+    folders = folders_with({"loras": [shared], "embeddings": [shared]})
+    write_safetensors(shared / "both.safetensors", payload=b"shared bytes")
+    index = make_index(tmp_path, folders)
+    report = index.scan("all", compute_hashes=True)
+    assert [(m["type"], m["name"]) for m in report.models] == [("embeddings", "both.safetensors"),
+                                                              ("loras", "both.safetensors")]
+    assert report.models[0]["sha256"] == report.models[1]["sha256"] is not None
+    assert index.hasher.files_read == 1 and report.task.hashed == 2

@@ -417,8 +417,13 @@ class ModelIndex:
 
     def _hash_phase(self, task: ScanTask, found: list[FoundModel]) -> None:
         with self._lock:
-            todo = [f for f in found
-                    if not self._entries.get((f.model_type, f.name), {}).get("record", {}).get("sha256")]
+            unhashed = [f for f in found
+                        if not self._entries.get((f.model_type, f.name), {}).get("record", {}).get("sha256")]
+        # A folder shared by two types lists the same file twice: hash it once.
+        by_path: dict[str, list[FoundModel]] = {}
+        for item in unhashed:
+            by_path.setdefault(str(item.path), []).append(item)
+        todo = [items[0] for items in by_path.values()]
         task.status, task.scanned, task.total, task.current = "hashing", 0, len(todo), ""
         self._emit_progress(task)
         if not todo:
@@ -442,12 +447,12 @@ class ModelIndex:
                 task.add_error(f"{item.model_type}/{item.name}: changed while it was hashed; scan again")
                 return
             self.hash_cache.put(str(item.path), item.size, item.mtime_ns, digest)
-            key = (item.model_type, item.name)
             with self._lock:
-                entry = self._entries.get(key)
-                if entry is not None:
-                    entry["record"] = {**entry["record"], "sha256": digest}
-                    self._dirty = True
+                for same in by_path[str(item.path)]:
+                    entry = self._entries.get((same.model_type, same.name))
+                    if entry is not None:
+                        entry["record"] = {**entry["record"], "sha256": digest}
+                        self._dirty = True
             with counter_lock:
                 task.scanned += 1
                 task.hashes_computed += 1
