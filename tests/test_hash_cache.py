@@ -59,6 +59,13 @@ def test_changed_files_are_rehashed(tmp_path: Path):
     assert index.hasher.files_read - before == 2 and report.task.hashes_computed == 2
     for record in report.models:
         assert record["sha256"] == hashlib.sha256((loras / record["name"]).read_bytes()).hexdigest()
+    # A removed model's digest leaves the cache with it.
+    path_b = str(loras / "b.safetensors")
+    stat_b = (loras / "b.safetensors").stat()
+    assert index.hash_cache.get(path_b, stat_b.st_size, stat_b.st_mtime_ns)
+    (loras / "b.safetensors").unlink()
+    index.scan("loras")
+    assert index.hash_cache.get(path_b, stat_b.st_size, stat_b.st_mtime_ns) is None
 
 
 def test_a_scan_without_hashing_still_shows_known_digests_but_computes_none(tmp_path: Path):

@@ -403,6 +403,7 @@ class ModelIndex:
         wanted = set(task.types)
         with self._lock:
             gone = [k for k in self._entries if k[0] in wanted and k not in fresh]
+            gone_paths = {self._entries[k].get("path") for k in gone} - {e["path"] for e in fresh.values()}
             for key in gone:
                 del self._entries[key]
             for key, entry in fresh.items():
@@ -413,6 +414,9 @@ class ModelIndex:
             if changed or gone or not wanted <= self._indexed_types:
                 self._dirty = True
             self._indexed_types |= wanted
+        for path in gone_paths:
+            if path and not os.path.exists(path):
+                self.hash_cache.forget(path)  # the file is gone: drop its digest too
         return found
 
     def _hash_phase(self, task: ScanTask, found: list[FoundModel]) -> None:
