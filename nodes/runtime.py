@@ -95,6 +95,8 @@ class RuntimeHolder:
         self._factory = factory
         self._lock = threading.Lock()
         self._runtime: Runtime | None = None
+        #: strong references to the start-up task (asyncio keeps only weak ones)
+        self.background_tasks: set = set()
 
     @property
     def created(self) -> bool:
@@ -119,6 +121,15 @@ class RuntimeHolder:
             runtime.shutdown()
 
 
+def comfy_user_directory(fp: Any) -> Path:
+    """ComfyUI's user directory (``--user-directory`` / ``--base-directory`` aware); ComfyUI
+    before 2024 had no getter, its user folder sat beside ``models``."""
+    getter = getattr(fp, "get_user_directory", None)
+    if getter is not None:
+        return Path(getter())
+    return Path(getattr(fp, "base_path", ".")) / "user"
+
+
 def comfy_runtime_factory() -> Runtime:
     """The runtime for this ComfyUI process (call only inside ComfyUI)."""
     fp = comfy_api.folder_paths()
@@ -126,7 +137,7 @@ def comfy_runtime_factory() -> Runtime:
     if fp is None or folders is None:
         raise RuntimeError("the Model Manager runtime needs ComfyUI (folder_paths is not loaded)")
     server = comfy_api.prompt_server()
-    state_dir = Path(fp.get_user_directory()) / STATE_FOLDER
+    state_dir = comfy_user_directory(fp) / STATE_FOLDER
     runtime = build_runtime(folders, state_dir, comfy_sender(server) if server is not None else None)
     _install_log_redaction(runtime)
     return runtime
@@ -163,11 +174,8 @@ def schedule_startup(server: Any, holder: RuntimeHolder = HOLDER, poll: float = 
 
     def create_task() -> None:
         task = loop.create_task(start_when_serving())
-        _BACKGROUND_TASKS.add(task)
-        task.add_done_callback(_BACKGROUND_TASKS.discard)
+        holder.background_tasks.add(task)
+        task.add_done_callback(holder.background_tasks.discard)
 
     loop.call_soon_threadsafe(create_task)
 
-
-#: Strong references to fire-and-forget tasks (asyncio keeps only weak ones).
-_BACKGROUND_TASKS: set = set()
