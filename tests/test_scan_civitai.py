@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -171,3 +172,41 @@ def test_base_url_comes_from_the_environment(tmp_path, civitai, monkeypatch):
     index = make_index(tmp_path, http=HttpClient(), civitai_min_interval=0.01)
     assert index.scan("loras", fetch_civitai_info=True).task.matched == 1
     assert os.path.exists(tmp_path / "models" / "loras" / "x.webp")
+
+
+def test_lookups_stop_after_three_failures_in_a_row(tmp_path):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Down(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server naming
+            seen.append(self.path)
+            body = b'{"error": "Service Unavailable"}'
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Down)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        loras = tmp_path / "models" / "loras"
+        loras.mkdir(parents=True)
+        for i in range(6):
+            (loras / f"m{i}.safetensors").write_bytes(safetensors_bytes(payload=bytes([i]) * 10))
+        index = make_index(tmp_path, http=HttpClient(), civitai_base_url=f"http://127.0.0.1:{server.server_port}",
+                           civitai_min_interval=0.01)
+        report = index.scan("loras", fetch_civitai_info=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.task.status == "completed"
+    assert len(seen) == 3 and all(p.startswith("/api/v1/model-versions/by-hash/") for p in seen)
+    assert "Civitai answered HTTP 503" in report.task.errors[0]
+    assert report.task.errors[-1] == "stopped asking Civitai after 3 failed lookups in a row; scan again later"
+    assert all(m["sha256"] for m in report.models)

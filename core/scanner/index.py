@@ -39,6 +39,8 @@ INDEX_FILE = "model_index.json"
 HASH_FILE = "hashes.sqlite"
 INDEX_VERSION = 1
 MAX_FINISHED_SCANS = 50
+#: Civitai down or unreachable: stop the lookups of a scan after this many failures in a row.
+MAX_CIVITAI_FAILURES_IN_A_ROW = 3
 
 Key = tuple[str, str]  # (model type, name)
 
@@ -480,23 +482,34 @@ class ModelIndex:
         todo = [f for f in found if _needs_civitai(records.get((f.model_type, f.name)))]
         task.status, task.scanned, task.total, task.current = "fetching_info", 0, len(todo), ""
         self._emit_progress(task)
+        failures_in_a_row = 0
+        looked_up: dict[str, bool] = {}  # sha256 -> matched (a file listed under two types is asked once)
         for item in todo:
             self._check_cancel(task)
             record = records[(item.model_type, item.name)]
             task.current = item.name
-            result = lookup.lookup(item.path, record["sha256"], should_stop=lambda: task.cancel_requested,
-                                   has_info=bool(record.get("civitai")))
-            if result.error:
-                task.add_error(f"{item.model_type}/{item.name}: {result.error}")
-            if result.matched:
+            digest = record["sha256"]
+            if digest in looked_up:
+                matched = looked_up[digest]
+            else:
+                result = lookup.lookup(item.path, digest, should_stop=lambda: task.cancel_requested,
+                                       has_info=bool(record.get("civitai")))
+                matched = looked_up[digest] = result.matched
+                if result.error:
+                    task.add_error(f"{item.model_type}/{item.name}: {result.error}")
+                failures_in_a_row = failures_in_a_row + 1 if result.error and not result.matched else 0
+            if matched:
                 task.matched += 1
-                location = ModelLocation(item.model_type, item.root, item.name, item.path)
                 try:
-                    self._refresh_one(location)
+                    self._refresh_one(ModelLocation(item.model_type, item.root, item.name, item.path))
                 except OSError:
                     pass
             task.scanned += 1
             self._emit_progress(task)
+            if failures_in_a_row >= MAX_CIVITAI_FAILURES_IN_A_ROW:
+                task.add_error(f"stopped asking Civitai after {failures_in_a_row} failed lookups in a row; "
+                               "scan again later")
+                break
 
 
 def _needs_civitai(record: dict | None) -> bool:
