@@ -160,26 +160,29 @@ def bench_hash(base: Path, mib: int) -> dict[str, float]:
 
 def bench_scan_hashing(base: Path, files: int = 8, mib: int = 32) -> dict[str, float]:
     """A whole ``scan --hashes`` (worker threads, cache writes) against plain sequential hashlib."""
-    models, state = base / "hash-models", base / "hash-state"
+    models = base / "hash-models"
     folder = models / "checkpoints"
     folder.mkdir(parents=True)
     for i in range(files):
         with open(folder / f"model{i}.safetensors", "wb") as fh:
             fh.write(os.urandom(mib << 20))
     paths = sorted(folder.iterdir())
-    t0 = time.perf_counter()
-    for path in paths:
-        with open(path, "rb") as fh:
-            hashlib.file_digest(fh, "sha256")
-    plain = time.perf_counter() - t0
-    index = new_index(models, state)
-    t0 = time.perf_counter()
-    report = index.scan("checkpoints", compute_hashes=True)
-    ours = time.perf_counter() - t0
-    assert report.task.hashes_computed == files
+    plain_runs, our_runs = [], []
+    for attempt in range(3):  # interleaved, best of three (the machine may be shared)
+        t0 = time.perf_counter()
+        for path in paths:
+            with open(path, "rb") as fh:
+                hashlib.file_digest(fh, "sha256")
+        plain_runs.append(time.perf_counter() - t0)
+        index = new_index(models, base / f"hash-state-{attempt}")  # empty cache: every file is hashed
+        t0 = time.perf_counter()
+        report = index.scan("checkpoints", compute_hashes=True)
+        our_runs.append(time.perf_counter() - t0)
+        assert report.task.hashes_computed == files
     t0 = time.perf_counter()
     index.scan("checkpoints", compute_hashes=True)
     cached = time.perf_counter() - t0
+    plain, ours = min(plain_runs), min(our_runs)
     return {"total_mib": files * mib, "plain": plain, "ours": ours, "cached": cached,
             "workers": index.hash_workers}
 
@@ -209,7 +212,7 @@ def main() -> None:
         scan_hash = bench_scan_hashing(base)
         print(f"scan --hashes of {scan_hash['total_mib']} MiB in 8 files ({scan_hash['workers']} workers): "
               f"{scan_hash['ours']:.2f} s vs sequential hashlib.file_digest {scan_hash['plain']:.2f} s "
-              f"(ratio {scan_hash['plain'] / scan_hash['ours']:.2f}); rescan from the cache {scan_hash['cached']:.3f} s")
+              f"(ratio {scan_hash['plain'] / scan_hash['ours']:.2f}, best of 3); rescan from the cache {scan_hash['cached']:.3f} s")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
