@@ -163,23 +163,29 @@ def main() -> None:
     nginx = start_nginx(root, port)
     try:
         base = f"http://127.0.0.1:{port}"
-        curl_times, ours = [], []
-        for _ in range(args.runs):
+        curl_times, ours, single = [], [], []
+        for _ in range(args.runs):  # interleaved, best of N: this kind of machine is noisy
             curl_times.append(run_curl(f"{base}/files/big.safetensors", root / "curl.out"))
-            result = run_ours(f"{base}/files/big.safetensors", root / "ours", 4)
-            assert result["status"] == "completed" and result["sha256"] == expected_big, result
-            ours.append(result)
+            for connections, results in ((4, ours), (1, single)):
+                result = run_ours(f"{base}/files/big.safetensors", root / "ours", connections)
+                assert result["status"] == "completed" and result["sha256"] == expected_big, result
+                results.append(result)
         best = min(ours, key=lambda r: r["wall"])
+        best_single = min(single, key=lambda r: r["wall"])
         curl_best = min(curl_times)
         gib = best["bytes"] / (1024 * MiB)
-        print(f"1 GiB-class file: {args.size_mib} MiB from nginx on 127.0.0.1 (best of {args.runs})")
-        print(f"  curl -o                         : {curl_best:.3f} s")
-        print(f"  ours (submit -> verified file)  : {best['wall']:.3f} s   "
-              f"(whole process incl. Python start: {best['process_wall']:.3f} s)")
+        print(f"{args.size_mib} MiB file from nginx on 127.0.0.1 to {root} (best of {args.runs}, interleaved)")
+        print(f"  curl -o                         : {curl_best:.3f} s   (all runs: "
+              f"{', '.join(f'{t:.2f}' for t in curl_times)})")
+        print(f"  ours, default settings          : {best['wall']:.3f} s   (submit -> verified file in place; "
+              f"whole process incl. Python start {best['process_wall']:.3f} s; all runs: "
+              f"{', '.join(format(r['wall'], '.2f') for r in ours)})")
+        print(f"  ours, connections_per_download=1: {best_single['wall']:.3f} s")
         print(f"  ratio ours / curl               : {best['wall'] / curl_best:.3f}   (target <= 1.10; "
-              f"whole process: {best['process_wall'] / curl_best:.3f})")
-        print(f"  peak RSS of the download process: {max(r['max_rss_mb'] for r in ours):.1f} MB (target <= 150)")
-        print(f"  CPU seconds per GiB             : {best['cpu'] / gib:.2f}")
+              f"whole process: {best['process_wall'] / curl_best:.3f}; one connection: "
+              f"{best_single['wall'] / curl_best:.3f})")
+        print(f"  peak RSS of the download process: {max(r['max_rss_mb'] for r in ours + single):.1f} MB (target <= 150)")
+        print(f"  CPU seconds per GiB             : {best['cpu'] / gib:.2f} (user+system, whole process)")
 
         url = f"{base}/limited/limited.safetensors"
         one = run_ours(url, root / "ours", 1)

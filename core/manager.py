@@ -7,6 +7,7 @@ change and, while bytes flow, at most 4 progress updates a second go out through
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -442,7 +443,7 @@ class DownloadManager:
             now = time.monotonic()
             if now - self._last_save.get(task_id, 0.0) >= self._save_interval:
                 self._last_save[task_id] = now
-                self._save(task)
+                self._save(task, durable=False)
             if self._throttle.ready(task_id):
                 payload = task.event_payload()
             else:
@@ -501,9 +502,16 @@ class DownloadManager:
     def _record_path(self, task_id: str) -> Path:
         return self.state_dir / "tasks" / f"{task_id}.json"
 
-    def _save(self, task: DownloadTask) -> None:
+    def _save(self, task: DownloadTask, durable: bool = True) -> None:
+        """Write the task record atomically.  Progress saves skip the fsync: on a disk busy
+        with a big download an fsync can wait seconds for unrelated dirty data, and a record
+        that lags only means re-fetching a few bytes."""
+        path = self._record_path(task.task_id)
         try:
-            atomic_write_json(self._record_path(task.task_id), task.to_record())
+            if durable:
+                atomic_write_json(path, task.to_record())
+            else:
+                _replace_json(path, task.to_record())
         except OSError as exc:  # a full disk must not kill the worker; the next save retries
             log.warning("could not save download task %s: %s", task.task_id, exc)
 
@@ -526,6 +534,14 @@ class DownloadManager:
                 task.status = status.QUEUED
             task.speed_bps, task.eta_seconds = 0.0, None
             self._tasks[task.task_id] = task
+
+
+def _replace_json(path: Path, data: dict) -> None:
+    """Atomic (write a temporary file, rename) but not forced to disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def _remove(path: Path) -> None:

@@ -286,7 +286,10 @@ class Transfer:
         return ByteRanges(state.total, missing)
 
     def _reset_to_zero(self, total: int | None) -> None:
-        os.ftruncate(self._fd, 0)
+        # Only truncate a file that has data: ext4 treats truncate-to-zero-then-rewrite as a
+        # "replace" and flushes the whole file on close, which costs seconds per GiB.
+        if os.fstat(self._fd).st_size:
+            os.ftruncate(self._fd, 0)
         self.state.total = total
         self.state.missing = [[0, total]]
         self.state.etag = None
