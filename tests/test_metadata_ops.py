@@ -200,3 +200,14 @@ def test_sidecars_symlinked_out_of_the_root_are_never_read_or_served(tmp_path, l
     assert record["preview"] == "sub/m.preview.png"
     assert index.preview_path("loras", "sub/m.safetensors") == folder / "m.preview.png"
     assert index.get_model("loras", "sub/m.safetensors")["description"] is None
+
+
+def test_file_system_failures_say_what_failed(tmp_path, loras):
+    index = make_index(tmp_path)
+    blocker = loras / "sub" / "m.md"
+    blocker.mkdir()  # a folder where the description file should go: the rename fails
+    from comfyui_model_manager.core.errors import ModelManagerError
+
+    with pytest.raises(ModelManagerError, match=r"could not write the description of loras/sub/m.safetensors: "):
+        index.set_description("loras", "sub/m.safetensors", "text")
+    assert not [p for p in (loras / "sub").iterdir() if p.name.startswith(".")]  # no temp file left

@@ -15,9 +15,10 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Callable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from ..errors import Cancelled, InvalidInput, NotFound
+from ..errors import Cancelled, InvalidInput, ModelManagerError, NotFound
 from ..jsonio import atomic_write_bytes, read_json
 from ..model_types import ModelFolders, ModelLocation
 from ..observers import COMPLETE_SCAN_TASK, UPDATE_SCAN_TASK, EventHub, Throttle
@@ -232,7 +233,8 @@ class ModelIndex:
 
     def set_description(self, model_type: str, name: str, text: str) -> dict:
         location = self._locate(model_type, name)
-        metadata_ops.write_description(location.path, text)
+        with _file_errors(f"write the description of {model_type}/{location.name}"):
+            metadata_ops.write_description(location.path, text)
         return self._after_change(location)
 
     def set_preview(self, model_type: str, name: str, image_bytes: Any) -> dict:
@@ -242,7 +244,8 @@ class ModelIndex:
             webp = metadata_ops.preview_webp_from_bytes(bytes(image_bytes))
         else:
             webp = metadata_ops.preview_webp(image_bytes)
-        metadata_ops.write_preview(location.path, webp)
+        with _file_errors(f"write the preview of {model_type}/{location.name}"):
+            metadata_ops.write_preview(location.path, webp)
         return self._after_change(location)
 
     def set_preview_image(self, model_type: str, name: str, image: Any) -> dict:
@@ -252,7 +255,8 @@ class ModelIndex:
     def delete_model(self, model_type: str, name: str, delete_sidecars: bool = True) -> list[Path]:
         """Delete the model (and its sidecars); returns the paths removed."""
         location = self._locate(model_type, name)
-        deleted = metadata_ops.delete_files(metadata_ops.files_to_delete(location.path, delete_sidecars))
+        with _file_errors(f"delete {model_type}/{location.name}"):
+            deleted = metadata_ops.delete_files(metadata_ops.files_to_delete(location.path, delete_sidecars))
         self._ensure_loaded()
         self.hash_cache.forget(str(location.path))
         with self._lock:
@@ -510,6 +514,16 @@ class ModelIndex:
                 task.add_error(f"stopped asking Civitai after {failures_in_a_row} failed lookups in a row; "
                                "scan again later")
                 break
+
+
+@contextmanager
+def _file_errors(action: str) -> Iterator[None]:
+    """Turn an OSError (read-only folder, disk full) into a message that says what failed."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ModelManagerError(f"could not {action}: {reason}") from None
 
 
 def _needs_civitai(record: dict | None) -> bool:
