@@ -141,3 +141,15 @@ def test_a_folder_shared_by_two_types_is_hashed_once(tmp_path: Path):
                                                               ("loras", "both.safetensors")]
     assert report.models[0]["sha256"] == report.models[1]["sha256"] is not None
     assert index.hasher.files_read == 1 and report.task.hashed == 2
+
+
+def test_a_corrupt_cache_file_is_set_aside_and_rebuilt(tmp_path: Path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "hashes.sqlite").write_bytes(b"this is not a database" * 100)
+    write_safetensors(tmp_path / "models" / "loras" / "a.safetensors")
+    index = make_index(tmp_path)
+    report = index.scan("loras", compute_hashes=True)
+    assert report.task.status == "completed" and report.models[0]["sha256"]
+    assert [p.name.startswith("hashes.sqlite.corrupt-") for p in state.iterdir()].count(True) == 1
+    assert make_index(tmp_path).scan("loras").models[0]["sha256"] == report.models[0]["sha256"]
