@@ -307,3 +307,15 @@ def test_shutdown_cancels_running_scans(tmp_path, models):
     index.shutdown()
     assert task.status == "cancelled" and time.monotonic() - started < 2
     assert index.index_path.is_file()
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"version": 999, "entries": []}',
+                                     b'{"version": 1, "entries": [{"nope": 1}, 5], "indexed_types": "x"}'])
+def test_an_unreadable_saved_index_means_a_fresh_scan(tmp_path, models, content):
+    write_safetensors(models / "loras" / "a.safetensors")
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "model_index.json").write_bytes(content)
+    index = make_index(tmp_path)
+    assert [r["name"] for r in index.list_models("loras")] == ["a.safetensors"]
+    saved = json.loads((tmp_path / "state" / "model_index.json").read_text())
+    assert saved["version"] == 1 and saved["entries"][0]["record"]["name"] == "a.safetensors"
