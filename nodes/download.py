@@ -129,7 +129,7 @@ class DownloadModel:
                 return task
             if task.status == _FAILED:
                 raise DownloadFailed(
-                    f"downloading {task.url} failed: {task.error or 'unknown error'}. "
-                    "Fix the cause and queue again: the download resumes where it stopped.")
+                    f"downloading {task.url} failed: {task.error or 'unknown error'}. Fix the cause "
+                    "and queue again (a kept partial download continues where it stopped).")
             if task.status == _CANCELLED:
                 raise DownloadFailed(f"the download of {task.url} was cancelled; queue again to restart it")

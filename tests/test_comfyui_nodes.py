@@ -292,13 +292,30 @@ def test_wait_false_returns_when_queued(comfy, files):
     assert hashlib.sha256(path.read_bytes()).hexdigest() == served.sha256
 
 
-def test_user_errors_have_clear_messages(comfy):
+def test_user_errors_have_clear_messages(comfy, files):
+    served = files.add("/files/checked.safetensors", 200 << 10)
+    wrong = "0" * 64
     with comfy.websocket() as ws:
         prompt_id = comfy.queue_prompt(_download_prompt("ftp://example.com/x.safetensors"),
                                        client_id=ws.client_id)
         end = ws.wait_for_prompt_end(prompt_id)
+        assert end["type"] == "execution_error"
+        assert "only http:// and https:// URLs" in end["data"]["exception_message"]
+        prompt_id = comfy.queue_prompt(_download_prompt(files.url("/files/missing.safetensors")),
+                                       client_id=ws.client_id)
+        end = ws.wait_for_prompt_end(prompt_id)
+        assert end["type"] == "execution_error"
+        assert "404" in end["data"]["exception_message"], end["data"]["exception_message"]
+        prompt_id = comfy.queue_prompt(_download_prompt(files.url("/files/checked.safetensors"), sha256=wrong),
+                                       client_id=ws.client_id)
+        end = ws.wait_for_prompt_end(prompt_id)
     assert end["type"] == "execution_error"
-    assert "only http:// and https:// URLs" in end["data"]["exception_message"]
+    message = end["data"]["exception_message"]
+    assert "sha256" in message.lower() or "checksum" in message.lower(), message
+    assert "queue again" in message
+    folder = comfy.models_dir / "loras"
+    assert not (folder / "checked.safetensors").exists() and not list(folder.glob(".checked*"))
+    assert served.sha256 != wrong
     # unknown type in an API run: refused at validation, naming the type
     response = comfy.post("/prompt", json={"prompt": {
         "1": {"class_type": "ModelInfo", "inputs": {"model_type": "lorax", "model_name": "a.safetensors"}},
