@@ -189,3 +189,27 @@ def test_restart_in_the_middle_of_a_download_then_it_completes(comfy, files, sto
     assert _sha(folder / name) == served.sha256
     ranges = [r.header("Range") for r in files.requests_for(f"/files/{name}")]
     assert any(r and not r.startswith("bytes=0-") for r in ranges), ranges  # resumed, not restarted
+
+
+def test_interrupt_while_the_link_is_still_being_resolved(comfy):
+    """A source that takes long to answer (the probe) does not hold the node past Interrupt."""
+    from support.fake_http import FakeServer, Reply
+
+    def slow(request):
+        time.sleep(4.0)
+        return Reply(404, {"Content-Type": "text/plain"}, b"gone")
+
+    slow_host = FakeServer("127.0.0.2", slow)
+    try:
+        with comfy.websocket() as ws:
+            prompt_id = comfy.queue_prompt(_prompt(slow_host.url + "/slow.safetensors"), client_id=ws.client_id)
+            ws.wait_for(lambda m: m["type"] == "executing" and m["data"].get("node") == "1"
+                        and m["data"].get("prompt_id") == prompt_id)
+            time.sleep(0.3)
+            asked = time.monotonic()
+            comfy.interrupt()
+            end = ws.wait_for_prompt_end(prompt_id, timeout=10)
+        assert end["type"] == "execution_interrupted", end
+        assert end["_received"] - asked <= 1.0
+    finally:
+        slow_host.close()
