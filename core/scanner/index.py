@@ -155,11 +155,12 @@ class ModelIndex:
             missing = [t for t in types if t not in self._indexed_types]
         if missing:
             self.scan(missing[0] if len(missing) == 1 else "all")
-        elif loaded_from_disk and self._refresh_on_first_list:
-            self.start_scan("all")
         wanted = set(types)
         with self._lock:
-            return [light(self._entries[k]["record"]) for k in sorted(self._entries) if k[0] in wanted]
+            models = [light(self._entries[k]["record"]) for k in sorted(self._entries) if k[0] in wanted]
+        if loaded_from_disk and not missing and self._refresh_on_first_list:
+            self.start_scan("all")  # after taking the list: this answer never waits for the walk
+        return models
 
     def get_model(self, model_type: str, name: str) -> dict:
         """Full metadata of one model, re-read if it changed since it was indexed."""
