@@ -32,7 +32,15 @@ def files():
 
 
 @pytest.fixture(scope="module")
-def comfy(tmp_path_factory, files):
+def civitai():
+    """Stands in for Civitai's API (another host, so download links stay plain URLs)."""
+    served = ThrottledFiles("127.0.0.2")
+    yield served
+    served.close()
+
+
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory, civitai):
     installation = require_comfyui()
     require_browser()
     base = tmp_path_factory.mktemp("comfy-browser")
@@ -42,7 +50,7 @@ def comfy(tmp_path_factory, files):
     # One connection per download keeps the throttled transfer slow enough to watch.
     (state / "settings.json").write_text(json.dumps({"connections_per_download": 1}))
     # Civitai lookups of scans go to the loopback server (slow answers keep a scan running).
-    server = ComfyUIServer(installation, base, env={"CIVITAI_BASE_URL": files.server.url})
+    server = ComfyUIServer(installation, base, env={"CIVITAI_BASE_URL": civitai.server.url})
     server.start()
     yield server
     server.stop()
@@ -55,12 +63,19 @@ def browser(comfy, tmp_path_factory):
         yield context
 
 
+@pytest.fixture(scope="module")
+def tab(browser, comfy):
+    """One tab for the module (loading the frontend costs seconds); each test gets it reset."""
+    opened = ComfyPage(browser, comfy.base_url).open()
+    yield opened
+    opened.page.close()
+
+
 @pytest.fixture()
-def page(browser, comfy):
-    tab = ComfyPage(browser, comfy.base_url).open()
-    tab.clear_graph()
+def page(tab):
+    tab.reset()
     yield tab
-    tab.page.close()
+    tab.log.clear()
 
 
 @pytest.fixture(scope="module")
@@ -464,8 +479,8 @@ def test_scan_progress_shows_on_the_scan_node(page, comfy) -> None:
     assert entries["Cancel scan…"] is True  # nothing running any more
 
 
-def test_cancel_scan_from_the_menu_stops_a_running_scan(page, comfy, files) -> None:
-    files.add_slow_json("/api/v1/model-versions/by-hash/", 404, {"error": "Model not found"}, delay=1.0)
+def test_cancel_scan_from_the_menu_stops_a_running_scan(page, comfy, civitai) -> None:
+    civitai.add_slow_json("/api/v1/model-versions/by-hash/", 404, {"error": "Model not found"}, delay=1.0)
     folder = comfy.models_dir / "embeddings"
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(6):
@@ -487,3 +502,23 @@ def test_cancel_scan_from_the_menu_stops_a_running_scan(page, comfy, files) -> N
     assert "cancelled" in panel["text"]
     assert comfy.get(f"/model-manager/scans/{panel['taskId']}").json()["status"] == "cancelled"
 
+
+
+def test_comfyui_restart_during_a_download_keeps_the_panel_following(page, comfy, files) -> None:
+    """The page reconnects on its own; the panel reloads the task list and follows the resumed task."""
+    served = files.add("restart_lora.safetensors", SLOW_SIZE, delay=SLOW)
+    node_id = _download_node(page, files.url(served.name), served.name)
+    page.evaluate("(id) => { app.graph.getNodeById(id).widgets.find((w) => w.name === 'wait').value = false; }", node_id)
+    page.queue()
+    before = page.wait_panel(node_id, "p.status === 'downloading' && Number(p.percent) > 2", timeout=30)
+    task_id = before["taskId"]
+    try:
+        comfy.restart()
+        files.set_delay(served.name, 0.02)
+        done = page.wait_panel(node_id, f"p.taskId === {json.dumps(task_id)} && p.status === 'completed'", timeout=60)
+        assert done["percent"] == "100.0"
+        destination = comfy.models_dir / "loras" / served.name
+        assert hashlib.sha256(destination.read_bytes()).hexdigest() == served.sha256
+        page.wait_toast("Download complete", served.name)
+    finally:
+        _cancel_quietly(comfy, task_id)

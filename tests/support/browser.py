@@ -75,6 +75,11 @@ class PageLog:
     bad_responses: list[tuple[int, str]] = field(default_factory=list)
     ok_extension_files: list[str] = field(default_factory=list)
 
+    def clear(self) -> None:
+        self.console.clear()
+        self.page_errors.clear()
+        self.bad_responses.clear()
+
     def ours(self) -> list[str]:
         """Errors that come from this pack's scripts or routes (ComfyUI's own noise excluded)."""
         found = [f"console {kind}: {text} ({url})" for kind, text, url in self.console
@@ -137,6 +142,26 @@ class ComfyPage:
             f" && window.app.extensions?.some(e => e.name === {json.dumps(EXTENSION_NAME)})",
             timeout=timeout * 1000,
         )
+
+    def reset(self) -> None:
+        """Back to an empty graph with no menu, dialog or toast open.  Node ids continue from
+        where they were, so late events of an earlier test's tasks never match a new node."""
+        self.close_menus()
+        for _ in range(3):
+            if not self.page.locator(".p-dialog").count():
+                break
+            self.page.keyboard.press("Escape")
+            self.page.wait_for_timeout(150)
+        self.evaluate("""() => {
+            const last = app.graph.state?.lastNodeId ?? app.graph.last_node_id ?? 0;
+            app.graph.clear();
+            if (app.graph.state) app.graph.state.lastNodeId = last + 100;
+            else app.graph.last_node_id = last + 100;
+            app.extensionManager.toast.removeAll?.();
+            document.querySelectorAll('.mm-toast').forEach((note) => note.remove());
+            app.canvas.setDirty(true, true);
+        }""")
+        self.page.wait_for_function("() => !document.querySelector('.p-toast-message')", timeout=5000)
 
     def evaluate(self, script: str, arg: Any = None) -> Any:
         return self.page.evaluate(script, arg)
