@@ -149,6 +149,10 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--limited-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3, help="best of N for the 1 GiB comparison")
+    parser.add_argument("--dest", type=Path, default=None,
+                        help="folder the downloads (ours and curl's) land in; default: the temp folder "
+                             "on the same disk as nginx's files (e.g. /dev/shm for a disk-free comparison)")
+    parser.add_argument("--skip-limited", action="store_true", help="only the 1 GiB comparison")
     args = parser.parse_args()
     if not Path(NGINX).exists() or not shutil.which("curl"):
         raise SystemExit("needs /usr/sbin/nginx and curl")
@@ -163,18 +167,19 @@ def main() -> None:
     nginx = start_nginx(root, port)
     try:
         base = f"http://127.0.0.1:{port}"
+        dest = Path(tempfile.mkdtemp(prefix="mm-bench-dest-", dir=args.dest)) if args.dest else root
         curl_times, ours, single = [], [], []
         for _ in range(args.runs):  # interleaved, best of N: this kind of machine is noisy
-            curl_times.append(run_curl(f"{base}/files/big.safetensors", root / "curl.out"))
+            curl_times.append(run_curl(f"{base}/files/big.safetensors", dest / "curl.out"))
             for connections, results in ((4, ours), (1, single)):
-                result = run_ours(f"{base}/files/big.safetensors", root / "ours", connections)
+                result = run_ours(f"{base}/files/big.safetensors", dest / "ours", connections)
                 assert result["status"] == "completed" and result["sha256"] == expected_big, result
                 results.append(result)
         best = min(ours, key=lambda r: r["wall"])
         best_single = min(single, key=lambda r: r["wall"])
         curl_best = min(curl_times)
         gib = best["bytes"] / (1024 * MiB)
-        print(f"{args.size_mib} MiB file from nginx on 127.0.0.1 to {root} (best of {args.runs}, interleaved)")
+        print(f"{args.size_mib} MiB file from nginx on 127.0.0.1 to {dest} (best of {args.runs}, interleaved)")
         print(f"  curl -o                         : {curl_best:.3f} s   (all runs: "
               f"{', '.join(f'{t:.2f}' for t in curl_times)})")
         print(f"  ours, default settings          : {best['wall']:.3f} s   (submit -> verified file in place; "
@@ -187,6 +192,8 @@ def main() -> None:
         print(f"  peak RSS of the download process: {max(r['max_rss_mb'] for r in ours + single):.1f} MB (target <= 150)")
         print(f"  CPU seconds per GiB             : {best['cpu'] / gib:.2f} (user+system, whole process)")
 
+        if args.skip_limited:
+            return
         url = f"{base}/limited/limited.safetensors"
         one = run_ours(url, root / "ours", 1)
         default = run_ours(url, root / "ours", 4)
@@ -199,6 +206,8 @@ def main() -> None:
         nginx.terminate()
         nginx.wait(10)
         shutil.rmtree(root, ignore_errors=True)
+        if args.dest:
+            shutil.rmtree(dest, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -325,3 +325,68 @@ def test_direct_source_probe_learns_name_size_etag_and_ranges():
     assert "hide-me-please" not in first.display_url and first.source == "direct"
     assert (second.filename, second.size, second.etag, second.accepts_ranges) == ("x y.ckpt", 10, None, False)
     assert source.matches("https://x/y") and not source.matches("file:///etc/passwd")
+
+
+# ---------------------------------------------------------------- more resume paths
+def test_body_without_length_is_downloaded_to_its_end(tmp_path):
+    data = payload(90_000)
+    with RangeServer() as server:
+        server.add("/s.safetensors", data, no_length=True, ignore_range=True)
+        manager = make_manager(tmp_path)
+        try:
+            task, _ = manager.submit(request(server.url("/s.safetensors")))
+            task = manager.wait(task.task_id, timeout=10)
+        finally:
+            manager.shutdown()
+    assert task.status == "completed", task.error
+    assert task.total_bytes == len(data) and task.sha256 == sha256(data)
+    assert (tmp_path / "models/checkpoints/s.safetensors").read_bytes() == data
+
+
+def test_sha256_from_the_source_is_checked(tmp_path, hosts):
+    api, storage = hosts
+    data = payload(5_000)
+    storage.add("/blob", data)
+    api.redirect("/download", storage.url("/blob"))
+
+    class _HashSource(_TokenSource):
+        def resolve(self, url):
+            resolved = super().resolve(url)
+            resolved.sha256 = "f" * 64
+            return resolved
+
+    manager = _manager_with(tmp_path, _HashSource(api.url("/download")))
+    try:
+        task, _ = manager.submit(request("fakeapi:model", model_type="auto"))
+        assert task.sha256 == "f" * 64
+        task = manager.wait(task.task_id, timeout=10)
+    finally:
+        manager.shutdown()
+    assert task.status == "failed" and f"expected sha256 {'f' * 64}" in task.error
+    assert not (tmp_path / "models/loras/model.safetensors").exists()
+
+
+def test_segmented_download_survives_a_restart_and_continues_every_segment(tmp_path):
+    data = payload(1_500_000)
+    with RangeServer() as server:
+        server.add("/seg.safetensors", data, etag='"g"', rate=120_000)  # per connection
+        first = make_manager(tmp_path)
+        task, _ = first.submit(request(server.url("/seg.safetensors")))
+        deadline = time.monotonic() + 10
+        while first.get(task.task_id).downloaded_bytes < 400_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first.shutdown()
+        held = first.get(task.task_id)
+        assert held.status == "queued" and 0 < held.downloaded_bytes < len(data)
+        second = make_manager(tmp_path)  # start() resumes it by itself
+        try:
+            done = second.wait(task.task_id, timeout=30)
+        finally:
+            second.shutdown()
+        resumed = [r for r in server.requests_for("/seg.safetensors")
+                   if r.header("Range") not in ("bytes=0-0",) and r.header("If-Range")]
+        served = server.bytes_served("/seg.safetensors")
+    assert done.status == "completed", done.error
+    assert (tmp_path / "models/checkpoints/seg.safetensors").read_bytes() == data
+    assert len({r.connection for r in resumed}) >= 2
+    assert served < 1.3 * len(data)

@@ -25,6 +25,7 @@ Faults (all optional):
   body bytes for ``stall_seconds`` (then close).
 - ``wrong_range``: the next N ranged answers carry a Content-Range whose start is off by 1.
 - ``rate``: bytes per second per connection (a throttled link, for pause/resume tests).
+- ``no_length``: no Content-Length; the body ends when the connection closes.
 - ``etag`` (If-Range honoured only for an equal strong ETag), ``content_disposition``,
   ``content_type``, ``headers`` (extra), ``require_header`` (name → value, else 401).
 Redirects: ``server.redirect("/a", "http://127.0.0.2:PORT/b", status=302)``.
@@ -58,6 +59,8 @@ class ServedFile:
     stall_times: int = 1
     wrong_range: int = 0
     rate: float | None = None
+    #: Send no Content-Length and end the body by closing the connection (old servers, streams).
+    no_length: bool = False
     require_header: dict[str, str] = field(default_factory=dict)
     #: Called with each request before answering (e.g. to change the file mid-test).
     on_request: Callable[["ServedRequest"], None] | None = None
@@ -256,7 +259,11 @@ class RangeServer:
         handler.send_response(status)
         for key, value in headers.items():
             handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(body)))
+        if spec.no_length:
+            handler.send_header("Connection", "close")
+            handler.close_connection = True
+        else:
+            handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         if handler.command == "HEAD":
             return
