@@ -171,8 +171,13 @@ class RampUp:
         self._since = time.monotonic()
         self._bytes = downloaded
 
+    @property
+    def active(self) -> bool:
+        """False when the extra connections start at once."""
+        return self._window > 0 and bool(self._fast)
+
     def more_connections_help(self, downloaded: int) -> bool:
-        if self._window <= 0 or not self._fast:
+        if not self.active:
             return True
         now = time.monotonic()
         elapsed = now - self._since
@@ -214,6 +219,7 @@ class Transfer:
         self._fatal: BaseException | None = None
         self._ranges: ByteRanges | None = None
         self._hasher: PrefixHasher | None = None
+        self._solo = False  # one connection streams on from block to block
         self._fd = -1
         self._last_report = 0.0
 
@@ -305,7 +311,9 @@ class Transfer:
             total is not None and self.config.connections > 1 and total >= self.config.segment_threshold
             and (self.state.segmented or (self.resolved.accepts_ranges and self.resolved.size == total))
         )
-        bounded_end = min(first_offset + self.config.block_size, first_end) if planned and first_end else None
+        self._solo = planned and self.config.ramp_up_seconds > 0 and bool(self.config.fast_connection_bps)
+        bounded = planned and not self._solo and first_end is not None
+        bounded_end = min(first_offset + self.config.block_size, first_end) if bounded else None
         try:
             response = self._first_response(ranges, first_offset, bounded_end)
         except _AlreadyComplete as complete:
@@ -329,11 +337,13 @@ class Transfer:
         workers = [self._spawn(0, ranges, block_size, first_block, response)]
         extra = self.config.connections - 1 if segmented else 0
         ramp = RampUp(self.config, ranges.downloaded()) if extra else None
+        self._solo = ramp is not None and ramp.active
         try:
             while any(worker.is_alive() for worker in workers):
                 workers[-1].join(0.05 if ramp else 0.25)
                 self._report()
                 if ramp is not None and ramp.more_connections_help(ranges.downloaded()):
+                    self._solo = False
                     workers += [self._spawn(i, ranges, block_size, None, None) for i in range(1, extra + 1)]
                     ramp = None
                 elif ramp is not None and not ranges.has_free():
@@ -415,9 +425,12 @@ class Transfer:
                     if block is None:
                         return
                 before = block.written
+                keep = False
                 try:
                     if response is None:
-                        response = self._open(block.position, block.end)
+                        # Alone on the file: one open-ended stream (no request per block); with
+                        # company: exactly this block.
+                        response = self._open(block.position, None if self._solo else block.end)
                         self._check_ranged_response(response, block)
                     ended = self._pump(response, block, ranges)
                     if block.written > before:
@@ -428,7 +441,10 @@ class Transfer:
                         block = None
                     elif block.complete:
                         ranges.release(block)
-                        block = None
+                        following = None
+                        if self._solo and _body_end(response) > block.end:
+                            following = ranges.claim(block_size, at=block.end)
+                        block, keep = following, following is not None
                     # else the answer was shorter than the block: ask again for the rest
                 except _UrlRefused as refused:
                     refreshed = self._recover_refused(refused, refreshed)
@@ -440,8 +456,9 @@ class Transfer:
                     response = None
                     self._backoff(failures, error)
                 finally:
-                    self._close(response, reuse=block is None)
-                    response = None
+                    if not keep:
+                        self._close(response, reuse=block is None)
+                        response = None
         except StopRequested:
             pass
         except BaseException as exc:  # the first fatal error stops every connection
@@ -696,6 +713,16 @@ class _AlreadyComplete(Exception):
     def __init__(self, size: int) -> None:
         super().__init__(size)
         self.size = size
+
+
+def _body_end(response: HttpResponse) -> int:
+    """The file offset where this response's body ends (0 when unknown)."""
+    match = _CONTENT_RANGE.match(response.headers.get("Content-Range") or "")
+    if match:
+        return int(match.group(2)) + 1
+    if response.status == 200:
+        return _content_length(response) or 0
+    return 0
 
 
 def _content_length(response: HttpResponse) -> int | None:

@@ -390,3 +390,45 @@ def test_segmented_download_survives_a_restart_and_continues_every_segment(tmp_p
     assert (tmp_path / "models/checkpoints/seg.safetensors").read_bytes() == data
     assert len({r.connection for r in resumed}) >= 2
     assert served < 1.3 * len(data)
+
+
+# ---------------------------------------------------------------- ramp-up of connections
+def _ramp_config(fast_bps):
+    from dataclasses import replace
+
+    from support.downloads import FAST
+    return replace(FAST, ramp_up_seconds=0.1, fast_connection_bps=fast_bps)
+
+
+def test_fast_single_connection_streams_alone_without_a_request_per_block(tmp_path):
+    data = payload(1_000_000)  # 16 blocks of 64 KiB (test sizes)
+    with RangeServer() as server:
+        server.add("/f.safetensors", data, etag='"f"', drop_after=[300_000])
+        manager = make_manager(tmp_path, config=_ramp_config(1))  # 1 B/s counts as "fast enough"
+        try:
+            task, _ = manager.submit(request(server.url("/f.safetensors")))
+            task = manager.wait(task.task_id, timeout=10)
+        finally:
+            manager.shutdown()
+        gets = [r for r in server.requests_for("/f.safetensors") if r.header("Range") != "bytes=0-0"]
+    assert task.status == "completed", task.error
+    assert (tmp_path / "models/checkpoints/f.safetensors").read_bytes() == data
+    assert [r.header("Range") for r in gets] == ["bytes=0-", "bytes=300000-"]  # streamed on, resumed once
+
+
+def test_slow_connection_brings_in_the_others(tmp_path):
+    data = payload(1_000_000)
+    with RangeServer() as server:
+        server.add("/s.safetensors", data, etag='"s"', rate=250_000)
+        manager = make_manager(tmp_path, config=_ramp_config(10_000_000))
+        try:
+            task, _ = manager.submit(request(server.url("/s.safetensors")))
+            task = manager.wait(task.task_id, timeout=20)
+        finally:
+            manager.shutdown()
+        gets = [r for r in server.requests_for("/s.safetensors") if r.header("Range") != "bytes=0-0"]
+        served = server.bytes_served("/s.safetensors")
+    assert task.status == "completed", task.error
+    assert (tmp_path / "models/checkpoints/s.safetensors").read_bytes() == data
+    assert gets[0].header("Range") == "bytes=0-" and len({r.connection for r in gets}) >= 3
+    assert served < 1.3 * len(data)
