@@ -55,7 +55,7 @@ class EventBridge:
         key = str(payload.get("task_id") or payload.get("scan_id") or "")
         if not self._should_send(event, key, payload):
             return
-        if "task_id" in payload:
+        if "task_id" in payload and event != DELETE_DOWNLOAD_TASK:  # delete: just {"task_id"}
             self._fill_requester(key, payload)
         if event in (COMPLETE_DOWNLOAD_TASK, DELETE_DOWNLOAD_TASK, COMPLETE_SCAN_TASK):
             self._forget(key)

@@ -66,7 +66,7 @@ def test_requester_node_and_prompt_are_added():
     bridge(COMPLETE_DOWNLOAD_TASK, _task("completed"))
     assert sent.sent[-1][1]["node_id"] == "12"
     bridge(DELETE_DOWNLOAD_TASK, {"task_id": "t1"})
-    assert sent.sent[-1][1] == {"task_id": "t1", "prompt_id": None}
+    assert sent.sent[-1][1] == {"task_id": "t1"}
 
 
 def test_secrets_never_leave_through_events():
