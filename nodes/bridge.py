@@ -13,7 +13,7 @@ import threading
 from typing import Any, Callable
 
 from ..core.observers import (
-    COMPLETE_DOWNLOAD_TASK, COMPLETE_SCAN_TASK, CREATE_DOWNLOAD_TASK, DELETE_DOWNLOAD_TASK,
+    COMPLETE_DOWNLOAD_TASK, COMPLETE_SCAN_TASK, DELETE_DOWNLOAD_TASK,
     MAX_PROGRESS_EVENTS_PER_SECOND, UPDATE_DOWNLOAD_TASK, UPDATE_SCAN_TASK, Throttle,
 )
 from ..core.redact import Redactor

@@ -1,7 +1,6 @@
 """Preview serving: thumbnails made once per preview version, small previews served unchanged."""
 from __future__ import annotations
 
-import io
 import os
 
 from PIL import Image
