@@ -54,7 +54,9 @@ class Runtime:
             self.started = True
             self.manager.start()
 
-    def shutdown(self, timeout: float = 10.0) -> None:
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop transfers (partials and task records stay for the next start).  Bounded, so
+        Ctrl-C never hangs ComfyUI's exit on a stalled connection (worker threads are daemons)."""
         try:
             self.manager.shutdown(timeout=timeout)
         finally:
