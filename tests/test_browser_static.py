@@ -1,0 +1,125 @@
+"""Checks of the browser extension that need neither ComfyUI nor a browser.
+
+Imports must resolve (ComfyUI serves js/ as-is, there is no bundler); the pure modules
+(format, task store, menu) are run in Node.js when it is installed, else those tests skip.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+JS = Path(__file__).resolve().parent.parent / "js"
+MODULES = sorted(JS.glob("*.js"))
+IMPORT = re.compile(r"""(?:^|\n)\s*import\s[^;]*?from\s+["']([^"']+)["']""")
+#: What ComfyUI's frontend serves beside /extensions/<pack>/ (two levels up).
+COMFY_SCRIPTS = {"../../scripts/app.js", "../../scripts/api.js"}
+
+
+def _node() -> str:
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("Node.js is not installed")
+    return node
+
+
+def _run_node(script: str) -> object:
+    completed = subprocess.run([_node(), "--input-type=module", "-e", script], cwd=JS,
+                               capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+def test_every_import_resolves_to_a_file_of_the_pack_or_comfyui() -> None:
+    assert MODULES, "js/ holds no modules"
+    for module in MODULES:
+        for target in IMPORT.findall(module.read_text(encoding="utf-8")):
+            if target in COMFY_SCRIPTS:
+                continue
+            assert target.startswith("./"), f"{module.name} imports {target}: only ./ or ComfyUI scripts"
+            assert (JS / target[2:]).is_file(), f"{module.name} imports missing {target}"
+
+
+def test_no_blocking_dialogs_and_no_browser_storage() -> None:
+    for module in MODULES:
+        text = re.sub(r"(?m)^\s*//.*$", "", module.read_text(encoding="utf-8"))  # code, not comments
+        assert not re.search(r"\balert\(", text), module.name
+        assert "localStorage" not in text and "sessionStorage" not in text, module.name
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+def test_module_parses(module: Path) -> None:
+    completed = subprocess.run([_node(), "--input-type=module", "--check"], input=module.read_text(encoding="utf-8"),
+                               capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_task_store_keeps_the_newest_state_and_the_asking_node() -> None:
+    result = _run_node("""
+        import { TaskStore } from './task_store.js';
+        const store = new TaskStore();
+        const base = { task_id: 't1', url: 'u', status: 'downloading', node_id: '7' };
+        store.upsert({ ...base, downloaded_bytes: 10, updated_at: 5 });
+        const previous = store.upsert({ ...base, status: 'paused', downloaded_bytes: 5, updated_at: 4 });
+        const stale = store.get('t1').downloaded_bytes;                     // older event ignored
+        store.upsert({ ...base, node_id: null, downloaded_bytes: 20, updated_at: 6 });
+        const kept = store.get('t1').node_id;                               // node not forgotten
+        store.upsert({ task_id: 't2', url: 'v', status: 'completed', node_id: '7', updated_at: 9 });
+        store.upsert({ task_id: 't3', url: 'w', status: 'failed', node_id: '8', updated_at: 9 });
+        const latest = store.latestForNode('7').task_id;
+        const active = store.latestForNode('7', (t) => t.status !== 'completed').task_id;
+        const none = store.latestForNode('99') ?? null;
+        const scan = store.upsertScan({ scan_id: 's', scanned: 1, total: 4 });
+        const merged = store.upsertScan({ scan_id: 's', count: 4 });
+        console.log(JSON.stringify({ previous, stale, kept, latest, active, none,
+                                     merged: [merged.scanned, merged.total, merged.count] }));
+    """)
+    assert result == {"previous": "downloading", "stale": 10, "kept": "7", "latest": "t2", "active": "t1",
+                      "none": None, "merged": [1, 4, 4]}
+
+
+def test_menu_entries_are_enabled_by_status() -> None:
+    result = _run_node("""
+        import { downloadMenuItems, scanMenuItems } from './menu.js';
+        const enabled = (task) => downloadMenuItems(task, () => {}).filter((i) => !i.disabled).map((i) => i.content);
+        const statuses = ['queued', 'downloading', 'paused', 'verifying', 'completed', 'failed', 'cancelled'];
+        const out = Object.fromEntries(statuses.map((s) => [s, enabled({ status: s })]));
+        out.none = enabled(undefined);
+        out.scanRunning = scanMenuItems({ scan_id: 's', status: 'hashing' }, () => {})[0].disabled;
+        out.scanDone = scanMenuItems({ scan_id: 's', finished: true }, () => {})[0].disabled;
+        const calls = [];
+        downloadMenuItems({ status: 'downloading' }, (a) => calls.push(a)).forEach((i) => i.callback());
+        out.calls = calls;
+        console.log(JSON.stringify(out));
+    """)
+    pause, resume, cancel = "Pause download", "Resume download", "Cancel download…"
+    assert result["queued"] == [pause, cancel]
+    assert result["downloading"] == [pause, cancel]
+    assert result["paused"] == [resume, cancel]
+    assert result["verifying"] == []
+    assert result["completed"] == []
+    assert result["failed"] == [resume, cancel]
+    assert result["cancelled"] == [resume]
+    assert result["none"] == []
+    assert result["scanRunning"] is False and result["scanDone"] is True
+    assert result["calls"] == ["pause", "resume", "cancel"]
+
+
+def test_key_problems_are_recognised() -> None:
+    result = _run_node("""
+        globalThis.document = undefined;
+        const { isKeyProblem } = await import('./toasts.js');
+        console.log(JSON.stringify([
+            isKeyProblem('auth_required', 'anything'),
+            isKeyProblem(null, 'http://x answered 401 Unauthorized: an API key or login may be needed'),
+            isKeyProblem(null, 'Civitai needs an API key for this model'),
+            isKeyProblem(null, 'the gated repo needs a Hugging Face token'),
+            isKeyProblem(null, 'checksum mismatch: expected 00, got 11'),
+            isKeyProblem(null, 'HTTP 404 Not Found'),
+        ]));
+    """)
+    assert result == [True, True, True, True, False, False]
