@@ -148,7 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--limited-mib", type=int, default=256)
-    parser.add_argument("--runs", type=int, default=3, help="best of N for the 1 GiB comparison")
+    parser.add_argument("--runs", type=int, default=5, help="best of N for the 1 GiB comparison")
     parser.add_argument("--dest", type=Path, default=None,
                         help="folder the downloads (ours and curl's) land in; default: the temp folder "
                              "on the same disk as nginx's files (e.g. /dev/shm for a disk-free comparison)")
@@ -169,12 +169,15 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         dest = Path(tempfile.mkdtemp(prefix="mm-bench-dest-", dir=args.dest)) if args.dest else root
         curl_times, ours, single = [], [], []
-        for _ in range(args.runs):  # interleaved, best of N: this kind of machine is noisy
-            curl_times.append(run_curl(f"{base}/files/big.safetensors", dest / "curl.out"))
-            for connections, results in ((4, ours), (1, single)):
-                result = run_ours(f"{base}/files/big.safetensors", dest / "ours", connections)
+        contenders = ["curl", 4, 1]
+        for run in range(args.runs):  # interleaved, order rotated, best of N: such machines are noisy
+            for who in contenders[run % 3:] + contenders[:run % 3]:
+                if who == "curl":
+                    curl_times.append(run_curl(f"{base}/files/big.safetensors", dest / "curl.out"))
+                    continue
+                result = run_ours(f"{base}/files/big.safetensors", dest / "ours", who)
                 assert result["status"] == "completed" and result["sha256"] == expected_big, result
-                results.append(result)
+                (ours if who == 4 else single).append(result)
         best = min(ours, key=lambda r: r["wall"])
         best_single = min(single, key=lambda r: r["wall"])
         curl_best = min(curl_times)
