@@ -222,6 +222,14 @@ def test_get_node_menu_items_hook_gives_the_same_entries(page, files, comfy) -> 
     assert (entries["Pause download"], entries["Resume download"], entries["Cancel download…"]) == (True, False, False)
     # The older hook (node getExtraMenuOptions) is what this frontend uses: entries appear once.
     assert [e["text"] for e in page.menu_entries()].count("Pause download") == 1
+    page.close_menus()
+    # The record deleted on the server (DELETE /model-manager/tasks/{id}): the panel lets go.
+    page.evaluate("""async () => {
+        const { api } = await import('/scripts/api.js');
+        api.dispatchCustomEvent('model_manager.delete_download_task', { task_id: 'synthetic' });
+    }""")
+    panel = page.wait_panel(download_id, "p.status === 'idle'")
+    assert "removed" in panel["text"] and "taskId" not in panel
 
 
 # -- redraw rate -----------------------------------------------------------------------------
