@@ -78,9 +78,29 @@ def build_runtime(folders: ModelFolders, state_dir: Path,
     index = ModelIndex(folders, state_dir, settings, http=http)
     bridge = EventBridge(send or (lambda event, payload: None), settings.redactor)
     manager.events.subscribe(bridge)
+    manager.events.subscribe(hash_recorder(folders, index))
     index.events.subscribe(bridge)
     previews = PreviewCache(state_dir / "thumbnails")
     return Runtime(folders, state_dir, settings, http, manager, index, bridge, previews)
+
+
+def hash_recorder(folders: ModelFolders, index: Any) -> Callable[[str, dict], None]:
+    """Give the index the sha256 a download verified while streaming, so ModelInfo and the
+    model routes know it at once, without hashing the file again."""
+    from ..core.observers import COMPLETE_DOWNLOAD_TASK
+
+    def record(event: str, payload: dict) -> None:
+        digest = payload.get("sha256")
+        if event != COMPLETE_DOWNLOAD_TASK or not digest:
+            return
+        try:
+            location = folders.locate(payload["model_type"], payload["filename"])
+            stat = location.path.stat()
+            index.hash_cache.put(str(location.path), stat.st_size, stat.st_mtime_ns, digest)
+        except Exception:  # a missing file or a busy database only costs a later re-hash
+            log.debug("could not record the sha256 of %s", payload.get("filename"), exc_info=True)
+
+    return record
 
 
 def _install_log_redaction(runtime: Runtime) -> None:

@@ -365,10 +365,12 @@ def test_preview_info_and_delete_nodes(comfy, files):
             "1": {"class_type": "ModelInfo", "inputs": {"model_type": "loras", "model_name": name}},
             "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 1]}},
             "3": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+            "4": {"class_type": "PreviewAny", "inputs": {"source": ["1", 4]}},
         }, client_id=ws.client_id)
         assert ws.wait_for_prompt_end(prompt_id)["type"] == "execution_success"
         outputs = comfy.wait_for_history(prompt_id)["outputs"]
         assert outputs["2"]["text"] == ["Warm orange style.\n\nUse at 0.8."]
+        assert outputs["4"]["text"] == [served.sha256]  # verified while downloading, no re-hash
         assert outputs["3"]["images"]
 
         # ModelInfo with a name that is not there: the message names type and file

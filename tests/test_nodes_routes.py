@@ -87,6 +87,8 @@ def test_task_lifecycle_and_events(env):
     http, url = env["http"], env["url"]
     path = env["models"] / "loras" / "a.safetensors"
     assert hashlib.sha256(path.read_bytes()).hexdigest() == served.sha256 == task["sha256"]
+    model = http.get(url("/model-manager/models/loras/a.safetensors")).json()
+    assert model["sha256"] == served.sha256  # the download's digest, known without a scan
     again = http.post(url("/api/model-manager/tasks"),
                       json={"url": env["files"].url("/files/a.safetensors"), "model_type": "loras"})
     assert again.status_code == 200 and again.json()["task_id"] == task["task_id"]
