@@ -64,7 +64,7 @@ function secretRenderer(source, key, label) {
   return () => {
     const state = el("span", { className: "mm-secret-state", textContent: "…" });
     const input = el("input", {
-      type: "password", autocomplete: "off", spellcheck: false,
+      type: "password", autocomplete: "new-password", spellcheck: false,
       className: "p-inputtext p-component mm-secret-input", placeholder: "paste to replace",
     });
     input.setAttribute("aria-label", label);
