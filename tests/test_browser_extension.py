@@ -437,7 +437,7 @@ def test_settings_save_a_key_that_is_reported_set_and_never_shown(page, comfy, s
     assert view["civitai_api_key_set"] is True
     assert view["max_concurrent_downloads"] == 3 and view["civitai_nsfw_level"] == 4
     assert SECRET not in json.dumps(view)
-    page.screenshot(shots / "settings.png")
+    page.screenshot(shots / "settings.png", clip=page.page.locator(".p-dialog").first.bounding_box())
 
     # The key is nowhere in the page, nor in ComfyUI's own settings file.
     html = page.page.content()
