@@ -269,7 +269,7 @@ class DownloadManager:
                     self._set_status(task, status.PAUSED)
                 return task.copy()
             run.stop.set("pause")
-        run.thread.join(30)
+        run.thread.join(10)
         with self._lock:
             task = self._task(task_id)
             if task.status != status.PAUSED and task.status not in status.FINISHED:
@@ -322,7 +322,7 @@ class DownloadManager:
             if run is not None:
                 run.stop.set(reason)
         if run is not None:
-            run.thread.join(30)
+            run.thread.join(10)
         return run
 
     # ================================================================ running tasks
@@ -457,7 +457,9 @@ class DownloadManager:
             if task is None:
                 return
             task.speed_bps, task.eta_seconds = 0.0, None
-            if reason == "pause":
+            if task.status == status.QUEUED and reason != "shutdown":
+                self._save(task)  # resumed again while this run was stopping: let it run anew
+            elif reason == "pause":
                 self._set_status(task, status.PAUSED)
             elif reason == "cancel":
                 self._set_status(task, status.CANCELLED)

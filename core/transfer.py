@@ -226,7 +226,8 @@ class Transfer:
     # ---------------------------------------------------------------- public entry point
     def run(self) -> TransferResult:
         self.partial.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
+        # O_NOFOLLOW: a symlink planted as the partial file must not redirect our writes.
+        self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             restarts = 0
             while True:

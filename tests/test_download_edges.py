@@ -432,3 +432,22 @@ def test_slow_connection_brings_in_the_others(tmp_path):
     assert (tmp_path / "models/checkpoints/s.safetensors").read_bytes() == data
     assert gets[0].header("Range") == "bytes=0-" and len({r.connection for r in gets}) >= 3
     assert served < 1.3 * len(data)
+
+
+def test_symlink_planted_as_partial_file_is_not_followed(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"precious")
+    folder = tmp_path / "models/checkpoints"
+    folder.mkdir(parents=True)
+    (folder / ".m.safetensors.mmpart").symlink_to(outside)
+    with RangeServer() as server:
+        server.add("/m.safetensors", payload(10_000))
+        manager = make_manager(tmp_path)
+        try:
+            task, _ = manager.submit(request(server.url("/m.safetensors")))
+            task = manager.wait(task.task_id, timeout=10)
+        finally:
+            manager.shutdown()
+    assert task.status == "failed"
+    assert outside.read_bytes() == b"precious"
+    assert not (folder / "m.safetensors").exists()
