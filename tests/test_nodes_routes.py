@@ -6,6 +6,7 @@ temporary models folder; downloads come from a loopback file host.
 from __future__ import annotations
 
 import hashlib
+import json
 import io
 import threading
 import time
@@ -175,10 +176,10 @@ def test_scans_settings_and_types(env):
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         scan = http.get(url(f"/model-manager/scans/{scan_id}")).json()
-        if scan["status"] in ("completed", "failed", "cancelled"):
+        if scan["finished_at"] is not None:  # (the scanner sets "completed" a moment earlier)
             break
         time.sleep(0.05)
-    assert scan["status"] == "completed" and scan["count"] == 1 and scan["hashed"] == 1, scan
+    assert scan["status"] == "completed" and scan["count"] == 1 and scan["hashed"] == 1, json.dumps(scan)
     assert http.post(url("/model-manager/scans"), json={"compute_hashes": "yes"}).status_code == 400
     assert http.post(url("/model-manager/scans"), json={"model_type": "nope"}).status_code == 400
 

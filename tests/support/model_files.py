@@ -7,7 +7,9 @@ then let it finish fast.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import struct
 import weakref
 from dataclasses import dataclass
 
@@ -44,8 +46,13 @@ class ModelFileHost:
                 body.delay = seconds
 
     def add(self, path: str, size: int, seed: int | None = None) -> ServedFile:
-        """Serve ``size`` pseudo-random bytes at ``path`` (e.g. "/files/lora.safetensors")."""
+        """Serve about ``size`` pseudo-random bytes at ``path`` (e.g. "/files/lora.safetensors").
+
+        A ``.safetensors`` path gets a valid file (header + one U8 tensor), so scanners read it
+        like a real model; other paths get raw bytes."""
         data = os.urandom(size) if seed is None else _pattern(size, seed)
+        if path.endswith(".safetensors"):
+            data = safetensors_file(data)
         served = ServedFile(data)
         self.files[path] = served
         return served
@@ -67,6 +74,15 @@ class ModelFileHost:
         body = FileBody(served.data, etag=f'"{served.sha256[:16]}"', delay=self._delay)
         self._bodies.append(weakref.ref(body))
         return Reply(200, {"Content-Disposition": f'attachment; filename="{name}"'}, body)
+
+
+def safetensors_file(payload: bytes) -> bytes:
+    """A minimal valid safetensors file holding ``payload`` as one U8 tensor."""
+    header = json.dumps({"__metadata__": {"format": "pt"},
+                         "weight": {"dtype": "U8", "shape": [len(payload)],
+                                    "data_offsets": [0, len(payload)]}}).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + payload
 
 
 def _pattern(size: int, seed: int) -> bytes:
