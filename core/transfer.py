@@ -126,6 +126,7 @@ class StopSignal:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self._responses: dict[int, HttpResponse] = {}
+        self._children: list[StopSignal] = []
         self.reason: str | None = None
 
     def set(self, reason: str) -> None:
@@ -134,8 +135,24 @@ class StopSignal:
                 self.reason = reason
             self._event.set()
             responses = list(self._responses.values())
+            children = list(self._children)
         for response in responses:
             response.abort()
+        for child in children:
+            child.set(reason)
+
+    def link(self, child: "StopSignal") -> None:
+        """``child`` is set whenever this signal is (now, if it already is)."""
+        with self._lock:
+            self._children.append(child)
+            reason = self.reason if self._event.is_set() else None
+        if reason is not None:
+            child.set(reason)
+
+    def unlink(self, child: "StopSignal") -> None:
+        with self._lock:
+            if child in self._children:
+                self._children.remove(child)
 
     def is_set(self) -> bool:
         return self._event.is_set()
@@ -220,6 +237,7 @@ class Transfer:
         self._ranges: ByteRanges | None = None
         self._hasher: PrefixHasher | None = None
         self._solo = False  # one connection streams on from block to block
+        self._halt = StopSignal()  # this pass's own stop (set by ``stop`` too)
         self._fd = -1
         self._last_report = 0.0
 
@@ -231,6 +249,11 @@ class Transfer:
         try:
             restarts = 0
             while True:
+                # Each pass gets its own halt signal: a fatal error stops this pass's connections
+                # without looking like a pause or cancel to the next pass.
+                self._halt = StopSignal()
+                self._fatal = None
+                self.stop.link(self._halt)
                 try:
                     return self._run_once()
                 except _RestartFromZero as why:
@@ -239,6 +262,8 @@ class Transfer:
                         raise RemoteError(f"{self._display}: {why}; gave up after {restarts} restarts") from None
                     log.info("restarting %s from zero: %s", self._display, why)
                     self._reset_to_zero(None)
+                finally:
+                    self.stop.unlink(self._halt)
         finally:
             os.close(self._fd)
             self._fd = -1
@@ -350,7 +375,7 @@ class Transfer:
                 elif ramp is not None and not ranges.has_free():
                     ramp = None
         except BaseException:
-            self.stop.set("error")
+            self._halt.set("error")
             for worker in workers:
                 worker.join()
             raise
@@ -420,7 +445,7 @@ class Transfer:
         failures = 0
         refreshed = False
         try:
-            while not self.stop.is_set():
+            while not self._halt.is_set():
                 if block is None:
                     block = ranges.claim(block_size)
                     if block is None:
@@ -466,7 +491,7 @@ class Transfer:
             with self._lock:
                 if self._fatal is None:
                     self._fatal = exc
-            self.stop.set("error")
+            self._halt.set("error")
         finally:
             if block is not None:
                 ranges.release(block)
@@ -474,7 +499,7 @@ class Transfer:
     def _close(self, response: HttpResponse | None, reuse: bool) -> None:
         if response is None:
             return
-        self.stop.untrack(response)
+        self._halt.untrack(response)
         if reuse:
             response.release()
         else:
@@ -506,11 +531,11 @@ class Transfer:
             raise Retryable(f"{_host(self._display)} did not answer for {self.config.stall_timeout:g} s") from None
         except (requests.exceptions.RequestException, OSError, http.client.HTTPException) as exc:
             raise Retryable(f"could not reach {_host(self._display)} ({_transport_reason(exc)})") from None
-        self.stop.track(response)
+        self._halt.track(response)
         try:
             self._classify(response, offset)
         except BaseException:
-            self.stop.untrack(response)
+            self._halt.untrack(response)
             response.close()
             raise
         if response.redirected_cross_origin:
@@ -612,7 +637,7 @@ class Transfer:
         expected = _content_length(response)
         received = 0
         while True:
-            if self.stop.is_set():
+            if self._halt.is_set():
                 raise StopRequested()
             want = len(view) if block.remaining is None else min(len(view), block.remaining)
             if want <= 0:
@@ -621,7 +646,7 @@ class Transfer:
             if error is not None and count == 0:
                 raise error
             if count == 0:
-                if self.stop.is_set():
+                if self._halt.is_set():
                     raise StopRequested()
                 if expected is not None and received < expected:
                     raise Retryable(f"{_host(self._display)} closed the connection early "
@@ -664,7 +689,7 @@ class Transfer:
                             f"{self.config.stall_timeout:g} s (stalled)") from None
         except (OSError, http.client.HTTPException, requests.exceptions.RequestException,
                 urllib3.exceptions.HTTPError) as exc:
-            if self.stop.is_set():
+            if self._halt.is_set():
                 raise StopRequested() from None
             raise Retryable(f"the connection to {_host(self._display)} was lost "
                             f"({_transport_reason(exc)})") from None
@@ -687,11 +712,11 @@ class Transfer:
         delay = self.config.retry.delay(attempt, error.retry_after)
         log.info("%s: %s; retrying in %.1f s (try %d of %d)", self._display, error.reason, delay,
                  attempt + 1, self.config.retry.max_tries)
-        if self.stop.wait(delay):
+        if self._halt.wait(delay):
             raise StopRequested()
 
     def _check_stop(self) -> None:
-        if self.stop.is_set():
+        if self.stop.is_set() or self._halt.is_set():
             raise StopRequested()
 
     def _report(self, force: bool = False, verifying: bool = False) -> None:

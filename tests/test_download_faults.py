@@ -226,3 +226,21 @@ def test_not_found_is_a_clear_error(tmp_path, server):
     finally:
         manager.shutdown()
     assert "not found" in str(raised.value) and "404" in str(raised.value)
+
+
+def test_server_stops_honouring_ranges_mid_segmented_download(tmp_path, server):
+    data = payload(1_000_000)
+    spec = server.add("/g.safetensors", data, etag='"g"')
+    seen = []
+
+    def turn_off_ranges(entry):
+        seen.append(entry)
+        if len(seen) == 5:  # probe + a few blocks, then a "new server" that ignores Range
+            spec.ignore_range = True
+
+    spec.on_request = turn_off_ranges
+    task, _ = _download(tmp_path, server, "/g.safetensors")
+    assert task.status == "completed", task.error
+    assert (tmp_path / "models/checkpoints/g.safetensors").read_bytes() == data
+    assert task.sha256 == sha256(data)
+    assert any(r.status == 200 and r.header("Range") == "bytes=0-" for r in server.requests_for("/g.safetensors"))
