@@ -116,7 +116,7 @@ class ModelManagerUI {
       return;
     }
     const url = String(controller.widgetValue("url") ?? "").trim();
-    const task = this.store.latestForNode(controller.nodeId,
+    const task = this.store.latestForNode((id) => controller.matches(id),
       (candidate) => ACTIVE_STATUSES.has(candidate.status) || (url && candidate.url === url));
     if (task) controller.showTask(task);
   }
@@ -130,7 +130,7 @@ class ModelManagerUI {
     for (const controller of this.controllers) {
       if (controller.kind !== "download") continue;
       const follows = controller.taskId === stored.task_id;
-      const asked = stored.node_id != null && controller.nodeId === String(stored.node_id);
+      const asked = controller.matches(stored.node_id);
       if (!follows && !asked) continue;
       controller.showTask(stored);
       if (ended) controller.endedAt = performance.now();
@@ -173,7 +173,7 @@ class ModelManagerUI {
   /** The ScanModels node a scan belongs to: named in the event, already following, or running. */
   scanController(scan) {
     const scans = [...this.controllers].filter((controller) => controller.kind === "scan");
-    const byId = (id) => scans.find((controller) => id != null && controller.nodeId === String(id));
+    const byId = (id) => scans.find((controller) => controller.matches(id));
     return byId(scan.node_id)
       ?? scans.find((controller) => controller.taskId === scan.scan_id)
       ?? byId(this.executingNodeId)
@@ -192,8 +192,7 @@ class ModelManagerUI {
     const type = String(detail.exception_type ?? "");
     const message = String(detail.exception_message ?? "").trim();
     const keyProblem = type.endsWith("AuthRequired") || isKeyProblem(null, message);
-    const nodeId = detail.node_id == null ? null : String(detail.node_id);
-    const controller = [...this.controllers].find((c) => c.kind === kind && c.nodeId === nodeId);
+    const controller = [...this.controllers].find((c) => c.kind === kind && c.matches(detail.node_id));
     if (controller && performance.now() - controller.endedAt < ENDED_GRACE_MS) return; // already told
     if (kind === "download") controller?.showError(message);
     if (keyProblem) toastKeyMissing(this.app, message);

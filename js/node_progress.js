@@ -9,6 +9,22 @@ const IDLE_TEXT = {
   scan: "no scan yet · queue the prompt to scan",
 };
 
+/** Execution ids of node `nodeId` of `graph` (a subgraph) seen from `root`. */
+function executionIds(root, graph, nodeId) {
+  const ids = [];
+  const walk = (current, prefix, depth) => {
+    if (depth > 16) return; // subgraphs cannot nest without end; guard anyway
+    for (const node of current.nodes ?? current._nodes ?? []) {
+      if (!node.subgraph) continue;
+      const path = prefix ? `${prefix}:${node.id}` : String(node.id);
+      if (node.subgraph === graph) ids.push(`${path}:${nodeId}`);
+      walk(node.subgraph, path, depth + 1);
+    }
+  };
+  walk(root, "", 0);
+  return ids;
+}
+
 export class NodeProgress {
   constructor(node, kind, onRemoved) {
     this.node = node;
@@ -28,6 +44,19 @@ export class NodeProgress {
 
   get nodeId() {
     return this.node.id == null ? null : String(this.node.id);
+  }
+
+  /**
+   * Does a server-side node id (UNIQUE_ID) name this node?  Inside a subgraph the server uses
+   * execution ids "outer:inner" (one per path of subgraph nodes leading to this node's graph).
+   */
+  matches(serverNodeId) {
+    if (serverNodeId == null || this.nodeId == null) return false;
+    const wanted = String(serverNodeId);
+    const graph = this.node.graph;
+    const root = graph?.rootGraph ?? graph;
+    if (!graph || graph === root) return wanted === this.nodeId;
+    return executionIds(root, graph, this.nodeId).includes(wanted);
   }
 
   widgetValue(name) {

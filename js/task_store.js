@@ -32,12 +32,14 @@ export class TaskStore {
 
   /**
    * The task a node should show after a reload: the newest one that node asked for.
+   * `node` is a node id, or a function telling whether a server node id names the node.
    * `accept(task)` can refuse stale ones (e.g. a finished task for a different URL).
    */
-  latestForNode(nodeId, accept = () => true) {
+  latestForNode(node, accept = () => true) {
+    const isNode = typeof node === "function" ? node : (id) => String(id) === String(node);
     let best;
     for (const task of this.tasks.values()) {
-      if (task.node_id == null || String(task.node_id) !== String(nodeId)) continue;
+      if (task.node_id == null || !isNode(task.node_id)) continue;
       if (!accept(task)) continue;
       if (!best || newer(task, best)) best = task;
     }

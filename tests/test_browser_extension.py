@@ -530,3 +530,24 @@ def test_comfyui_restart_during_a_download_keeps_the_panel_following(page, comfy
         page.wait_toast("Download complete", served.name)
     finally:
         _cancel_quietly(comfy, task_id)
+
+
+def test_a_node_inside_a_subgraph_follows_its_task(page, comfy, files) -> None:
+    """The server names nodes inside subgraphs by execution id ("outer:inner")."""
+    served = files.add("subgraph_lora.safetensors", 16 * CHUNK, delay=0.05)
+    node_id = _download_node(page, files.url(served.name), served.name)
+    ids = page.evaluate("""(id) => {
+        const inner = app.graph.getNodeById(id);
+        const { node } = app.graph.convertToSubgraph(new Set([inner]));
+        return { outer: node.id, inner: node.subgraph.nodes[0].id };
+    }""", node_id)
+    page.queue()
+    expected = f"{ids['outer']}:{ids['inner']}"
+    panel = page.page.wait_for_function("""([outer, inner]) => {
+        const sub = app.graph.getNodeById(outer).subgraph;
+        const el = sub.getNodeById(inner).widgets.find((w) => w.name === 'model_manager_progress').element;
+        return el.dataset.status === 'completed' ? { ...el.dataset } : null;
+    }""", arg=[ids["outer"], ids["inner"]], timeout=30000, polling=100).json_value()
+    assert _task(comfy, panel["taskId"])["node_id"] == expected
+    assert panel["percent"] == "100.0"
+    page.wait_toast("Download complete", served.name)
