@@ -96,7 +96,8 @@ export function scanView(scan) {
     : scan.status || "scanning";
   const total = Number(scan.total) || 0;
   const scanned = Number(scan.scanned) || 0;
-  const percent = done ? 100 : total > 0 ? Math.min(100, (100 * scanned) / total) : null;
+  const fraction = total > 0 ? Math.min(100, (100 * scanned) / total) : null;
+  const percent = status === "completed" ? 100 : fraction; // a cancelled scan keeps where it stopped
   const errors = Array.isArray(scan.errors) ? scan.errors.length : Number(scan.errors) || 0;
   const statusText = done
     ? `${status} · ${scan.count} models, ${scan.hashed ?? 0} hashed, ${scan.matched ?? 0} matched on Civitai`
