@@ -123,3 +123,35 @@ def test_key_problems_are_recognised() -> None:
         ]));
     """)
     assert result == [True, True, True, True, False, False]
+
+
+def test_panel_views_of_tasks_and_scans() -> None:
+    result = _run_node("""
+        const { downloadView, scanView } = await import('./progress_widget.js');
+        const task = { task_id: 't', url: 'u', model_type: 'loras', filename: 'a.safetensors',
+                       downloaded_bytes: 1048576, total_bytes: 4194304, progress: 25, speed_bps: 524288,
+                       eta_seconds: 6, error: null };
+        console.log(JSON.stringify({
+            downloading: downloadView({ ...task, status: 'downloading' }),
+            paused: downloadView({ ...task, status: 'paused' }),
+            failed: downloadView({ ...task, status: 'failed', error: 'checksum mismatch' }),
+            unknownSize: downloadView({ ...task, status: 'downloading', total_bytes: null, progress: null }),
+            hashing: scanView({ scan_id: 's', status: 'hashing', scanned: 3, total: 12, current: 'loras/x.safetensors' }),
+            done: scanView({ scan_id: 's', status: 'completed', finished: true, scanned: 12, total: 12,
+                             count: 12, hashed: 5, matched: 2, errors: 1 }),
+            cancelled: scanView({ scan_id: 's', status: 'cancelled', finished: true, scanned: 3, total: 12,
+                                  count: 12, hashed: 0, matched: 0, errors: [] }),
+        }));
+    """)
+    assert result["downloading"] == {
+        "key": "t", "status": "downloading", "percent": 25, "statusText": "downloading · 1.0 MB / 4.0 MB",
+        "detailText": "512 KB/s · ETA 0:06", "errorText": ""}
+    assert result["paused"]["detailText"] == "a.safetensors"  # no speed or ETA while paused
+    assert result["failed"]["errorText"] == "checksum mismatch"
+    assert result["unknownSize"]["percent"] is None
+    assert result["unknownSize"]["statusText"] == "downloading · 1.0 MB"
+    assert result["hashing"]["statusText"] == "hashing · 3 / 12 files"
+    assert result["hashing"]["percent"] == 25 and result["hashing"]["detailText"] == "loras/x.safetensors"
+    assert result["done"]["statusText"] == "completed · 12 models, 5 hashed, 2 matched on Civitai"
+    assert result["done"]["percent"] == 100 and result["done"]["errorText"] == "1 error"
+    assert result["cancelled"]["status"] == "cancelled" and result["cancelled"]["percent"] == 25
