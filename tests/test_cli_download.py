@@ -87,3 +87,27 @@ def test_kill_9_then_rerun_resumes_the_partial(tmp_path, server):
     assert transfers[-1].header("If-Range") == '"b"'
     served = server.bytes_served("/big.safetensors")
     assert served < 1.1 * len(data), f"{served} bytes served for a {len(data)}-byte file: not resumed"
+
+
+def test_ctrl_c_keeps_the_partial_and_says_how_to_resume(tmp_path, server):
+    data = payload(2_000_000)
+    server.add("/c.safetensors", data, rate=1_000_000)
+    models = tmp_path / "models"
+    partial = models / "loras/.c.safetensors.mmpart"
+    args = ["download", server.url("/c.safetensors"), "--type", "loras", "--models-dir", str(models)]
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not partial.exists() or partial.stat().st_size < 300_000):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "run the same command again to resume" in err
+    held = partial.stat().st_size
+    assert 0 < held < len(data)
+    listed = json.loads(_run("tasks", "--json").stdout)["tasks"]
+    assert [t["status"] for t in listed] == ["queued"]  # will continue, not failed
+    again = _run(*args)
+    assert again.returncode == 0, again.stderr
+    assert (models / "loras/c.safetensors").read_bytes() == data
+    assert server.requests_for("/c.safetensors")[-1].header("Range") == f"bytes={held}-"
