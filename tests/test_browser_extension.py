@@ -19,6 +19,8 @@ from support.browser import ComfyPage, chromium, quiet_comfy_user, require_brows
 from support.comfyui_harness import PACK_ROOT, ComfyUIServer, require_comfyui
 from support.throttled_files import CHUNK, ThrottledFiles
 
+pytestmark = [pytest.mark.comfyui, pytest.mark.browser]
+
 SLOW = 0.12  # seconds per 64 KiB chunk: ~0.5 MB/s
 SLOW_SIZE = 64 * CHUNK  # 4 MiB: ~8 s at SLOW, so there is time to look, pause and resume
 SECRET = "mm-test-civitai-key-0123456789abcdef"
