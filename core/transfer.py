@@ -11,61 +11,36 @@ what we hold means the partial is already complete.
 """
 from __future__ import annotations
 
-import errno
 import http.client
 import logging
 import os
-import re
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import requests
 import urllib3
 
-from .diskspace import DEFAULT_RESERVE, check_free_space, is_no_space, no_space_error
+from .diskspace import check_free_space, is_no_space, no_space_error
 from .errors import AccessDenied, AuthRequired, ChecksumMismatch, ModelManagerError, RemoteError
 from .hasher import PrefixHasher
 from .http import HttpClient, HttpResponse, origin_of
+from .http_answers import (CONTENT_RANGE, HTML_MESSAGE, UNSATISFIED_RANGE, body_end, content_length, host_of,
+                           reason_phrase, transport_reason)
 from .redact import redact_url
-from .retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from .retry import RETRYABLE_STATUSES, parse_retry_after
 from .segments import Block, ByteRanges
 from .sources.base import ResolvedDownload
+from .stop_signal import StopRequested, StopSignal
+from .transfer_config import RampUp, TransferConfig
 
 log = logging.getLogger(__name__)
 
-MiB = 1024 * 1024
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
-_UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
-HTML_MESSAGE = ("the server sent a web page instead of the model file — a login or API key may be "
-                "needed (open the link in a browser to check)")
-
-
-@dataclass(frozen=True)
-class TransferConfig:
-    connections: int = 4
-    #: Files at least this big are fetched over ``connections`` ranged connections.
-    segment_threshold: int = 64 * MiB
-    #: Connections take the file in blocks of this size, lowest offset first.
-    block_size: int = 16 * MiB
-    #: Bytes per read; reads return early when less has arrived.
-    chunk_size: int = 1 * MiB
-    #: A segmented download starts with one connection and opens the others as soon as a window
-    #: of this many seconds shows it slower than ``fast_connection_bps`` (0 = all at once).
-    ramp_up_seconds: float = 0.25
-    fast_connection_bps: float = 96 * MiB
-    #: No byte for this long counts as a stall (then retried).
-    stall_timeout: float = 60.0
-    connect_timeout: float = 15.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    #: Flush the file to disk before it is renamed into place.  Off by default, like curl, wget
-    #: and huggingface_hub: it costs seconds per GiB and only matters after a power cut (the
-    #: task records themselves are always written durably).
-    fsync: bool = False
-    free_space_reserve: int = DEFAULT_RESERVE
+__all__ = ["HTML_MESSAGE", "Progress", "ResumeState", "Retryable", "StopRequested", "StopSignal",
+           "Transfer", "TransferConfig", "TransferResult"]
 
 
 @dataclass
@@ -94,10 +69,6 @@ class Progress:
     verifying: bool = False
 
 
-class StopRequested(Exception):
-    """The transfer was asked to stop (pause, cancel, shutdown); the partial is kept."""
-
-
 class Retryable(Exception):
     """A failure worth another try; ``reason`` is user-facing (already redacted)."""
 
@@ -117,92 +88,6 @@ class _UrlRefused(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
-
-
-class StopSignal:
-    """Set from another thread to stop a transfer; aborts open sockets so reads return at once."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self._responses: dict[int, HttpResponse] = {}
-        self._children: list[StopSignal] = []
-        self.reason: str | None = None
-
-    def set(self, reason: str) -> None:
-        with self._lock:
-            if self.reason is None:
-                self.reason = reason
-            self._event.set()
-            responses = list(self._responses.values())
-            children = list(self._children)
-        for response in responses:
-            response.abort()
-        for child in children:
-            child.set(reason)
-
-    def link(self, child: "StopSignal") -> None:
-        """``child`` is set whenever this signal is (now, if it already is)."""
-        with self._lock:
-            self._children.append(child)
-            reason = self.reason if self._event.is_set() else None
-        if reason is not None:
-            child.set(reason)
-
-    def unlink(self, child: "StopSignal") -> None:
-        with self._lock:
-            if child in self._children:
-                self._children.remove(child)
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        return self._event.wait(seconds)
-
-    def track(self, response: HttpResponse) -> None:
-        with self._lock:
-            self._responses[id(response)] = response
-            stopped = self._event.is_set()
-        if stopped:
-            response.abort()
-
-    def untrack(self, response: HttpResponse) -> None:
-        with self._lock:
-            self._responses.pop(id(response), None)
-
-
-class RampUp:
-    """Decides when a segmented download opens its extra connections.
-
-    One connection that already runs faster than ``fast_connection_bps`` gains nothing from
-    more (the disk and the sha256 are the limit then, and extra connections only compete for
-    the CPU); a throttled one (per-connection limits, far CDNs) does.  So the first connection
-    runs alone while its speed is watched; as soon as a ``ramp_up_seconds`` window shows it
-    slower than that, the others join.
-    """
-
-    def __init__(self, config: "TransferConfig", downloaded: int) -> None:
-        self._window = config.ramp_up_seconds
-        self._fast = config.fast_connection_bps
-        self._since = time.monotonic()
-        self._bytes = downloaded
-
-    @property
-    def active(self) -> bool:
-        """False when the extra connections start at once."""
-        return self._window > 0 and bool(self._fast)
-
-    def more_connections_help(self, downloaded: int) -> bool:
-        if not self.active:
-            return True
-        now = time.monotonic()
-        elapsed = now - self._since
-        if elapsed < self._window:
-            return False
-        speed = (downloaded - self._bytes) / elapsed
-        self._since, self._bytes = now, downloaded
-        return speed < self._fast
 
 
 class Transfer:
@@ -432,7 +317,7 @@ class Transfer:
         # 200: the whole body from byte 0.
         if offset > 0:
             raise _RestartFromZero("the server ignored the range request")
-        total = _content_length(response)
+        total = content_length(response)
         ranges.reset(total)
         self.state.total, self.state.missing, self.state.segmented = total, ranges.missing(), False
         self.state.etag = None
@@ -468,7 +353,7 @@ class Transfer:
                     elif block.complete:
                         ranges.release(block)
                         following = None
-                        if self._solo and _body_end(response) > block.end:
+                        if self._solo and body_end(response) > block.end:
                             following = ranges.claim(block_size, at=block.end)
                         block, keep = following, following is not None
                     # else the answer was shorter than the block: ask again for the rest
@@ -526,11 +411,11 @@ class Transfer:
         except ModelManagerError:
             raise
         except requests.exceptions.ConnectTimeout:
-            raise Retryable(f"could not connect to {_host(self._display)} (timed out)") from None
+            raise Retryable(f"could not connect to {host_of(self._display)} (timed out)") from None
         except requests.exceptions.ReadTimeout:
-            raise Retryable(f"{_host(self._display)} did not answer for {self.config.stall_timeout:g} s") from None
+            raise Retryable(f"{host_of(self._display)} did not answer for {self.config.stall_timeout:g} s") from None
         except (requests.exceptions.RequestException, OSError, http.client.HTTPException) as exc:
-            raise Retryable(f"could not reach {_host(self._display)} ({_transport_reason(exc)})") from None
+            raise Retryable(f"could not reach {host_of(self._display)} ({transport_reason(exc)})") from None
         self._halt.track(response)
         try:
             self._classify(response, offset)
@@ -556,13 +441,13 @@ class Transfer:
             raise _UrlRefused(status)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status in RETRYABLE_STATUSES:
-            raise Retryable(f"{_host(self._display)} answered HTTP {status} {_reason(status)}", retry_after)
+            raise Retryable(f"{host_of(self._display)} answered HTTP {status} {reason_phrase(status)}", retry_after)
         if status == 404:
             raise RemoteError(f"{self._display} was not found on the server (HTTP 404); check the link")
-        raise RemoteError(f"{self._display} answered HTTP {status} {_reason(status)}; the download cannot continue")
+        raise RemoteError(f"{self._display} answered HTTP {status} {reason_phrase(status)}; the download cannot continue")
 
     def _unsatisfiable(self, response: HttpResponse, offset: int) -> BaseException:
-        match = _UNSATISFIED_RANGE.match(response.headers.get("Content-Range") or "")
+        match = UNSATISFIED_RANGE.match(response.headers.get("Content-Range") or "")
         ranges = self._ranges
         if match and ranges is not None:
             size = int(match.group(1))
@@ -583,14 +468,14 @@ class Transfer:
             raise _RestartFromZero(f"the file changed on the server (size {self.state.total} -> {total})")
 
     def _content_range(self, response: HttpResponse) -> tuple[int, int, int | None]:
-        match = _CONTENT_RANGE.match(response.headers.get("Content-Range") or "")
+        match = CONTENT_RANGE.match(response.headers.get("Content-Range") or "")
         if not match:
             raise Retryable(f"{self._display} sent a partial answer without a valid Content-Range")
         start, end = int(match.group(1)), int(match.group(2))
         total = None if match.group(3) == "*" else int(match.group(3))
         if end < start or (total is not None and end >= total):
             raise Retryable(f"{self._display} answered with the wrong byte range (an impossible Content-Range)")
-        length = _content_length(response)
+        length = content_length(response)
         if length is not None and length != end - start + 1:
             raise Retryable(f"{self._display} answered with the wrong byte range "
                             "(its Content-Range does not match its length)")
@@ -634,7 +519,7 @@ class Transfer:
         Returns True when the body ended cleanly (False: the block is full)."""
         buffer = bytearray(self.config.chunk_size)
         view = memoryview(buffer)
-        expected = _content_length(response)
+        expected = content_length(response)
         received = 0
         while True:
             if self._halt.is_set():
@@ -649,7 +534,7 @@ class Transfer:
                 if self._halt.is_set():
                     raise StopRequested()
                 if expected is not None and received < expected:
-                    raise Retryable(f"{_host(self._display)} closed the connection early "
+                    raise Retryable(f"{host_of(self._display)} closed the connection early "
                                     f"({received} of {expected} bytes)")
                 return True
             offset = block.position
@@ -685,14 +570,14 @@ class Transfer:
         try:
             return response.readinto(view)
         except (socket.timeout, TimeoutError, requests.exceptions.ReadTimeout):
-            raise Retryable(f"no data from {_host(self._display)} for "
+            raise Retryable(f"no data from {host_of(self._display)} for "
                             f"{self.config.stall_timeout:g} s (stalled)") from None
         except (OSError, http.client.HTTPException, requests.exceptions.RequestException,
                 urllib3.exceptions.HTTPError) as exc:
             if self._halt.is_set():
                 raise StopRequested() from None
-            raise Retryable(f"the connection to {_host(self._display)} was lost "
-                            f"({_transport_reason(exc)})") from None
+            raise Retryable(f"the connection to {host_of(self._display)} was lost "
+                            f"({transport_reason(exc)})") from None
 
     def _write(self, data: memoryview, offset: int) -> None:
         try:
@@ -741,40 +626,4 @@ class _AlreadyComplete(Exception):
         self.size = size
 
 
-def _body_end(response: HttpResponse) -> int:
-    """The file offset where this response's body ends (0 when unknown)."""
-    match = _CONTENT_RANGE.match(response.headers.get("Content-Range") or "")
-    if match:
-        return int(match.group(2)) + 1
-    if response.status == 200:
-        return _content_length(response) or 0
-    return 0
 
-
-def _content_length(response: HttpResponse) -> int | None:
-    value = response.headers.get("Content-Length")
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _host(display_url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(display_url).netloc or display_url
-
-
-def _reason(status: int) -> str:
-    try:
-        return http.client.responses[status]
-    except KeyError:
-        return ""
-
-
-def _transport_reason(exc: BaseException) -> str:
-    text = type(exc).__name__
-    for candidate in (exc, getattr(exc, "__cause__", None), getattr(exc, "__context__", None)):
-        if isinstance(candidate, OSError) and candidate.errno:
-            return f"{text}: {errno.errorcode.get(candidate.errno, candidate.errno)}"
-    return text

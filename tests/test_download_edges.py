@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest

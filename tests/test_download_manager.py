@@ -304,7 +304,7 @@ def test_query_secrets_never_reach_task_json_records_or_events(tmp_path, server)
         if path.is_file():
             assert secret not in path.read_text()
     assert not any(secret in text for text in seen)
-    assert server.requests_for("/q.safetensors")[-1].query if hasattr(server, "x") else True
+    assert f"token={secret}" in server.requests_for("/q.safetensors")[-1].target  # still used to fetch
 
 
 def test_conflict_when_another_url_writes_the_same_file(tmp_path, server):

@@ -17,7 +17,7 @@ from ..content_disposition import filename_from_content_disposition, filename_fr
 from ..errors import AccessDenied, AuthRequired, NotFound, RemoteError
 from ..http import HttpClient, check_http_url
 from ..redact import redact_url
-from ..transfer import HTML_MESSAGE
+from ..http_answers import HTML_MESSAGE
 from .base import ResolvedDownload
 
 if TYPE_CHECKING:

@@ -1,0 +1,67 @@
+"""How a transfer behaves: connections, block sizes, timeouts, retries, and when to add connections."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .diskspace import DEFAULT_RESERVE
+from .retry import RetryPolicy
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    connections: int = 4
+    #: Files at least this big are fetched over ``connections`` ranged connections.
+    segment_threshold: int = 64 * MiB
+    #: Connections take the file in blocks of this size, lowest offset first.
+    block_size: int = 16 * MiB
+    #: Bytes per read; reads return early when less has arrived.
+    chunk_size: int = 1 * MiB
+    #: A segmented download starts with one connection and opens the others as soon as a window
+    #: of this many seconds shows it slower than ``fast_connection_bps`` (0 = all at once).
+    ramp_up_seconds: float = 0.25
+    fast_connection_bps: float = 96 * MiB
+    #: No byte for this long counts as a stall (then retried).
+    stall_timeout: float = 60.0
+    connect_timeout: float = 15.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Flush the file to disk before it is renamed into place.  Off by default, like curl, wget
+    #: and huggingface_hub: it costs seconds per GiB and only matters after a power cut (the
+    #: task records themselves are always written durably).
+    fsync: bool = False
+    free_space_reserve: int = DEFAULT_RESERVE
+
+
+class RampUp:
+    """Decides when a segmented download opens its extra connections.
+
+    One connection that already runs faster than ``fast_connection_bps`` gains nothing from
+    more (the disk and the sha256 are the limit then, and extra connections only compete for
+    the CPU); a throttled one (per-connection limits, far CDNs) does.  So the first connection
+    runs alone while its speed is watched; as soon as a ``ramp_up_seconds`` window shows it
+    slower than that, the others join.
+    """
+
+    def __init__(self, config: "TransferConfig", downloaded: int) -> None:
+        self._window = config.ramp_up_seconds
+        self._fast = config.fast_connection_bps
+        self._since = time.monotonic()
+        self._bytes = downloaded
+
+    @property
+    def active(self) -> bool:
+        """False when the extra connections start at once."""
+        return self._window > 0 and bool(self._fast)
+
+    def more_connections_help(self, downloaded: int) -> bool:
+        if not self.active:
+            return True
+        now = time.monotonic()
+        elapsed = now - self._since
+        if elapsed < self._window:
+            return False
+        speed = (downloaded - self._bytes) / elapsed
+        self._since, self._bytes = now, downloaded
+        return speed < self._fast
