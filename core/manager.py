@@ -7,7 +7,6 @@ change and, while bytes flow, at most 4 progress updates a second go out through
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -21,7 +20,6 @@ from . import task as status
 from .content_disposition import filename_from_url
 from .errors import ChecksumMismatch, Conflict, InvalidInput, ModelManagerError, NotFound
 from .http import HttpClient
-from .jsonio import atomic_write_json, read_json
 from .model_types import ModelFolders, ModelLocation
 from .observers import (COMPLETE_DOWNLOAD_TASK, CREATE_DOWNLOAD_TASK, DELETE_DOWNLOAD_TASK,
                         UPDATE_DOWNLOAD_TASK, EventHub, Throttle)
@@ -31,6 +29,7 @@ from .redact import redact_url
 from .settings import Settings
 from .sources.base import ResolvedDownload, SourceRegistry
 from .task import DownloadTask, new_task_id
+from .task_store import TaskStore, remove_file
 from .transfer import Progress, ResumeState, StopRequested, StopSignal, Transfer, TransferConfig
 
 log = logging.getLogger(__name__)
@@ -81,7 +80,8 @@ class DownloadManager:
         self._last_save: dict[str, float] = {}
         self._throttle = Throttle()
         self._started = False
-        self._load()
+        self._store = TaskStore(self.state_dir, folders)
+        self._tasks.update((t.task_id, t) for t in self._store.load())
         settings.on_change(self._settings_changed)
 
     # ================================================================ lifetime
@@ -167,13 +167,13 @@ class DownloadManager:
         if if_exists == "skip" and location.path.is_file():
             self._mark_present(task)
             self._tasks[task.task_id] = task
-            self._save(task)
+            self._store.save(task)
             self._emit(CREATE_DOWNLOAD_TASK, task)
             self._emit(COMPLETE_DOWNLOAD_TASK, task)
             return task.copy(), True
         self._tasks[task.task_id] = task
         self._resolved[task.task_id] = resolved
-        self._save(task)
+        self._store.save(task)
         self._emit(CREATE_DOWNLOAD_TASK, task)
         self._pump()
         return task.copy(), True
@@ -197,7 +197,7 @@ class DownloadManager:
 
     def _restart(self, task: DownloadTask, keep_partial: bool) -> None:
         if not keep_partial:
-            _remove(partial_path_for(task.destination))
+            remove_file(partial_path_for(task.destination))
             task.missing, task.downloaded_bytes, task.etag = None, 0, None
         if not task.sha256_expected:
             task.sha256 = None
@@ -295,7 +295,7 @@ class DownloadManager:
             if task.status == status.COMPLETED:
                 raise Conflict("the download is already completed; delete the model instead")
             if run is not None or task.status != status.CANCELLED:
-                _remove(partial_path_for(task.destination))
+                remove_file(partial_path_for(task.destination))
                 task.missing, task.downloaded_bytes, task.etag = None, 0, None
                 task.speed_bps, task.eta_seconds = 0.0, None
                 self._set_status(task, status.CANCELLED)
@@ -306,12 +306,12 @@ class DownloadManager:
         with self._lock:
             task = self._task(task_id)
             if task.status != status.COMPLETED:
-                _remove(partial_path_for(task.destination))
+                remove_file(partial_path_for(task.destination))
             del self._tasks[task_id]
             self._resolved.pop(task_id, None)
             self._dormant.discard(task_id)
             self._throttle.forget(task_id)
-            _remove(self._record_path(task_id))
+            self._store.remove(task_id)
             self._changed.notify_all()
         self.events.emit(DELETE_DOWNLOAD_TASK, {"task_id": task_id})
 
@@ -353,7 +353,7 @@ class DownloadManager:
             with self._lock:
                 task = self._tasks.get(task_id)
                 if task is not None:
-                    _remove(partial_path_for(task.destination))
+                    remove_file(partial_path_for(task.destination))
                     task.missing, task.downloaded_bytes = None, 0
             self._failed(task_id, exc.message)
         except ModelManagerError as exc:
@@ -443,7 +443,7 @@ class DownloadManager:
             now = time.monotonic()
             if now - self._last_save.get(task_id, 0.0) >= self._save_interval:
                 self._last_save[task_id] = now
-                self._save(task, durable=False)
+                self._store.save(task, durable=False)
             if self._throttle.ready(task_id):
                 payload = task.event_payload()
             else:
@@ -458,7 +458,7 @@ class DownloadManager:
                 return
             task.speed_bps, task.eta_seconds = 0.0, None
             if task.status == status.QUEUED and reason != "shutdown":
-                self._save(task)  # resumed again while this run was stopping: let it run anew
+                self._store.save(task)  # resumed again while this run was stopping: let it run anew
             elif reason == "pause":
                 self._set_status(task, status.PAUSED)
             elif reason == "cancel":
@@ -466,7 +466,7 @@ class DownloadManager:
             else:  # shutdown: a new manager picks it up again
                 task.status = status.QUEUED
                 task.touch()
-                self._save(task)
+                self._store.save(task)
 
     def _failed(self, task_id: str, message: str) -> None:
         with self._lock:
@@ -494,60 +494,9 @@ class DownloadManager:
         task.status = new_status
         task.touch()
         if save:
-            self._save(task)
+            self._store.save(task)
         self._changed.notify_all()
         self._emit(UPDATE_DOWNLOAD_TASK, task)
 
     def _emit(self, event: str, task: DownloadTask) -> None:
         self.events.emit(event, task.event_payload())
-
-    def _record_path(self, task_id: str) -> Path:
-        return self.state_dir / "tasks" / f"{task_id}.json"
-
-    def _save(self, task: DownloadTask, durable: bool = True) -> None:
-        """Write the task record atomically.  Progress saves skip the fsync: on a disk busy
-        with a big download an fsync can wait seconds for unrelated dirty data, and a record
-        that lags only means re-fetching a few bytes."""
-        path = self._record_path(task.task_id)
-        try:
-            if durable:
-                atomic_write_json(path, task.to_record())
-            else:
-                _replace_json(path, task.to_record())
-        except OSError as exc:  # a full disk must not kill the worker; the next save retries
-            log.warning("could not save download task %s: %s", task.task_id, exc)
-
-    def _load(self) -> None:
-        folder = self.state_dir / "tasks"
-        if not folder.is_dir():
-            return
-        for path in sorted(folder.glob("*.json")):
-            record = read_json(path)
-            if not isinstance(record, dict) or record.get("task_id") != path.stem:
-                continue
-            try:
-                task = DownloadTask.from_record(record)
-                # Never trust a path from disk: rebuild it from the type and the relative name.
-                task.destination_path = str(self.folders.destination(task.model_type, "", task.filename).path)
-            except (TypeError, ValueError, ModelManagerError) as exc:
-                log.warning("ignoring download task file %s: %s", path.name, exc)
-                continue
-            if task.status in status.ACTIVE:
-                task.status = status.QUEUED
-            task.speed_bps, task.eta_seconds = 0.0, None
-            self._tasks[task.task_id] = task
-
-
-def _replace_json(path: Path, data: dict) -> None:
-    """Atomic (write a temporary file, rename) but not forced to disk."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def _remove(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
