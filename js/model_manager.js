@@ -135,6 +135,7 @@ class ModelManagerUI {
       controller.showTask(stored);
       if (ended) controller.endedAt = performance.now();
     }
+    if (ACTIVE_STATUSES.has(stored.status)) this.toasted.delete(stored.task_id); // runs again
     if ((completedEvent || stored.status === "completed") && !this.toasted.has(stored.task_id)) {
       this.toasted.add(stored.task_id);
       toastCompleted(this.app, stored);

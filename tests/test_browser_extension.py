@@ -280,6 +280,14 @@ def test_completion_toast_and_loader_list_refresh(page, comfy, files) -> None:
     page.page.wait_for_function(
         "([id, name]) => app.graph.getNodeById(id).widgets.find((w) => w.name === 'lora_name').options.values.includes(name)",
         arg=[loader_id, served.name], timeout=15000)
+    # The same task run again (overwrite) is announced again.
+    page.dismiss_toasts()
+    page.page.wait_for_function("() => !document.querySelector('.p-toast-message')", timeout=5000)
+    page.evaluate("(id) => { app.graph.getNodeById(id).widgets.find((w) => w.name === 'if_exists').value = 'overwrite'; }",
+                  node_id)
+    page.queue()
+    page.wait_toast("Download complete", f"loras/{served.name}")
+    assert page.panel(node_id)["taskId"] == panel["taskId"]  # the same task, run again
     assert page.log.ours() == []
 
 
