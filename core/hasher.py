@@ -8,7 +8,7 @@ Two ways in, so that hashing costs no extra copy when it can:
   by offset and hashes them from memory when their turn comes (so with several connections
   the blocks just behind the frontier are not read twice);
 * **read-back**: everything else (a resumed prefix, bytes too far ahead, times when no spare
-  buffer is free) is read back with ``os.preadv`` from the page cache.
+  buffer is free) is read back from the file (the page cache).
 
 hashlib releases the GIL on large updates, so hashing runs in parallel with the network
 threads and the digest is ready moments after the last byte lands.  After a restart the
@@ -17,18 +17,18 @@ prefix already on disk is simply hashed again (hashlib state cannot be saved).
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 
+from .fileio import PositionalFile
 from .segments import ByteRanges
 
 READ_SIZE = 1024 * 1024  # sha256 in Python is fastest with ~1 MiB updates (cache-friendly)
 
 
 class PrefixHasher:
-    def __init__(self, fd: int, ranges: ByteRanges, buffer_size: int = READ_SIZE,
-                 window: int = 64 * 1024 * 1024) -> None:
-        self._fd = fd
+    def __init__(self, file: PositionalFile, ranges: ByteRanges, buffer_size: int = READ_SIZE,
+                 window: int = 32 * 1024 * 1024) -> None:
+        self._file = file
         self._ranges = ranges
         self._cond = ranges.changed
         self._sha = hashlib.sha256()
@@ -138,7 +138,7 @@ class PrefixHasher:
         position = start
         while position < end:
             want = min(len(view), end - position)
-            count = os.preadv(self._fd, [view[:want]], position)
+            count = self._file.read_into(view[:want], position)
             if count <= 0:
                 raise OSError(f"the partial file is shorter than expected ({position} < {end} bytes)")
             self._sha.update(view[:count])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import logging
-import os
 import socket
 import threading
 import time
@@ -26,6 +25,7 @@ import urllib3
 
 from .diskspace import check_free_space, is_no_space, no_space_error
 from .errors import AccessDenied, AuthRequired, ChecksumMismatch, ModelManagerError, RemoteError
+from .fileio import PositionalFile
 from .hasher import PrefixHasher
 from .http import HttpClient, HttpResponse, origin_of
 from .http_answers import (CONTENT_RANGE, HTML_MESSAGE, UNSATISFIED_RANGE, body_end, content_length, host_of,
@@ -123,14 +123,14 @@ class Transfer:
         self._hasher: PrefixHasher | None = None
         self._solo = False  # one connection streams on from block to block
         self._halt = StopSignal()  # this pass's own stop (set by ``stop`` too)
-        self._fd = -1
+        self._file: PositionalFile = None  # type: ignore[assignment]  # opened by run()
         self._last_report = 0.0
 
     # ---------------------------------------------------------------- public entry point
     def run(self) -> TransferResult:
         self.partial.parent.mkdir(parents=True, exist_ok=True)
-        # O_NOFOLLOW: a symlink planted as the partial file must not redirect our writes.
-        self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        # Not following a symlink: one planted as the partial file must not redirect our writes.
+        self._file = PositionalFile(self.partial)
         try:
             restarts = 0
             while True:
@@ -150,14 +150,13 @@ class Transfer:
                 finally:
                     self.stop.unlink(self._halt)
         finally:
-            os.close(self._fd)
-            self._fd = -1
+            self._file.close()
 
     # ---------------------------------------------------------------- one pass
     def _run_once(self) -> TransferResult:
         ranges = self._initial_ranges()
         self._ranges = ranges
-        hasher = PrefixHasher(self._fd, ranges, buffer_size=self.config.chunk_size).start()
+        hasher = PrefixHasher(self._file, ranges, buffer_size=self.config.chunk_size).start()
         self._hasher = hasher
         try:
             if not (ranges.total is not None and ranges.done()):
@@ -165,10 +164,10 @@ class Transfer:
             self._check_stop()
             size = ranges.total if ranges.total is not None else ranges.downloaded()
             self._report(force=True, verifying=True)
-            actual = os.fstat(self._fd).st_size
+            actual = self._file.size()
             if actual != size:
                 if actual > size:
-                    os.ftruncate(self._fd, size)
+                    self._file.truncate(size)
                 else:
                     raise _RestartFromZero(f"the partial file holds {actual} bytes, expected {size}")
             digest = hasher.finish(size)
@@ -180,13 +179,13 @@ class Transfer:
                 f"got {digest} ({size} bytes); the downloaded data was discarded"
             )
         if self.config.fsync:
-            os.fsync(self._fd)
+            self._file.fsync()
         return TransferResult(size=size, sha256=digest)
 
     def _initial_ranges(self) -> ByteRanges:
         """The missing ranges to fetch, from the record checked against the partial file."""
         state = self.state
-        size_on_disk = os.fstat(self._fd).st_size
+        size_on_disk = self._file.size()
         claims_data = state.missing is not None and state.missing != [[0, state.total]]
         if state.missing is None or (claims_data and size_on_disk == 0):
             known = self.resolved.size if self.resolved.accepts_ranges else None
@@ -198,15 +197,15 @@ class Transfer:
             # record lags behind (a kill -9 between two saves).
             start = size_on_disk if state.total is None else min(size_on_disk, state.total)
             if size_on_disk > start:
-                os.ftruncate(self._fd, start)
+                self._file.truncate(start)
             missing = [[start, state.total]]
         return ByteRanges(state.total, missing)
 
     def _reset_to_zero(self, total: int | None) -> None:
         # Only truncate a file that has data: ext4 treats truncate-to-zero-then-rewrite as a
         # "replace" and flushes the whole file on close, which costs seconds per GiB.
-        if os.fstat(self._fd).st_size:
-            os.ftruncate(self._fd, 0)
+        if self._file.size():
+            self._file.truncate(0)
         self.state.total = total
         self.state.missing = [[0, total]]
         self.state.etag = None
@@ -581,9 +580,7 @@ class Transfer:
 
     def _write(self, data: memoryview, offset: int) -> None:
         try:
-            while data:
-                written = os.pwrite(self._fd, data, offset)
-                data, offset = data[written:], offset + written
+            self._file.write_at(data, offset)
         except OSError as exc:
             if is_no_space(exc):
                 ranges = self._ranges

@@ -3,6 +3,7 @@ full disks (a real small tmpfs), proxies, and the small parsers the downloader r
 from __future__ import annotations
 
 import os
+import threading
 import subprocess
 import time
 from pathlib import Path
@@ -449,3 +450,30 @@ def test_symlink_planted_as_partial_file_is_not_followed(tmp_path):
     assert task.status == "failed"
     assert outside.read_bytes() == b"precious"
     assert not (folder / "m.safetensors").exists()
+
+
+@pytest.mark.parametrize("positional", [True, False], ids=["pwrite", "seek-under-lock (Windows)"])
+def test_positional_file_from_many_threads(tmp_path, monkeypatch, positional):
+    from comfyui_model_manager.core import fileio
+
+    if not positional:  # the code path Windows takes: no os.pwrite / os.preadv
+        monkeypatch.setattr(fileio, "_HAS_PWRITE", False)
+        monkeypatch.setattr(fileio, "_HAS_PREADV", False)
+    data = payload(400_000)
+    target = fileio.PositionalFile(tmp_path / "f.bin")
+    pieces = [(offset, data[offset:offset + 10_000]) for offset in range(0, len(data), 10_000)]
+
+    def writer(part):
+        for offset, piece in part:
+            target.write_at(memoryview(piece), offset)
+
+    threads = [threading.Thread(target=writer, args=(pieces[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    view = memoryview(bytearray(len(data)))
+    assert target.read_into(view, 0) == len(data) and bytes(view) == data
+    assert target.size() == len(data)
+    target.close()
+    assert (tmp_path / "f.bin").read_bytes() == data
