@@ -335,3 +335,25 @@ def test_wait_returns_on_should_stop_and_timeout(tmp_path, server):
     finally:
         manager.shutdown()
     assert (tmp_path / CKPT / ".w.safetensors.mmpart").exists()  # shutdown keeps the partial
+
+
+def test_task_files_are_json_and_a_tampered_path_is_never_trusted(tmp_path, server):
+    server.add("/t.safetensors", payload(5_000))
+    manager = make_manager(tmp_path)
+    try:
+        task, _ = manager.submit(request(server.url("/t.safetensors")))
+        manager.wait(task.task_id, timeout=10)
+    finally:
+        manager.shutdown()
+    tasks_dir = tmp_path / "state/tasks"
+    record = json.loads((tasks_dir / f"{task.task_id}.json").read_text())
+    assert record["destination_path"] == str((tmp_path / CKPT / "t.safetensors").resolve())
+    evil = dict(record, task_id="e" * 32, status="queued", filename="../../../evil.safetensors")
+    (tasks_dir / f"{'e' * 32}.json").write_text(json.dumps(evil))
+    moved = dict(record, task_id="f" * 32, status="queued", destination_path="/tmp/elsewhere.safetensors")
+    (tasks_dir / f"{'f' * 32}.json").write_text(json.dumps(moved))
+    (tasks_dir / "garbage.json").write_text("{not json")
+    again = make_manager(tmp_path, start=False)
+    ids = {t.task_id for t in again.list()}
+    assert "e" * 32 not in ids and task.task_id in ids
+    assert again.get("f" * 32).destination == (tmp_path / CKPT / "t.safetensors").resolve()
