@@ -58,6 +58,7 @@ class ModelManagerRoutes:
             ("DELETE", "/models/{type}/{name:.+}", self.delete_model),
             ("POST", "/scans", self.start_scan),
             ("GET", "/scans/{scan_id}", self.get_scan),
+            ("POST", "/scans/{scan_id}/cancel", self.cancel_scan),
             ("GET", "/settings", self.get_settings),
             ("PUT", "/settings", self.put_settings),
             ("GET", "/types", self.list_types),
@@ -211,6 +212,11 @@ class ModelManagerRoutes:
     async def get_scan(self, request: web.Request) -> web.Response:
         runtime = await self.runtime()
         scan = await off_loop(runtime.executor, runtime.index.get_scan, request.match_info["scan_id"])
+        return web.json_response(scan.to_json() if hasattr(scan, "to_json") else scan)
+
+    async def cancel_scan(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        scan = await off_loop(runtime.executor, runtime.index.cancel_scan, request.match_info["scan_id"])
         return web.json_response(scan.to_json() if hasattr(scan, "to_json") else scan)
 
     # -- settings and types -------------------------------------------------------------

@@ -180,6 +180,10 @@ def test_scans_settings_and_types(env):
             break
         time.sleep(0.05)
     assert scan["status"] == "completed" and scan["count"] == 1 and scan["hashed"] == 1, json.dumps(scan)
+    finished = http.post(url(f"/model-manager/scans/{scan_id}/cancel"))
+    assert finished.status_code == 200 and finished.json()["status"] == "completed"  # too late: no-op
+    missing = http.post(url("/api/model-manager/scans/no-such-scan/cancel"))
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert http.post(url("/model-manager/scans"), json={"compute_hashes": "yes"}).status_code == 400
     assert http.post(url("/model-manager/scans"), json={"model_type": "nope"}).status_code == 400
 
