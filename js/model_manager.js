@@ -36,6 +36,8 @@ class ModelManagerUI {
     this.toasted = new Set(); // task ids whose completion was announced
     this.executingNodeId = null;
     this.refreshTimer = null;
+    /** prompt_id -> the workflow that was open when it started (node ids repeat across workflows) */
+    this.promptWorkflows = new Map();
   }
 
   // -- lifetime ------------------------------------------------------------------------
@@ -50,6 +52,10 @@ class ModelManagerUI {
     api.addEventListener("executing", (event) => {
       const detail = event.detail;
       this.executingNodeId = detail == null ? null : String(detail?.node ?? detail);
+    });
+    api.addEventListener("execution_start", (event) => {
+      const promptId = event.detail?.prompt_id;
+      if (promptId) this.promptWorkflows.set(promptId, this.workflowKey());
     });
     api.addEventListener("execution_error", (event) => this.onExecutionError(event.detail));
     api.addEventListener("reconnected", () => this.loadTasks());
@@ -89,6 +95,20 @@ class ModelManagerUI {
     this.controllers.forEach((controller) => this.reattach(controller));
   }
 
+  /** The open workflow (the object, not its path: saving under a new name keeps it the same). */
+  workflowKey() {
+    return this.app.extensionManager?.workflow?.activeWorkflow ?? null;
+  }
+
+  /**
+   * Was the task asked for by a node of the workflow now on screen?  Unknown prompts (queued from
+   * another tab or the API) count as yes: only a prompt this page saw start elsewhere is refused.
+   */
+  fromThisWorkflow(task) {
+    const started = task?.prompt_id ? this.promptWorkflows.get(task.prompt_id) : undefined;
+    return started === undefined || started === this.workflowKey();
+  }
+
   // -- nodes ---------------------------------------------------------------------------
   nodeCreated(node) {
     const kind = KIND_OF_CLASS[comfyClassOf(node)];
@@ -117,7 +137,8 @@ class ModelManagerUI {
     }
     const url = String(controller.widgetValue("url") ?? "").trim();
     const task = this.store.latestForNode((id) => controller.matches(id),
-      (candidate) => ACTIVE_STATUSES.has(candidate.status) || (url && candidate.url === url));
+      (candidate) => this.fromThisWorkflow(candidate)
+        && (ACTIVE_STATUSES.has(candidate.status) || (url && candidate.url === url)));
     if (task) controller.showTask(task);
   }
 
@@ -130,7 +151,7 @@ class ModelManagerUI {
     for (const controller of this.controllers) {
       if (controller.kind !== "download") continue;
       const follows = controller.taskId === stored.task_id;
-      const asked = controller.matches(stored.node_id);
+      const asked = controller.matches(stored.node_id) && this.fromThisWorkflow(stored);
       if (!follows && !asked) continue;
       controller.showTask(stored);
       if (ended) controller.endedAt = performance.now();

@@ -16,8 +16,11 @@ export class TaskStore {
     if (!task || !task.task_id) return undefined;
     const previous = this.tasks.get(task.task_id);
     if (previous && !newer(task, previous)) return previous.status;
-    // An event without node_id must not forget which node asked for the task.
-    const merged = previous && task.node_id == null ? { ...task, node_id: previous.node_id } : task;
+    // A payload without node_id / prompt_id (REST answers) must not forget who asked.
+    const merged = { ...task };
+    for (const key of ["node_id", "prompt_id"]) {
+      if (merged[key] == null && previous?.[key] != null) merged[key] = previous[key];
+    }
     this.tasks.set(task.task_id, merged);
     return previous?.status;
   }

@@ -561,3 +561,34 @@ def test_a_node_inside_a_subgraph_follows_its_task(page, comfy, files) -> None:
     assert _task(comfy, panel["taskId"])["node_id"] == expected
     assert panel["percent"] == "100.0"
     page.wait_toast("Download complete", served.name)
+
+
+def test_a_same_id_node_of_another_workflow_does_not_take_the_task(page) -> None:
+    """Node ids restart in every workflow: a prompt started in another workflow stays there."""
+    dispatch = """async ([kind, payload]) => {
+        const { api } = await import('/scripts/api.js');
+        api.dispatchCustomEvent(kind, payload);
+    }"""
+    task = {"url": "http://127.0.0.1/w.safetensors", "source": "direct", "model_type": "loras",
+            "filename": "w.safetensors", "status": "downloading", "downloaded_bytes": 10, "total_bytes": 100,
+            "progress": 10, "speed_bps": 1, "eta_seconds": 90, "sha256": None, "error": None,
+            "created_at": 1, "updated_at": 2}
+    page.evaluate(dispatch, ["execution_start", {"prompt_id": "prompt-in-first-workflow"}])
+    page.evaluate("() => app.extensionManager.command.execute('Comfy.NewBlankWorkflow')")
+    page.page.wait_for_function("() => app.graph.nodes.length === 0")
+    node_id = page.add_node("DownloadModel")
+    page.evaluate(dispatch, ["model_manager.update_download_task",
+                             {**task, "task_id": "elsewhere", "node_id": str(node_id),
+                              "prompt_id": "prompt-in-first-workflow"}])
+    time.sleep(0.6)
+    assert page.panel(node_id)["status"] == "idle"
+    page.evaluate(dispatch, ["execution_start", {"prompt_id": "prompt-here"}])
+    page.evaluate(dispatch, ["model_manager.update_download_task",
+                             {**task, "task_id": "here", "node_id": str(node_id), "prompt_id": "prompt-here"}])
+    panel = page.wait_panel(node_id, "p.taskId === 'here'")
+    assert panel["status"] == "downloading"
+    page.evaluate(dispatch, ["model_manager.update_download_task",
+                             {**task, "task_id": "elsewhere", "node_id": str(node_id), "updated_at": 3,
+                              "prompt_id": "prompt-in-first-workflow", "progress": 50}])
+    time.sleep(0.6)
+    assert page.panel(node_id)["taskId"] == "here"
