@@ -54,7 +54,7 @@ def _drop(page: ComfyPage, path, text: str | None = None) -> None:
     }""", [path.name, text if text is not None else path.read_text()])
     # the frontend reads the file and builds the graph asynchronously
     page.page.wait_for_function("() => app.graph.nodes.some((n) => n.type === 'DownloadModel')",
-                                timeout=15000)
+                                timeout=45000)
 
 
 def _prompt(page: ComfyPage) -> dict:
