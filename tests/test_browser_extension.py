@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.comfyui, pytest.mark.browser]
 SLOW = 0.12  # seconds per 64 KiB chunk: ~0.5 MB/s
 SLOW_SIZE = 64 * CHUNK  # 4 MiB: ~8 s at SLOW, so there is time to look, pause and resume
 SECRET = "mm-test-civitai-key-0123456789abcdef"
+HF_SECRET = "hf_mmTestToken0123456789abcdefABCDEF"
 
 
 @pytest.fixture(scope="module")
@@ -431,6 +432,11 @@ def test_settings_save_a_key_that_is_reported_set_and_never_shown(page, comfy, s
         "() => document.querySelector(\".mm-secret[data-setting='civitai_api_key'] .mm-secret-state\").dataset.set === 'true'")
     assert field.locator(".mm-secret-state").inner_text() == "set"
     assert field.locator(".mm-secret-input").input_value() == ""
+    hf_field = page.page.locator(".mm-secret[data-setting='huggingface_token']")
+    hf_field.locator(".mm-secret-input").fill(HF_SECRET)
+    hf_field.locator(".mm-secret-input").press("Enter")  # Enter saves like the button
+    page.page.wait_for_function(
+        "() => document.querySelector(\".mm-secret[data-setting='huggingface_token'] .mm-secret-state\").dataset.set === 'true'")
 
     # Numbers and the NSFW level go to the pack's settings too.
     number = page.page.locator(".mm-number[data-setting='max_concurrent_downloads'] input")
@@ -446,7 +452,8 @@ def test_settings_save_a_key_that_is_reported_set_and_never_shown(page, comfy, s
         time.sleep(0.1)
     assert view["civitai_api_key_set"] is True
     assert view["max_concurrent_downloads"] == 3 and view["civitai_nsfw_level"] == 4
-    assert SECRET not in json.dumps(view)
+    assert view["huggingface_token_set"] is True
+    assert SECRET not in json.dumps(view) and HF_SECRET not in json.dumps(view)
     page.screenshot(shots / "settings.png", clip=page.page.locator(".p-dialog").first.bounding_box())
 
     # The key is nowhere in the page, nor in ComfyUI's own settings file.
@@ -454,19 +461,24 @@ def test_settings_save_a_key_that_is_reported_set_and_never_shown(page, comfy, s
     inputs = page.evaluate("() => [...document.querySelectorAll('input')].map((i) => i.value).join('\\n')")
     storage = page.evaluate("() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
     for text in (html, inputs, storage):
-        assert SECRET not in text
+        assert SECRET not in text and HF_SECRET not in text
     comfy_settings = comfy.base_dir / "user" / "default" / "comfy.settings.json"
-    assert SECRET not in comfy_settings.read_text()
+    assert SECRET not in comfy_settings.read_text() and HF_SECRET not in comfy_settings.read_text()
     assert "ModelManager" not in comfy_settings.read_text()
     pack_settings = comfy.state_dir / "settings.json"
-    assert json.loads(pack_settings.read_text())["civitai_api_key"] == SECRET
+    saved = json.loads(pack_settings.read_text())
+    assert saved["civitai_api_key"] == SECRET and saved["huggingface_token"] == HF_SECRET
     assert pack_settings.stat().st_mode & 0o077 == 0
 
     # Clear removes it again.
     field.locator(".mm-clear").click()
     page.page.wait_for_function(
         "() => document.querySelector(\".mm-secret[data-setting='civitai_api_key'] .mm-secret-state\").dataset.set === 'false'")
-    assert comfy.get("/model-manager/settings").json()["civitai_api_key_set"] is False
+    hf_field.locator(".mm-clear").click()
+    page.page.wait_for_function(
+        "() => document.querySelector(\".mm-secret[data-setting='huggingface_token'] .mm-secret-state\").dataset.set === 'false'")
+    view = comfy.get("/model-manager/settings").json()
+    assert view["civitai_api_key_set"] is False and view["huggingface_token_set"] is False
     assert page.log.ours() == []
 
 
