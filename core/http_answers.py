@@ -14,6 +14,18 @@ HTML_MESSAGE = ("the server sent a web page instead of the model file — a logi
                 "needed (open the link in a browser to check)")
 
 
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
+
+
+def looks_like_html(first_bytes: memoryview | bytes) -> bool:
+    """A body that starts like a web page (some servers send login pages as octet-stream).
+
+    Model files never start with ``<``: safetensors begins with an 8-byte length, pickles and
+    zips with binary magic, GGUF with ``GGUF``."""
+    head = bytes(first_bytes[:64]).lstrip().lower()
+    return head.startswith(_HTML_STARTS)
+
+
 def body_end(response: HttpResponse) -> int:
     """The file offset where this response's body ends (0 when unknown)."""
     match = CONTENT_RANGE.match(response.headers.get("Content-Range") or "")

@@ -475,6 +475,12 @@ class DownloadManager:
                 return
             task.error = self.settings.redactor(message)
             task.speed_bps, task.eta_seconds = 0.0, None
+            partial = partial_path_for(task.destination)
+            try:
+                if partial.stat().st_size == 0:  # nothing worth keeping for a resume
+                    remove_file(partial)
+            except OSError:
+                pass
             self._set_status(task, status.FAILED)
 
     def _settings_changed(self, settings: Settings) -> None:

@@ -29,7 +29,7 @@ from .fileio import PositionalFile
 from .hasher import PrefixHasher
 from .http import HttpClient, HttpResponse, origin_of
 from .http_answers import (CONTENT_RANGE, HTML_MESSAGE, UNSATISFIED_RANGE, body_end, content_length, host_of,
-                           reason_phrase, transport_reason)
+                           looks_like_html, reason_phrase, transport_reason)
 from .redact import redact_url
 from .retry import RETRYABLE_STATUSES, parse_retry_after
 from .segments import Block, ByteRanges
@@ -537,6 +537,8 @@ class Transfer:
                                     f"({received} of {expected} bytes)")
                 return True
             offset = block.position
+            if offset == 0 and looks_like_html(view[:count]):
+                raise RemoteError(f"{self._display}: {HTML_MESSAGE}")
             self._write(view[:count], offset)
             received += count
             hasher = self._hasher

@@ -244,3 +244,12 @@ def test_server_stops_honouring_ranges_mid_segmented_download(tmp_path, server):
     assert (tmp_path / "models/checkpoints/g.safetensors").read_bytes() == data
     assert task.sha256 == sha256(data)
     assert any(r.status == 200 and r.header("Range") == "bytes=0-" for r in server.requests_for("/g.safetensors"))
+
+
+def test_web_page_sent_as_octet_stream_is_recognised(tmp_path, server):
+    page = b"\n  <!DOCTYPE html><html><body>Please sign in</body></html>" + b" " * 5000
+    server.add("/disguised.safetensors", page)  # Content-Type: application/octet-stream
+    task, _ = _download(tmp_path, server, "/disguised.safetensors")
+    assert task.status == "failed"
+    assert "web page instead of the model file" in task.error
+    assert listing(tmp_path / "models/checkpoints") == []
