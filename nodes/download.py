@@ -1,15 +1,18 @@
 """DownloadModel: create or join a download task and wait for it on the node."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..core.errors import ModelManagerError
+from ..core.paths import validate_subfolder
 from . import comfy_api
 from .folders import forget_loader_cache, loader_name, model_type_names
 from .runtime import HOLDER, Runtime, get_runtime
 from .waiting import POLL_SECONDS, run_interruptibly, stop_if_interrupted
 
 CATEGORY = "model_manager"
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 IF_EXISTS_CHOICES = ["skip", "overwrite", "rename"]
 _COMPLETED, _FAILED, _CANCELLED = "completed", "failed", "cancelled"
 
@@ -63,6 +66,20 @@ class DownloadModel:
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, url: Any = None, sha256: Any = None, subfolder: Any = None) -> bool | str:
+        """Refuse what can never work before the prompt runs (linked inputs arrive as None)."""
+        if isinstance(url, str) and not url.strip():
+            return "url is empty: paste a Civitai, Hugging Face or other http(s) link"
+        if isinstance(sha256, str) and sha256.strip() and not _SHA256.match(sha256.strip()):
+            return "sha256 must be 64 hexadecimal characters (or empty to use the source's checksum)"
+        if isinstance(subfolder, str) and subfolder.strip():
+            try:
+                validate_subfolder(subfolder.strip())
+            except ModelManagerError as exc:
+                return f"subfolder: {exc.message}"
+        return True
 
     @classmethod
     def IS_CHANGED(cls, url: str = "", model_type: str = "auto", subfolder: str = "",

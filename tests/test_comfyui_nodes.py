@@ -322,6 +322,13 @@ def test_user_errors_have_clear_messages(comfy, files):
         "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 1]}}}})
     assert response.status_code == 400
     assert "unknown model type 'lorax'" in response.text
+    # DownloadModel inputs that can never work are refused before anything runs
+    for inputs, text in (({"sha256": "abc"}, "64 hexadecimal"), ({"subfolder": "../../etc"}, "inside its model folder"),
+                         ({"url": " "}, "url is empty")):
+        prompt = _download_prompt("https://example.com/x.safetensors")
+        prompt["1"]["inputs"].update(inputs)
+        response = comfy.post("/prompt", json={"prompt": prompt})
+        assert response.status_code == 400 and text in response.text, response.text
 
 
 def _png_bytes(size=(96, 64), color=(250, 120, 10)):
