@@ -136,6 +136,13 @@ class ByteRanges:
         with self.changed:
             return not self._free and not any(not b.complete for b in self._claimed)
 
+    def free_bytes(self) -> int | None:
+        """Bytes nobody is fetching yet (None when that is open-ended)."""
+        with self.changed:
+            if any(end is None for _start, end in self._free):
+                return None
+            return sum(end - start for start, end in self._free)
+
     def has_free(self) -> bool:
         with self.changed:
             return bool(self._free)

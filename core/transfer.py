@@ -252,7 +252,8 @@ class Transfer:
             while any(worker.is_alive() for worker in workers):
                 workers[-1].join(0.05 if ramp else 0.25)
                 self._report()
-                if ramp is not None and ramp.more_connections_help(ranges.downloaded()):
+                if ramp is not None and self._worth_more_connections(ranges) \
+                        and ramp.more_connections_help(ranges.downloaded()):
                     self._solo = False
                     workers += [self._spawn(i, ranges, block_size, None, None) for i in range(1, extra + 1)]
                     ramp = None
@@ -269,6 +270,12 @@ class Transfer:
         self._check_stop()
         if not ranges.done():
             raise RemoteError(f"{self._display}: the download ended with bytes still missing")
+
+    def _worth_more_connections(self, ranges: ByteRanges) -> bool:
+        """Near the end more connections cannot pay for their start (and a slow moment there,
+        e.g. the disk flushing, must not bring them in)."""
+        free = ranges.free_bytes()
+        return free is None or free >= 2 * self.config.block_size
 
     def _spawn(self, index: int, ranges: ByteRanges, block_size: int | None, block: Block | None,
                response: HttpResponse | None) -> threading.Thread:
