@@ -147,11 +147,7 @@ class ComfyPage:
         """Back to an empty graph with no menu, dialog or toast open.  Node ids continue from
         where they were, so late events of an earlier test's tasks never match a new node."""
         self.close_menus()
-        for _ in range(3):
-            if not self.page.locator(".p-dialog").count():
-                break
-            self.page.keyboard.press("Escape")
-            self.page.wait_for_timeout(150)
+        self.close_dialogs()
         self.evaluate("""() => {
             const last = app.graph.state?.lastNodeId ?? app.graph.last_node_id ?? 0;
             app.graph.clear();
@@ -162,6 +158,14 @@ class ComfyPage:
             app.canvas.setDirty(true, true);
         }""")
         self.page.wait_for_function("() => !document.querySelector('.p-toast-message')", timeout=5000)
+
+    def close_dialogs(self) -> None:
+        """Closes ComfyUI dialogs (e.g. the error report of a failed node) with Escape."""
+        for _ in range(3):
+            if not self.page.locator(".p-dialog").count():
+                return
+            self.page.keyboard.press("Escape")
+            self.page.wait_for_timeout(150)
 
     def evaluate(self, script: str, arg: Any = None) -> Any:
         return self.page.evaluate(script, arg)
@@ -236,6 +240,7 @@ class ComfyPage:
     def open_node_menu(self, node_id: int) -> list[dict[str, Any]]:
         """Right-clicks the node's title on the canvas; answers the menu's entries."""
         self.close_menus()
+        self.close_dialogs()
         x, y = self.node_title_point(node_id)
         self.page.mouse.click(x, y, button="right")
         self.page.wait_for_selector(".litecontextmenu .litemenu-entry", timeout=5000)
