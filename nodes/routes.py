@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+from pathlib import Path
 from typing import Any, Callable
 
 from aiohttp import web
 
 from ..core.errors import InvalidInput, NotFound
-from ..core.paths import validate_relative_name
+from ..core.paths import is_within, validate_relative_name
 from .folders import forget_loader_cache
 from .http_helpers import (
     MethodNotAllowed, json_errors, off_loop, parse_bool, read_image, read_json_object,
@@ -28,6 +30,14 @@ _IF_EXISTS = ("skip", "overwrite", "rename")
 
 def _task_json(task: Any) -> dict:
     return task.to_json()
+
+
+def _preview_is_ours(runtime: Runtime, model_type: str, preview: Path) -> bool:
+    """A preview is served only from the type's folders or our state folder, so a symlinked
+    sidecar (``x.webp -> /etc/...``) can never expose another file."""
+    real = Path(os.path.realpath(preview))
+    allowed = [*runtime.folders.get(model_type).roots, runtime.state_dir]
+    return any(is_within(real, Path(os.path.realpath(root))) for root in allowed)
 
 
 class ModelManagerRoutes:
@@ -149,7 +159,7 @@ class ModelManagerRoutes:
     async def _get_preview(self, runtime: Runtime, request: web.Request, name: str) -> web.StreamResponse:
         location = await self._locate(runtime, request, name)
         preview = await off_loop(runtime.executor, runtime.index.preview_path, location.model_type, location.name)
-        if preview is None:
+        if preview is None or not _preview_is_ours(runtime, location.model_type, preview):
             raise NotFound(f"{location.model_type}/{location.name} has no preview")
         original = request.query.get("original") in ("1", "true")
         served = await off_loop(runtime.executor, runtime.previews.get, preview, original)

@@ -277,10 +277,17 @@ def test_paths_outside_the_model_folders_are_refused(env, tmp_path):
                                      ("PUT", "/preview", _png())):
             status, payload = _raw(env, method, f"/model-manager/models/loras/{name}{suffix}", body)
             assert 400 <= status < 500, (method, name, suffix, status, payload)
+    # a preview sidecar that is a symlink to a file outside is never served
+    (outside / "secret.png").write_bytes(_png(color=(1, 2, 3)))
+    (loras / "inside.png").symlink_to(outside / "secret.png")
+    for suffix in ("/preview", "/preview?original=1"):
+        status, payload = _raw(env, "GET", f"/model-manager/models/loras/inside.safetensors{suffix}")
+        assert status == 404, (status, payload[:100])
     for model_type in ("..", "custom_nodes", "configs"):
         status, _ = _raw(env, "GET", f"/model-manager/models/{model_type}/inside.safetensors")
         assert status == 400
-    assert (sorted(p.name for p in outside.iterdir()), sorted(p.name for p in loras.iterdir())) == before
+    assert sorted(p.name for p in outside.iterdir()) == sorted(before[0] + ["secret.png"])
+    assert sorted(p.name for p in loras.iterdir()) == sorted(before[1] + ["inside.png"])
     assert (outside / "secret.safetensors").read_bytes() == b"out"
 
 
