@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 from ..core.observers import (
@@ -21,6 +22,7 @@ from ..core.redact import Redactor
 log = logging.getLogger(__name__)
 
 Send = Callable[[str, dict], None]
+JITTER_SLACK = 1.08
 
 
 def _redact_values(value: Any, redactor: Redactor) -> Any:
@@ -37,10 +39,14 @@ class EventBridge:
     """Listener for the manager's and the index's ``EventHub``s."""
 
     def __init__(self, send: Send, redactor: Redactor | None = None,
-                 per_second: float = MAX_PROGRESS_EVENTS_PER_SECOND) -> None:
+                 per_second: float = MAX_PROGRESS_EVENTS_PER_SECOND,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._send = send
         self._redactor = redactor or Redactor()
-        self._throttle = Throttle(per_second)
+        # The manager and the index already pace progress at ``per_second``; this is the safety
+        # net.  A few percent of slack keeps scheduling jitter (an event that reaches us 1 ms
+        # "early") from dropping every other update of a well-paced emitter.
+        self._throttle = Throttle(per_second * JITTER_SLACK, clock=clock)
         self._lock = threading.Lock()
         self._last_status: dict[str, str] = {}
         self._requesters: dict[str, tuple[str | None, str | None]] = {}
