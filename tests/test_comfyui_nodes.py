@@ -213,6 +213,8 @@ def test_download_workflow_events_file_and_loader_list(comfy, files):
                and m["data"]["status"] == "downloading"]
     duration = max(flowing[-1] - flowing[0], 0.0)
     assert len(flowing) <= 4 * duration + 2, (len(flowing), duration)  # <= 4 a second
+    assert len(flowing) >= 2 * duration - 1, (len(flowing), duration)  # and not starved
+    print(f"progress events while downloading: {len(flowing)} in {duration:.2f} s")
     assert [order.index(s) for s in statuses] == sorted(order.index(s) for s in statuses), statuses
     complete = events[-1]["data"]
     assert complete["status"] == "completed" and complete["node_id"] == "1"
