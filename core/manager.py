@@ -15,10 +15,13 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
+
+import requests
 
 from . import task as status
 from .content_disposition import filename_from_url
-from .errors import ChecksumMismatch, Conflict, InvalidInput, ModelManagerError, NotFound
+from .errors import ChecksumMismatch, Conflict, InvalidInput, ModelManagerError, NotFound, RateLimited, RemoteError
 from .http import HttpClient
 from .model_types import ModelFolders, ModelLocation
 from .observers import (COMPLETE_DOWNLOAD_TASK, CREATE_DOWNLOAD_TASK, DELETE_DOWNLOAD_TASK,
@@ -380,7 +383,7 @@ class DownloadManager:
             resolved = self._resolved.get(task_id)
             url = task.url
         if resolved is None:  # after a restart: fresh auth headers / signed URLs
-            resolved = self.sources.resolve(url)
+            resolved = self._resolve_again(url, stop)
             with self._lock:
                 self._resolved[task_id] = resolved
         with self._lock:
@@ -418,8 +421,27 @@ class DownloadManager:
             except Exception as exc:  # sidecars are a bonus; the model is in place
                 log.warning("after-download step for %s failed: %s", redact_url(url), exc)
 
+    def _resolve_again(self, url: str, stop: StopSignal) -> ResolvedDownload:
+        """Resolve a task's link again (after a restart, or for a fresh signed URL), retrying
+        while the network or the service is briefly away."""
+        policy = self.transfer_config.retry
+        attempt = 0
+        while True:
+            try:
+                return self.sources.resolve(url)
+            except (requests.RequestException, OSError, RateLimited) as exc:
+                attempt += 1
+                if attempt >= policy.max_tries:
+                    raise RemoteError(
+                        f"could not reach {urlsplit(url).netloc or 'the server'} to continue the download "
+                        f"({type(exc).__name__}); resume to try again") from None
+                delay = policy.delay(attempt, getattr(exc, "retry_after", None))
+            if stop.wait(delay):
+                raise StopRequested()
+
     def _refresh(self, task_id: str, url: str) -> ResolvedDownload:
-        resolved = self.sources.resolve(url)
+        run = self._runs.get(task_id)
+        resolved = self._resolve_again(url, run.stop if run is not None else StopSignal())
         with self._lock:
             self._resolved[task_id] = resolved
         return resolved

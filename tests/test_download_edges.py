@@ -477,3 +477,37 @@ def test_positional_file_from_many_threads(tmp_path, monkeypatch, positional):
     assert target.size() == len(data)
     target.close()
     assert (tmp_path / "f.bin").read_bytes() == data
+
+
+def test_restart_while_the_service_is_briefly_unreachable_retries_the_resolve(tmp_path, hosts):
+    import requests
+
+    api, storage = hosts
+    data = payload(400_000)
+    storage.add("/blob", data, rate=400_000)
+    api.redirect("/download", storage.url("/blob"), status=307)
+
+    class _Flaky(_TokenSource):
+        failures = 0
+
+        def resolve(self, url):
+            if self.resolves >= 1 and self.failures < 2:  # after the restart: two network errors
+                self.failures += 1
+                raise requests.ConnectionError("connection refused")
+            return super().resolve(url)
+
+    source = _Flaky(api.url("/download"))
+    first = _manager_with(tmp_path, source, settings={"connections_per_download": 1})
+    task, _ = first.submit(request("fakeapi:model", model_type="auto"))
+    deadline = time.monotonic() + 10
+    while first.get(task.task_id).downloaded_bytes < 50_000 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.shutdown()
+    second = _manager_with(tmp_path, source, settings={"connections_per_download": 1})
+    try:
+        done = second.wait(task.task_id, timeout=20)
+    finally:
+        second.shutdown()
+    assert done.status == "completed", done.error
+    assert source.failures == 2 and source.resolves == 2
+    assert (tmp_path / "models/loras/model.safetensors").read_bytes() == data
