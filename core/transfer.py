@@ -163,6 +163,8 @@ class Transfer:
                 self._download(ranges)
             self._check_stop()
             size = ranges.total if ranges.total is not None else ranges.downloaded()
+            if size == 0:
+                raise RemoteError(f"{self._display}: the server sent an empty file; nothing was saved")
             self._report(force=True, verifying=True)
             actual = self._file.size()
             if actual != size:

@@ -253,3 +253,10 @@ def test_web_page_sent_as_octet_stream_is_recognised(tmp_path, server):
     assert task.status == "failed"
     assert "web page instead of the model file" in task.error
     assert listing(tmp_path / "models/checkpoints") == []
+
+
+def test_empty_file_is_not_placed(tmp_path, server):
+    server.add("/empty.safetensors", b"")
+    task, _ = _download(tmp_path, server, "/empty.safetensors")
+    assert task.status == "failed" and "empty file" in task.error
+    assert listing(tmp_path / "models/checkpoints") == []
