@@ -108,7 +108,7 @@ class DownloadModel:
             filename=(filename or "").strip(), sha256=(sha256 or "").strip(), if_exists=if_exists or "skip",
             node_id=node_id, prompt_id=prompt_id,
         )
-        task, _created = run_interruptibly(runtime.executor, lambda: runtime.manager.submit(request))
+        task, _created = run_interruptibly(runtime.slow_executor, lambda: runtime.manager.submit(request))
         runtime.bridge.attach(task.task_id, node_id, prompt_id)
         if wait:
             task = self._wait(runtime, task.task_id, node_id)

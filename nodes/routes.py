@@ -104,7 +104,7 @@ class ModelManagerRoutes:
         fields.setdefault("model_type", "auto")
         fields["model_type"] = fields["model_type"] or "auto"
         runtime = await self.runtime()
-        task, created = await off_loop(runtime.executor, runtime.manager.submit, DownloadRequest(**fields))
+        task, created = await off_loop(runtime.slow_executor, runtime.manager.submit, DownloadRequest(**fields))
         return web.json_response(_task_json(task), status=201 if created else 200)
 
     async def get_task(self, request: web.Request) -> web.Response:
@@ -115,12 +115,12 @@ class ModelManagerRoutes:
     async def task_action(self, request: web.Request) -> web.Response:
         runtime = await self.runtime()
         action = getattr(runtime.manager, request.match_info["action"])
-        task = await off_loop(runtime.executor, action, request.match_info["task_id"])
+        task = await off_loop(runtime.slow_executor, action, request.match_info["task_id"])
         return web.json_response(_task_json(task))
 
     async def delete_task(self, request: web.Request) -> web.Response:
         runtime = await self.runtime()
-        await off_loop(runtime.executor, runtime.manager.delete, request.match_info["task_id"])
+        await off_loop(runtime.slow_executor, runtime.manager.delete, request.match_info["task_id"])
         return web.Response(status=204)
 
     # -- models -------------------------------------------------------------------------

@@ -42,8 +42,13 @@ class Runtime:
     index: Any  # core.scanner.ModelIndex
     bridge: EventBridge
     previews: PreviewCache
+    #: quick disk work of the routes (listing, reading, small writes)
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="model-manager"))
+    #: calls that may wait on the network or on a transfer thread (resolving a link, pausing):
+    #: kept apart so a slow source never queues up the quick requests behind it
+    slow_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="model-manager-slow"))
     started: bool = False
     #: DownloadModel inputs -> where its file landed (for IS_CHANGED).
     download_memo: DownloadMemo = field(default_factory=DownloadMemo)
@@ -61,6 +66,7 @@ class Runtime:
             self.manager.shutdown(timeout=timeout)
         finally:
             self.executor.shutdown(wait=False, cancel_futures=True)
+            self.slow_executor.shutdown(wait=False, cancel_futures=True)
 
 
 def build_runtime(folders: ModelFolders, state_dir: Path,
