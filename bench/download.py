@@ -118,6 +118,18 @@ def child(url: str, work: Path, connections: int) -> None:
     from comfyui_model_manager.core.model_types import ModelFolders
     from comfyui_model_manager.core.settings import Settings
 
+    import logging
+
+    ramp_notes: list[str] = []
+
+    class _Notes(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "opening" in record.getMessage():
+                ramp_notes.append(record.getMessage())
+
+    transfer_log = logging.getLogger("comfyui_model_manager.core.transfer")
+    transfer_log.setLevel(logging.INFO)
+    transfer_log.addHandler(_Notes())
     settings = Settings(work / "settings.json", environ={})
     settings.update({"connections_per_download": connections})
     manager = DownloadManager(ModelFolders.from_models_dir(work / "models"), work / "state", settings)
@@ -131,6 +143,7 @@ def child(url: str, work: Path, connections: int) -> None:
     print(json.dumps({
         "status": task.status, "error": task.error, "sha256": task.sha256, "bytes": task.total_bytes,
         "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024,
+        "ramp": ramp_notes,
     }))
 
 
@@ -189,9 +202,16 @@ def main() -> None:
               f"whole process incl. Python start {best['process_wall']:.3f} s; all runs: "
               f"{', '.join(format(r['wall'], '.2f') for r in ours)})")
         print(f"  ours, connections_per_download=1: {best_single['wall']:.3f} s")
+        ramped = sum(1 for r in ours if r["ramp"])
+        print(f"  default runs that opened extra connections: {ramped} of {len(ours)}"
+              + (f" ({ours[0]['ramp'][0] if ours[0]['ramp'] else ''})" if ramped else ""))
         print(f"  ratio ours / curl               : {best['wall'] / curl_best:.3f}   (target <= 1.10; "
               f"whole process: {best['process_wall'] / curl_best:.3f}; one connection: "
               f"{best_single['wall'] / curl_best:.3f})")
+        import statistics
+
+        median_ratio = statistics.median(r["wall"] for r in ours) / statistics.median(curl_times)
+        print(f"  median ours / median curl       : {median_ratio:.3f}   (the spread of this machine)")
         print(f"  peak RSS of the download process: {max(r['max_rss_mb'] for r in ours + single):.1f} MB (target <= 150)")
         print(f"  CPU seconds per GiB             : {best['cpu'] / gib:.2f} (user+system, whole process)")
 

@@ -257,6 +257,8 @@ class Transfer:
                 if ramp is not None and self._worth_more_connections(ranges) \
                         and ramp.more_connections_help(ranges.downloaded()):
                     self._solo = False
+                    log.info("%s: one connection ran at %.1f MB/s; opening %d more", self._display,
+                             ramp.last_speed / 1e6, extra)
                     workers += [self._spawn(i, ranges, block_size, None, None) for i in range(1, extra + 1)]
                     ramp = None
                 elif ramp is not None and not ranges.has_free():

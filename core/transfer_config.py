@@ -49,6 +49,7 @@ class RampUp:
         self._fast = config.fast_connection_bps
         self._since = time.monotonic()
         self._bytes = downloaded
+        self.last_speed = 0.0
 
     @property
     def active(self) -> bool:
@@ -63,5 +64,5 @@ class RampUp:
         if elapsed < self._window:
             return False
         speed = (downloaded - self._bytes) / elapsed
-        self._since, self._bytes = now, downloaded
+        self._since, self._bytes, self.last_speed = now, downloaded, speed
         return speed < self._fast
