@@ -71,10 +71,11 @@ def validate_relative_name(name: str) -> PurePosixPath:
 
 
 def validate_subfolder(subfolder: str) -> PurePosixPath:
-    """Like ``validate_relative_name`` but an empty subfolder is allowed."""
-    if not subfolder or not subfolder.strip().strip("/\\"):
+    """Like ``validate_relative_name`` but an empty subfolder is allowed (a trailing ``/`` is ignored)."""
+    cleaned = (subfolder or "").strip().rstrip("/\\")
+    if not cleaned:
         return PurePosixPath()
-    return validate_relative_name(subfolder.strip().strip("/\\"))
+    return validate_relative_name(cleaned)  # refuses "/abs", "C:\\x", ".." and hidden parts
 
 
 def resolve_inside(root: Path, relative: PurePosixPath | str) -> Path:

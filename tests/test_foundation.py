@@ -102,3 +102,10 @@ def test_saved_hf_login_and_proxy_view(tmp_path) -> None:
     assert "pa55word" not in json.dumps(settings.public_view())
     settings.update({"proxy": settings.public_view()["proxy"], "max_concurrent_downloads": 2})
     assert settings.proxy == "http://user:pa55word@proxy.local:3128"
+
+
+@pytest.mark.parametrize("subfolder", ["/tmp", "C:\\\\x", "../up", "a/../../b", ".hidden"])
+def test_subfolders_cannot_escape(tmp_path, subfolder: str) -> None:
+    with pytest.raises(UnsafePath):
+        ModelFolders.from_models_dir(tmp_path).destination("loras", subfolder, "x.safetensors")
+    assert ModelFolders.from_models_dir(tmp_path).destination("loras", "style/", "x.safetensors").name == "style/x.safetensors"

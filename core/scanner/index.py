@@ -323,6 +323,7 @@ class ModelIndex:
             self.events.emit(UPDATE_SCAN_TASK, task.progress_event())
 
     def _run_scan(self, task: ScanTask) -> None:
+        final_status = "completed"
         try:
             with self._scan_gate:
                 if task.cancel_requested:
@@ -333,12 +334,11 @@ class ModelIndex:
                     self._hash_phase(task, found)
                 if task.fetch_civitai_info:
                     self._civitai_phase(task, found)
-                task.status = "completed"
         except Cancelled:
-            task.status = "cancelled"
+            final_status = "cancelled"
         except Exception as exc:  # a scan must end with a status, never die silently
             log.exception("model scan %s failed", task.scan_id)
-            task.status = "failed"
+            final_status = "failed"
             task.add_error(self.settings.redactor(f"the scan failed: {exc}"))
         finally:
             try:
@@ -353,6 +353,7 @@ class ModelIndex:
             task.count = len(models)
             task.hashed = sum(1 for m in models if m.get("sha256"))
             task.current = ""
+            task.status = final_status  # only now: a poller never sees "completed" with no count
             task.report = ScanReport(task, models)
             task.mark_done()
             self._throttle.forget(task.scan_id)
