@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 
 from .fileio import PositionalFile
 from .segments import ByteRanges
@@ -40,6 +41,9 @@ class PrefixHasher:
         self._max_buffers = max(2, window // max(1, buffer_size))
         self._spares: list[bytearray] = []
         self._allocated = 0
+        #: True while one connection writes in order: ``offer`` then waits for a free buffer.
+        self.backpressure = True
+        self.backpressure_limit = 1.0
         self._stop = False
         self._error: BaseException | None = None
         self._read_buffer = bytearray(READ_SIZE)
@@ -53,18 +57,29 @@ class PrefixHasher:
         """``buffer[:count]`` was just written at ``offset``.  If the hasher will want it soon and
         a spare buffer is free, keep ``buffer`` and return the spare to read into next;
         otherwise return None (the bytes will be read back from the file)."""
+        deadline = None
         with self._cond:
-            if (self._stop or len(buffer) != self._buffer_size
-                    or offset < max(self.hashed, self._reading_until)
-                    or offset + count > self.hashed + self._window):
-                return None
-            if self._spares:
-                spare = self._spares.pop()
-            elif self._allocated < self._max_buffers:
-                self._allocated += 1
-                spare = bytearray(self._buffer_size)
-            else:
-                return None
+            while True:
+                if (self._stop or len(buffer) != self._buffer_size
+                        or offset < max(self.hashed, self._reading_until)):
+                    return None
+                within = offset + count <= self.hashed + self._window
+                if within and self._spares:
+                    spare = self._spares.pop()
+                    break
+                if within and self._allocated < self._max_buffers:
+                    self._allocated += 1
+                    spare = bytearray(self._buffer_size)
+                    break
+                if not self.backpressure:
+                    return None
+                # One in-order stream: wait for the hasher rather than make it read these bytes
+                # back later (an extra copy that would only slow it down further).
+                deadline = deadline or time.monotonic() + self.backpressure_limit
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
             self._pending[offset] = (buffer, count)
             self._cond.notify_all()
             return spare

@@ -250,6 +250,8 @@ class Transfer:
         extra = self.config.connections - 1 if segmented else 0
         ramp = RampUp(self.config, ranges.downloaded()) if extra else None
         self._solo = ramp is not None and ramp.active
+        if self._hasher is not None:
+            self._hasher.backpressure = extra == 0 or self._solo
         try:
             while any(worker.is_alive() for worker in workers):
                 workers[-1].join(0.05 if ramp else 0.25)
@@ -257,6 +259,8 @@ class Transfer:
                 if ramp is not None and self._worth_more_connections(ranges) \
                         and ramp.more_connections_help(ranges.downloaded()):
                     self._solo = False
+                    if self._hasher is not None:
+                        self._hasher.backpressure = False  # blocks now finish out of order
                     log.info("%s: one connection ran at %.1f MB/s; opening %d more", self._display,
                              ramp.last_speed / 1e6, extra)
                     workers += [self._spawn(i, ranges, block_size, None, None) for i in range(1, extra + 1)]
@@ -553,6 +557,9 @@ class Transfer:
             self._write(view[:count], offset)
             received += count
             hasher = self._hasher
+            # Hand-off before ``advance``: a hasher that is waiting for these bytes takes them
+            # from memory instead of reading them back.  (With one in-order stream ``offer`` may
+            # wait for a free buffer; everything before ``offset`` is then pending or on disk.)
             spare = hasher.offer(offset, buffer, count) if hasher is not None else None
             if spare is not None:  # the hasher keeps these bytes; read on into a spare buffer
                 buffer, view = spare, memoryview(spare)
