@@ -511,3 +511,37 @@ def test_restart_while_the_service_is_briefly_unreachable_retries_the_resolve(tm
     assert done.status == "completed", done.error
     assert source.failures == 2 and source.resolves == 2
     assert (tmp_path / "models/loras/model.safetensors").read_bytes() == data
+
+
+@pytest.mark.parametrize("backpressure", [True, False])
+def test_prefix_hasher_with_a_tiny_window_in_and_out_of_order(tmp_path, backpressure):
+    import random
+
+    from comfyui_model_manager.core.fileio import PositionalFile
+    from comfyui_model_manager.core.hasher import PrefixHasher
+
+    data = payload(300_000)
+    chunk = 4096
+    target = PositionalFile(tmp_path / "p.bin")
+    ranges = ByteRanges(len(data), [[0, len(data)]])
+    hasher = PrefixHasher(target, ranges, buffer_size=chunk, window=4 * chunk)
+    hasher.backpressure = backpressure
+    hasher.start()
+    blocks = [ranges.claim(chunk * 8) for _ in range(len(data) // (chunk * 8) + 1)]
+    blocks = [b for b in blocks if b is not None]
+    if not backpressure:
+        random.Random(7).shuffle(blocks)  # several connections finish out of order
+
+    buffer = bytearray(chunk)
+    for block in blocks:
+        while not block.complete:
+            count = min(chunk, block.end - block.position)
+            buffer[:count] = data[block.position:block.position + count]
+            target.write_at(memoryview(buffer)[:count], block.position)
+            spare = hasher.offer(block.position, buffer, count)
+            if spare is not None:
+                buffer = spare
+            ranges.advance(block, count)
+        ranges.release(block)
+    assert hasher.finish(len(data)) == sha256(data)
+    target.close()
