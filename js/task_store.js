@@ -53,6 +53,10 @@ export class TaskStore {
     if (!payload?.scan_id) return undefined;
     const previous = this.scans.get(payload.scan_id);
     const merged = { ...(previous ?? {}), ...payload };
+    // An answer without the asking node (e.g. a cancel route reply) must not forget it.
+    for (const key of ["node_id", "prompt_id"]) {
+      if (merged[key] == null && previous?.[key] != null) merged[key] = previous[key];
+    }
     this.scans.set(payload.scan_id, merged);
     return merged;
   }

@@ -63,6 +63,9 @@ class EventBridge:
             return
         if "task_id" in payload and event != DELETE_DOWNLOAD_TASK:  # delete: just {"task_id"}
             self._fill_requester(key, payload)
+        elif "scan_id" in payload:  # the index names the asking node; a REST/CLI scan has none
+            payload.setdefault("node_id", None)
+            payload.setdefault("prompt_id", None)
         if event in (COMPLETE_DOWNLOAD_TASK, DELETE_DOWNLOAD_TASK, COMPLETE_SCAN_TASK):
             self._forget(key)
         try:

@@ -52,9 +52,12 @@ class ScanModels:
     def scan(self, model_type: str = "all", compute_hashes: bool = False,
              fetch_civitai_info: bool = False, unique_id: Any = None) -> dict[str, Any]:
         runtime = get_runtime()
+        prompt_id, context_node = comfy_api.executing_context()
+        node_id = str(unique_id) if unique_id is not None else context_node
         task = run_interruptibly(runtime.executor, lambda: runtime.index.start_scan(
-            model_type, compute_hashes=bool(compute_hashes), fetch_civitai_info=bool(fetch_civitai_info)))
-        bar = comfy_api.progress_bar(100, str(unique_id) if unique_id is not None else None)
+            model_type, compute_hashes=bool(compute_hashes), fetch_civitai_info=bool(fetch_civitai_info),
+            node_id=node_id, prompt_id=prompt_id))
+        bar = comfy_api.progress_bar(100, node_id)
         while not task.wait(POLL_SECONDS):
             stop_if_interrupted()
             if bar is not None and task.total:

@@ -509,6 +509,22 @@ def test_scan_progress_shows_on_the_scan_node(page, comfy) -> None:
     assert entries["Cancel scan…"] is True  # nothing running any more
 
 
+def test_scan_events_go_to_the_node_that_asked(page, comfy) -> None:
+    """Two idle ScanModels nodes; a prompt queued by another client runs the second one. The
+    events name it (node_id), so its panel follows the scan, not the first idle one."""
+    loras = comfy.models_dir / "loras"
+    loras.mkdir(parents=True, exist_ok=True)
+    (loras / "asked_by_node.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    first = page.add_node("ScanModels", (80, 80), {"model_type": "loras"})
+    second = page.add_node("ScanModels", (480, 80), {"model_type": "loras"})
+    # Another client's prompt: this page gets no "executing" message for it, only our events.
+    comfy.queue_prompt({str(second): {"class_type": "ScanModels", "inputs": {"model_type": "loras"}}},
+                       client_id="someone-else")
+    panel = page.wait_panel(second, "p.status === 'completed'", timeout=30)
+    assert "models" in panel["text"]
+    assert not page.panel(first).get("taskId")  # the first node was not taken over
+
+
 def test_cancel_scan_from_the_menu_stops_a_running_scan(page, comfy, civitai) -> None:
     civitai.add_slow_json("/api/v1/model-versions/by-hash/", 404, {"error": "Model not found"}, delay=1.0)
     folder = comfy.models_dir / "embeddings"

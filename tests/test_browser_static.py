@@ -82,6 +82,18 @@ def test_task_store_keeps_the_newest_state_and_the_asking_node() -> None:
                       "none": None, "merged": [1, 4, 4]}
 
 
+def test_scan_store_keeps_the_asking_node() -> None:
+    result = _run_node("""
+        import { TaskStore } from './task_store.js';
+        const store = new TaskStore();
+        store.upsertScan({ scan_id: 's', status: 'scanning', node_id: '12', prompt_id: 'p' });
+        const kept = store.upsertScan({ scan_id: 's', status: 'cancelled', node_id: null });
+        const other = store.upsertScan({ scan_id: 'r', status: 'scanning', node_id: null });
+        console.log(JSON.stringify([kept.node_id, kept.prompt_id, kept.status, other.node_id]));
+    """)
+    assert result == ["12", "p", "cancelled", None]
+
+
 def test_menu_entries_are_enabled_by_status() -> None:
     result = _run_node("""
         import { downloadMenuItems, scanMenuItems } from './menu.js';

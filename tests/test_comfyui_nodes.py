@@ -430,6 +430,7 @@ def test_scan_node_reports_models(comfy, files):
     assert "scan_me.safetensors" in names
     assert report["count"] == len(report["models"]) >= 1
     assert complete["data"]["count"] == report["count"]
+    assert complete["data"]["node_id"] == "1" and complete["data"]["prompt_id"] == prompt_id
 
 
 EXAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "examples"

@@ -109,3 +109,15 @@ def test_a_closed_loop_does_not_break_the_download():
         raise RuntimeError("Event loop is closed")
 
     EventBridge(closed)(CREATE_DOWNLOAD_TASK, _task("queued"))  # no exception
+
+
+def test_scan_events_always_carry_node_and_prompt_keys():
+    sent = Recorder()
+    bridge = EventBridge(sent)
+    bridge(UPDATE_SCAN_TASK, {"scan_id": "rest", "model_type": "all", "scanned": 0, "total": 1,
+                              "current": "", "status": "scanning"})
+    bridge(UPDATE_SCAN_TASK, {"scan_id": "node", "model_type": "all", "scanned": 0, "total": 1,
+                              "current": "", "status": "scanning", "node_id": "4", "prompt_id": "p"})
+    (_e, rest, _t), (_e2, node, _t2) = sent.sent
+    assert rest["node_id"] is None and rest["prompt_id"] is None  # a REST or CLI scan
+    assert node["node_id"] == "4" and node["prompt_id"] == "p"

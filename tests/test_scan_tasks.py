@@ -137,3 +137,39 @@ def test_scan_should_stop_cancels_a_blocking_scan(tmp_path):
     assert report.task.status == "cancelled"
     assert time.monotonic() - started < 1.5
     assert report.to_json()["status"] == "cancelled"
+
+
+def test_scan_events_carry_the_node_that_asked_and_a_joining_request_keeps_it(tmp_path):
+    library(tmp_path, 8)
+    index = make_index(tmp_path, hash_workers=1)
+    index.hasher = SlowHasher(0.05)
+    events = record_events(index)
+    first = index.start_scan("loras", compute_hashes=True, node_id="12", prompt_id="p-1")
+    assert index.start_scan("loras", node_id="99", prompt_id="p-2") is first  # joins: keeps node 12
+    assert first.wait(10) and first.status == "completed"
+    updates = [p for _, name, p in events if name == UPDATE_SCAN_TASK]
+    completes = [p for _, name, p in events if name == COMPLETE_SCAN_TASK]
+    assert updates and len(completes) == 1
+    for payload in [*updates, *completes]:
+        assert payload["node_id"] == "12" and payload["prompt_id"] == "p-1"
+    # the contract's keys stay, the requester is extra
+    assert set(updates[0]) == {"scan_id", "model_type", "scanned", "total", "current", "status",
+                               "node_id", "prompt_id"}
+    assert set(completes[0]) == {"scan_id", "model_type", "count", "hashed", "matched", "errors",
+                                 "node_id", "prompt_id"}
+    status = index.get_scan(first.scan_id).to_json()
+    assert status["node_id"] == "12" and status["prompt_id"] == "p-1"
+
+
+def test_a_node_joining_a_scan_nobody_named_becomes_its_requester(tmp_path):
+    library(tmp_path, 8)
+    index = make_index(tmp_path, hash_workers=1)
+    index.hasher = SlowHasher(0.05)
+    events = record_events(index)
+    first = index.start_scan("loras", compute_hashes=True)  # REST or CLI: no node
+    assert first.to_json()["node_id"] is None
+    assert index.start_scan("loras", node_id="5", prompt_id="p-5") is first
+    assert index.start_scan("loras", node_id="6", prompt_id="p-6") is first  # 5 stays
+    assert first.wait(10)
+    complete = [p for _, name, p in events if name == COMPLETE_SCAN_TASK][0]
+    assert (complete["node_id"], complete["prompt_id"]) == ("5", "p-5")

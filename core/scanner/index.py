@@ -274,15 +274,21 @@ class ModelIndex:
 
     # -- scans -------------------------------------------------------------------------------
     def start_scan(self, model_type: str = "all", compute_hashes: bool = False,
-                   fetch_civitai_info: bool = False) -> ScanTask:
-        """Start a scan in a background thread, or join an active one that covers this request."""
+                   fetch_civitai_info: bool = False, node_id: str | None = None,
+                   prompt_id: str | None = None) -> ScanTask:
+        """Start a scan in a background thread, or join an active one that covers this request.
+
+        ``node_id``/``prompt_id`` name the graph node that asked; the scan's events carry them.
+        A request joining a running scan keeps the first requester's node unless none was set."""
         types = self._types_for(model_type or "all")
         compute_hashes, fetch_civitai_info = bool(compute_hashes), bool(fetch_civitai_info)
         with self._lock:
             for task in self._active:
                 if not task.finished and task.covers(types, compute_hashes, fetch_civitai_info):
+                    task.adopt_requester(node_id, prompt_id)
                     return task
-            task = ScanTask(model_type or "all", types, compute_hashes, fetch_civitai_info)
+            task = ScanTask(model_type or "all", types, compute_hashes, fetch_civitai_info,
+                            node_id=node_id, prompt_id=prompt_id)
             self._active.append(task)
             self._scans[task.scan_id] = task
             self._forget_old_scans()

@@ -31,6 +31,8 @@ class ScanTask:
     created_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     report: "ScanReport | None" = field(default=None, repr=False)
+    node_id: str | None = None  # the graph node that asked (ScanModels), if any
+    prompt_id: str | None = None
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -57,6 +59,11 @@ class ScanTask:
         if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(message)
 
+    def adopt_requester(self, node_id: str | None, prompt_id: str | None) -> None:
+        """A request joins this scan: its node becomes the scan's only if none asked before."""
+        if self.node_id is None and node_id is not None:
+            self.node_id, self.prompt_id = node_id, prompt_id
+
     def covers(self, types: tuple[str, ...], compute_hashes: bool, fetch_civitai_info: bool) -> bool:
         """Would this scan do everything a new request for ``types`` asks? Then the request joins it."""
         return (set(types) <= set(self.types)
@@ -64,19 +71,29 @@ class ScanTask:
                 and (self.fetch_civitai_info or not fetch_civitai_info))
 
     # -- views ---------------------------------------------------------------------------
+    def _requester(self) -> dict[str, Any]:
+        """``node_id``/``prompt_id`` of the node that asked; empty when nobody named one (CLI, REST)."""
+        if self.node_id is None and self.prompt_id is None:
+            return {}
+        return {"node_id": self.node_id, "prompt_id": self.prompt_id}
+
     def progress_event(self) -> dict[str, Any]:
-        """``model_manager.update_scan_task`` payload (contract §4)."""
+        """``model_manager.update_scan_task`` payload (contract §4, plus the asking node if any)."""
         return {"scan_id": self.scan_id, "model_type": self.model_type, "scanned": self.scanned,
-                "total": self.total, "current": self.current, "status": self.status}
+                "total": self.total, "current": self.current, "status": self.status,
+                **self._requester()}
 
     def complete_event(self) -> dict[str, Any]:
-        """``model_manager.complete_scan_task`` payload (contract §4); ``errors`` is a count."""
+        """``model_manager.complete_scan_task`` payload (contract §4, plus the asking node if any);
+        ``errors`` is a count."""
         return {"scan_id": self.scan_id, "model_type": self.model_type, "count": self.count,
-                "hashed": self.hashed, "matched": self.matched, "errors": len(self.errors)}
+                "hashed": self.hashed, "matched": self.matched, "errors": len(self.errors),
+                **self._requester()}
 
     def to_json(self) -> dict[str, Any]:
         """The scan status of ``GET /model-manager/scans/{scan_id}``."""
-        return {**self.progress_event(), "count": self.count, "hashed": self.hashed,
+        return {**self.progress_event(), "node_id": self.node_id, "prompt_id": self.prompt_id,
+                "count": self.count, "hashed": self.hashed,
                 "hashes_computed": self.hashes_computed, "matched": self.matched,
                 "errors": list(self.errors), "compute_hashes": self.compute_hashes,
                 "fetch_civitai_info": self.fetch_civitai_info, "created_at": self.created_at,
