@@ -60,7 +60,7 @@ class PrefixHasher:
         deadline = None
         with self._cond:
             while True:
-                if (self._stop or len(buffer) != self._buffer_size
+                if (self._stop or self._error is not None or len(buffer) != self._buffer_size
                         or offset < max(self.hashed, self._reading_until)):
                     return None
                 within = offset + count <= self.hashed + self._window
