@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from typing import Callable
 
 from .fileio import PositionalFile
 from .segments import ByteRanges
@@ -28,8 +29,9 @@ READ_SIZE = 1024 * 1024  # sha256 in Python is fastest with ~1 MiB updates (cach
 
 class PrefixHasher:
     def __init__(self, file: PositionalFile, ranges: ByteRanges, buffer_size: int = READ_SIZE,
-                 window: int = 32 * 1024 * 1024) -> None:
+                 window: int = 32 * 1024 * 1024, abort: Callable[[], bool] = lambda: False) -> None:
         self._file = file
+        self._abort = abort  # a paused or failed transfer: stop waiting in ``offer``
         self._ranges = ranges
         self._cond = ranges.changed
         self._sha = hashlib.sha256()
@@ -77,9 +79,9 @@ class PrefixHasher:
                 # back later (an extra copy that would only slow it down further).
                 deadline = deadline or time.monotonic() + self.backpressure_limit
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self._abort():
                     return None
-                self._cond.wait(remaining)
+                self._cond.wait(min(remaining, 0.05))
             self._pending[offset] = (buffer, count)
             self._cond.notify_all()
             return spare

@@ -156,7 +156,8 @@ class Transfer:
     def _run_once(self) -> TransferResult:
         ranges = self._initial_ranges()
         self._ranges = ranges
-        hasher = PrefixHasher(self._file, ranges, buffer_size=self.config.chunk_size).start()
+        hasher = PrefixHasher(self._file, ranges, buffer_size=self.config.chunk_size,
+                              abort=self._halt.is_set).start()
         self._hasher = hasher
         try:
             if not (ranges.total is not None and ranges.done()):
