@@ -46,6 +46,20 @@ class Conflict(ModelManagerError):
     http_status = 409
 
 
+class MethodNotAllowed(ModelManagerError):
+    """The path exists but not with that method (REST routes)."""
+
+    code = "method_not_allowed"
+    http_status = 405
+
+
+class PayloadTooLarge(ModelManagerError):
+    """A request body over its size limit (REST routes)."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
 class AuthRequired(ModelManagerError):
     """The remote needs a key or token that we do not have (or that it refused)."""
 

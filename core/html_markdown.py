@@ -13,6 +13,8 @@ _BLOCKS = {"p", "div", "section", "article", "header", "footer", "table", "tr", 
            "h4", "h5", "h6", "ul", "ol", "pre", "blockquote", "hr"}
 _SKIP = {"script", "style", "template", "iframe", "object", "svg", "head"}
 _SAFE_LINK = re.compile(r"^(https?://|mailto:)", re.IGNORECASE)
+#: Inline tags that open and close with the same Markdown marker.
+_INLINE_MARKS = {"strong": "**", "b": "**", "em": "*", "i": "*", "s": "~~", "del": "~~", "strike": "~~"}
 
 
 class _Converter(HTMLParser):
@@ -62,12 +64,8 @@ class _Converter(HTMLParser):
             self._newlines(2)
             self.out.append("---")
             self._newlines(2)
-        elif tag in ("strong", "b"):
-            self.out.append("**")
-        elif tag in ("em", "i"):
-            self.out.append("*")
-        elif tag in ("s", "del", "strike"):
-            self.out.append("~~")
+        elif tag in _INLINE_MARKS:
+            self.out.append(_INLINE_MARKS[tag])
         elif tag == "code" and not self.pre:
             self.out.append("`")
         elif tag == "pre":
@@ -107,12 +105,8 @@ class _Converter(HTMLParser):
             return
         if tag in ("h1", "h2", "h3", "h4", "h5", "h6", "p", "div", "section", "article", "table", "figure"):
             self._newlines(2)
-        elif tag in ("strong", "b"):
-            self.out.append("**")
-        elif tag in ("em", "i"):
-            self.out.append("*")
-        elif tag in ("s", "del", "strike"):
-            self.out.append("~~")
+        elif tag in _INLINE_MARKS:
+            self.out.append(_INLINE_MARKS[tag])
         elif tag == "code" and not self.pre:
             self.out.append("`")
         elif tag == "pre":

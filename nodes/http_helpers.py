@@ -9,7 +9,10 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from ..core.errors import InvalidInput, ModelManagerError
+from ..core.errors import InvalidInput, MethodNotAllowed, ModelManagerError, PayloadTooLarge
+
+__all__ = ["MAX_IMAGE_BYTES", "MAX_JSON_BYTES", "MethodNotAllowed", "PayloadTooLarge", "json_errors",
+           "off_loop", "parse_bool", "read_image", "read_json_object", "read_limited"]
 
 log = logging.getLogger(__name__)
 
@@ -19,18 +22,16 @@ MAX_IMAGE_BYTES = 64 << 20  # 64 MiB
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class PayloadTooLarge(ModelManagerError):
-    code = "payload_too_large"
-    http_status = 413
+class InternalError(ModelManagerError):
+    """Anything unexpected: the details go to the log, never to the client."""
+
+    code = "internal_error"
+    http_status = 500
 
 
-class MethodNotAllowed(ModelManagerError):
-    code = "method_not_allowed"
-    http_status = 405
-
-
-def error_response(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+def error_response(error: ModelManagerError) -> web.Response:
+    """``{"error": {code, message}}`` with the error's own HTTP status (contract §5)."""
+    return web.json_response(error.to_json(), status=error.http_status)
 
 
 def json_errors(handler: Handler) -> Handler:
@@ -41,13 +42,13 @@ def json_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except ModelManagerError as exc:
-            return error_response(exc.http_status, exc.code, exc.message)
+            return error_response(exc)
         except web.HTTPException:
             raise
         except Exception:
             log.exception("Model Manager route %s %s failed", request.method, request.path)
-            return error_response(500, "internal_error",
-                                  "the Model Manager hit an unexpected error; see the ComfyUI log")
+            return error_response(InternalError(
+                "the Model Manager hit an unexpected error; see the ComfyUI log"))
 
     return wrapped
 

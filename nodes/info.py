@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from .images import image_tensor_from_file
-from .pickers import locate_model, picker_inputs, validate_picker
+from .pickers import PickerNode, locate_model, picker_inputs
 from .runtime import get_runtime
 
 CATEGORY = "model_manager"
@@ -25,7 +25,7 @@ def _fingerprint(path: Any) -> str:
     return "|".join(parts)
 
 
-class ModelInfo:
+class ModelInfo(PickerNode):
     DESCRIPTION = ("Reads a model's preview, description, trigger words, base model, SHA-256 and "
                    "full metadata from its sidecar files and the model index (run ScanModels with "
                    "hashes to fill in the SHA-256).")
@@ -45,11 +45,6 @@ class ModelInfo:
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {"required": picker_inputs()}
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, model_type: Any = None, model_name: Any = None,
-                        input_types: dict | None = None) -> bool | str:
-        return validate_picker(model_type, model_name, input_types)
 
     @classmethod
     def IS_CHANGED(cls, model_type: str = "", model_name: str = "", **_: Any) -> str:

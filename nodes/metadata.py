@@ -7,19 +7,28 @@ from typing import Any
 from ..core.errors import InvalidInput
 from .folders import forget_loader_cache
 from .images import first_image_png, temp_preview
-from .pickers import locate_model, picker_inputs, validate_picker
+from .pickers import PickerNode, locate_model, picker_inputs
 from .runtime import get_runtime
 
 CATEGORY = "model_manager"
 
 
-class SetModelPreview:
-    DESCRIPTION = ("Sets the preview image (first image of the batch) and/or the description of a "
-                   "model, written as sidecar files beside it, and shows the new preview.")
+class _ChangeModelNode(PickerNode):
+    """An output node that changes files beside a model: it runs every time it is queued."""
+
     CATEGORY = CATEGORY
-    FUNCTION = "set_preview"
     OUTPUT_NODE = True
     RETURN_TYPES: tuple = ()
+
+    @classmethod
+    def IS_CHANGED(cls, **_: Any) -> float:
+        return math.nan  # writing is the point: run every time it is queued
+
+
+class SetModelPreview(_ChangeModelNode):
+    DESCRIPTION = ("Sets the preview image (first image of the batch) and/or the description of a "
+                   "model, written as sidecar files beside it, and shows the new preview.")
+    FUNCTION = "set_preview"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
@@ -31,15 +40,6 @@ class SetModelPreview:
                                 "New description (Markdown), saved as name.md; empty leaves it as is."}),
             },
         }
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, model_type: Any = None, model_name: Any = None,
-                        input_types: dict | None = None) -> bool | str:
-        return validate_picker(model_type, model_name, input_types)
-
-    @classmethod
-    def IS_CHANGED(cls, **_: Any) -> float:
-        return math.nan  # writing is the point: run every time it is queued
 
     def set_preview(self, model_type: str, model_name: str, image: Any = None,
                     description: str = "") -> dict[str, Any]:
@@ -59,13 +59,10 @@ class SetModelPreview:
         return {"ui": ui}
 
 
-class DeleteModel:
+class DeleteModel(_ChangeModelNode):
     DESCRIPTION = ("Deletes a model file and (by default) its sidecars: preview, description, "
                    "Civitai info. Refuses unless confirm is on.")
-    CATEGORY = CATEGORY
     FUNCTION = "delete"
-    OUTPUT_NODE = True
-    RETURN_TYPES: tuple = ()
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
@@ -80,15 +77,6 @@ class DeleteModel:
                                     "Also delete the preview, description and info files beside it."}),
             },
         }
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, model_type: Any = None, model_name: Any = None,
-                        input_types: dict | None = None) -> bool | str:
-        return validate_picker(model_type, model_name, input_types)
-
-    @classmethod
-    def IS_CHANGED(cls, **_: Any) -> float:
-        return math.nan
 
     def delete(self, model_type: str, model_name: str, confirm: bool = False,
                delete_sidecars: bool = True) -> dict[str, Any]:

@@ -51,3 +51,12 @@ def validate_picker(model_type: Any, model_name: Any, input_types: dict | None) 
 def locate_model(folders: Any, model_type: str, model_name: str) -> ModelLocation:
     """Find the model or raise with a message naming the type and the file."""
     return folders.locate(model_type, model_name.replace("\\", "/"))
+
+
+class PickerNode:
+    """Base of the nodes whose inputs start with the model picker: the shared input check."""
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model_type: Any = None, model_name: Any = None,
+                        input_types: dict | None = None) -> bool | str:
+        return validate_picker(model_type, model_name, input_types)

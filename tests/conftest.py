@@ -32,3 +32,31 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,127.0.0.2,localhost")
     return home
+
+
+@pytest.fixture(scope="module")
+def files():
+    """One loopback model file host per test module (``support.model_files.ModelFileHost``);
+    a module that needs another kind of file server defines its own ``files``."""
+    from support.model_files import ModelFileHost
+
+    host = ModelFileHost()
+    yield host
+    host.close()
+
+
+@pytest.fixture
+def manager_factory(tmp_path):
+    """``factory(**make_manager kwargs)`` -> a started DownloadManager, shut down after the test."""
+    from support.downloads import make_manager
+
+    managers = []
+
+    def factory(**kwargs):
+        manager = make_manager(tmp_path, **kwargs)
+        managers.append(manager)
+        return manager
+
+    yield factory
+    for manager in managers:
+        manager.shutdown(timeout=5)

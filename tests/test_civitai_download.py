@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from support.downloads import file_sha, listing, make_manager, payload, sha256
+from support.downloads import file_sha, listing, payload, sha256
 from support.fake_civitai import FakeCivitai
 
 from comfyui_model_manager.core.errors import AuthRequired, InvalidInput
@@ -28,20 +28,6 @@ def civitai(monkeypatch):
         fake.add_image(201, nsfw_level=1)
         monkeypatch.setenv("CIVITAI_BASE_URL", fake.base_url)
         yield fake
-
-
-@pytest.fixture
-def manager_factory(tmp_path):
-    managers = []
-
-    def factory(**kwargs):
-        manager = make_manager(tmp_path, **kwargs)
-        managers.append(manager)
-        return manager
-
-    yield factory
-    for manager in managers:
-        manager.shutdown(timeout=5)
 
 
 def auto(url: str, **fields) -> DownloadRequest:

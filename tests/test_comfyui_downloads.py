@@ -16,18 +16,10 @@ import time
 import pytest
 
 from support.comfyui_harness import ComfyUIServer, require_comfyui
-from support.model_files import ModelFileHost
 
 pytestmark = pytest.mark.comfyui
 
 SLOW = 0.25  # seconds per 64 KiB chunk and connection: a 4 MiB file takes > 4 s
-
-
-@pytest.fixture(scope="module")
-def files():
-    host = ModelFileHost()
-    yield host
-    host.close()
 
 
 @pytest.fixture(scope="module")

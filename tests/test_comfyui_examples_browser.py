@@ -15,18 +15,10 @@ import pytest
 
 from support.browser import ComfyPage, chromium, quiet_comfy_user, require_browser
 from support.comfyui_harness import PACK_ROOT, ComfyUIServer, require_comfyui
-from support.model_files import ModelFileHost
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.browser]
 
 EXAMPLES = PACK_ROOT / "examples"
-
-
-@pytest.fixture(scope="module")
-def files():
-    host = ModelFileHost()
-    yield host
-    host.close()
 
 
 @pytest.fixture(scope="module")

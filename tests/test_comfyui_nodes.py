@@ -22,18 +22,10 @@ import pytest
 from PIL import Image
 
 from support.comfyui_harness import ComfyUIServer, require_comfyui
-from support.model_files import ModelFileHost
 
 pytestmark = pytest.mark.comfyui
 
 NODES = ("DownloadModel", "ScanModels", "SetModelPreview", "DeleteModel", "ModelInfo")
-
-
-@pytest.fixture(scope="module")
-def files():
-    host = ModelFileHost()
-    yield host
-    host.close()
 
 
 @pytest.fixture(scope="module")

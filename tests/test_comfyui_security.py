@@ -8,7 +8,6 @@ websocket event or ComfyUI's log, and never reaches the storage host.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import io
 import os
 from urllib.parse import quote
@@ -18,7 +17,7 @@ from PIL import Image
 
 from support.comfyui_harness import ComfyUIServer, require_comfyui
 from support.fake_civitai import FakeCivitai
-from support.model_files import ModelFileHost
+from support.raw_http import raw_request
 
 pytestmark = pytest.mark.comfyui
 
@@ -30,13 +29,6 @@ HF_TOKEN = "hf_SECRETabcdefghijklmnopqrstuvwxyz12"
 def civitai():
     with FakeCivitai() as fake:
         yield fake
-
-
-@pytest.fixture(scope="module")
-def files():
-    host = ModelFileHost()
-    yield host
-    host.close()
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +71,7 @@ def _snapshot(root):
 
 def _raw(comfy, method, target, body=b"", headers=None):
     """Send ``target`` byte for byte (no client-side normalisation of ``..``)."""
-    connection = http.client.HTTPConnection("127.0.0.1", comfy.port, timeout=30)
-    try:
-        connection.putrequest(method, target, skip_accept_encoding=True)
-        for key, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
-            connection.putheader(key, value)
-        connection.endheaders(body)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
+    return raw_request(comfy.port, method, target, body, headers)
 
 
 ESCAPING_NAMES = [

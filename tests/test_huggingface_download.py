@@ -7,7 +7,7 @@ import os
 import re
 
 import pytest
-from support.downloads import file_sha, listing, make_manager, payload, sha256
+from support.downloads import file_sha, listing, payload, sha256
 from support.fake_hub import FakeHub
 
 from comfyui_model_manager.core.errors import AuthRequired, InvalidInput
@@ -27,20 +27,6 @@ def hub(monkeypatch):
         fake.add_file("acme/open", "tiny.safetensors", SMALL, lfs=False)  # a plain git file
         monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
         yield fake
-
-
-@pytest.fixture
-def manager_factory(tmp_path):
-    managers = []
-
-    def factory(**kwargs):
-        manager = make_manager(tmp_path, **kwargs)
-        managers.append(manager)
-        return manager
-
-    yield factory
-    for manager in managers:
-        manager.shutdown(timeout=5)
 
 
 def state_text(tmp_path) -> str:

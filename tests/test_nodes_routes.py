@@ -22,6 +22,7 @@ from comfyui_model_manager.nodes.runtime import RuntimeHolder, build_runtime
 from support.aiohttp_app import AppServer
 from support.fake_http import FakeServer, Reply
 from support.model_files import ModelFileHost
+from support.raw_http import raw_request
 
 
 class Sent:
@@ -245,20 +246,9 @@ def test_runtime_state_lives_in_its_state_folder(env):
 
 
 def _raw(env, method, target, body=b"", headers=None):
-    import http.client
     from urllib.parse import urlsplit
 
-    port = urlsplit(env["url"]("/")).port
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.putrequest(method, target, skip_accept_encoding=True)
-        for key, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
-            connection.putheader(key, value)
-        connection.endheaders(body)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
+    return raw_request(urlsplit(env["url"]("/")).port, method, target, body, headers)
 
 
 def test_paths_outside_the_model_folders_are_refused(env, tmp_path):

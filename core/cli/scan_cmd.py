@@ -124,17 +124,19 @@ def run_set_preview(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InvalidInput(f"could not read the image file {str(args.image)!r}: {exc.strerror or exc}") from None
     record = open_index(ctx).set_preview(args.model_type, args.name, data)
-    human(f"preview of {args.model_type}/{record['name']} set: {record['preview']}")
-    if ctx.json:
-        emit_json(record)
-    return 0
+    return _report_set(ctx, "preview", record, record["preview"])
 
 
 def run_set_description(args: argparse.Namespace) -> int:
     ctx = context_from(args)
     text = sys.stdin.read() if args.text == "-" else args.text
     record = open_index(ctx).set_description(args.model_type, args.name, text)
-    human(f"description of {args.model_type}/{record['name']} set: {record['description_file']}")
+    return _report_set(ctx, "description", record, record["description_file"])
+
+
+def _report_set(ctx: CliContext, what: str, record: dict, written: object) -> int:
+    """After a set-preview / set-description: a line on stderr, the record with ``--json``."""
+    human(f"{what} of {record['type']}/{record['name']} set: {written}")
     if ctx.json:
         emit_json(record)
     return 0
