@@ -407,19 +407,24 @@ class DownloadManager:
         if stop.is_set():
             raise StopRequested()
         with self._lock:
-            task = self._task(task_id)
+            self._task(task_id)
             os.replace(partial_path_for(destination), destination)
+        # Sidecars (Civitai info, preview) before "completed", so whoever reacts to completion
+        # (a scan, the browser) finds them; they are a bonus, so a failure is only logged.
+        hook = resolved.after_complete
+        if hook is not None:
+            try:
+                hook(destination, resolved)
+            except Exception as exc:
+                log.warning("after-download step for %s failed: %s", redact_url(url),
+                            self.settings.redactor(str(exc)))
+        with self._lock:
+            task = self._task(task_id)
             task.sha256 = result.sha256
             task.total_bytes = task.downloaded_bytes = result.size
             task.missing, task.speed_bps, task.eta_seconds, task.error = [], 0.0, None, None
             self._set_status(task, status.COMPLETED, save=True)
             self._emit(COMPLETE_DOWNLOAD_TASK, task)
-        hook = resolved.after_complete
-        if hook is not None:
-            try:
-                hook(destination, resolved)
-            except Exception as exc:  # sidecars are a bonus; the model is in place
-                log.warning("after-download step for %s failed: %s", redact_url(url), exc)
 
     def _resolve_again(self, url: str, stop: StopSignal) -> ResolvedDownload:
         """Resolve a task's link again (after a restart, or for a fresh signed URL), retrying

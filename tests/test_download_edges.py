@@ -545,3 +545,34 @@ def test_prefix_hasher_with_a_tiny_window_in_and_out_of_order(tmp_path, backpres
         ranges.release(block)
     assert hasher.finish(len(data)) == sha256(data)
     target.close()
+
+
+@pytest.mark.parametrize("hook_fails", [False, True])
+def test_after_complete_runs_once_the_file_is_in_place(tmp_path, hosts, hook_fails):
+    api, storage = hosts
+    data = payload(8_000)
+    storage.add("/blob", data)
+    api.redirect("/download", storage.url("/blob"))
+    seen = []
+
+    class _SidecarSource(_TokenSource):
+        def resolve(self, url):
+            resolved = super().resolve(url)
+
+            def write_sidecar(destination, done):
+                seen.append(destination.read_bytes() == data)  # the model is already in place
+                if hook_fails:
+                    raise OSError("the preview server is down")
+                destination.with_suffix(".civitai.info").write_text("{}")
+
+            resolved.after_complete = write_sidecar
+            return resolved
+
+    manager = _manager_with(tmp_path, _SidecarSource(api.url("/download")))
+    try:
+        task, _ = manager.submit(request("fakeapi:model", model_type="auto"))
+        task = manager.wait(task.task_id, timeout=10)
+    finally:
+        manager.shutdown()
+    assert task.status == "completed" and seen == [True]
+    assert (tmp_path / "models/loras/model.civitai.info").exists() is (not hook_fails)
