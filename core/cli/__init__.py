@@ -10,6 +10,7 @@ import importlib
 import sys
 
 from ..errors import ModelManagerError
+from .common import emit_json
 
 #: Modules under ``core.cli`` that add commands (kept as names so unused ones are not imported).
 COMMAND_MODULES = ("download_cmd", "settings_cmd", "scan_cmd")
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ModelManagerError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        if getattr(args, "json", False):
+            emit_json(exc.to_json())  # --json promises one document on stdout, failures included
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
