@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .html_markdown import html_to_markdown
 from .http import HttpClient
+from .images import open_bounded
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -139,9 +140,10 @@ def fetch_preview(version: dict, *, settings: "Settings", http: HttpClient) -> b
 
 
 def to_webp(data: bytes) -> bytes:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
+    """The example image as a WebP of at most ``MAX_PREVIEW_SIDE`` px; ``ImageTooLarge`` (a
+    ValueError) for a decompression bomb, before any pixel is decoded."""
+    with open_bounded(io.BytesIO(data)) as image:
+        image.draft(image.mode, (MAX_PREVIEW_SIDE, MAX_PREVIEW_SIDE))  # a big JPEG decodes already shrunk
         image.load()
         image.thumbnail((MAX_PREVIEW_SIDE, MAX_PREVIEW_SIDE))
         if image.mode not in ("RGB", "RGBA"):

@@ -28,14 +28,39 @@ class _Converter(HTMLParser):
         self.quote = 0
 
     # -- helpers -------------------------------------------------------------------------
+    # Only the end of the output is ever looked at: the helpers walk ``out`` backwards instead of
+    # joining it, so a long description converts in linear time.
     def _text(self) -> str:
         return "".join(self.out)
 
+    def _tail(self, size: int) -> str:
+        """The last ``size`` characters of the output (fewer if it is shorter)."""
+        pieces: list[str] = []
+        length = 0
+        for piece in reversed(self.out):
+            pieces.append(piece)
+            length += len(piece)
+            if length >= size:
+                break
+        return "".join(reversed(pieces))[-size:]
+
+    def _trailing_newlines(self) -> int | None:
+        """How many newlines end the output; None while it holds nothing but whitespace."""
+        trailing = 0
+        counting = True
+        for piece in reversed(self.out):
+            if counting:
+                stripped = piece.rstrip("\n")
+                trailing += len(piece) - len(stripped)
+                counting = not stripped
+            if piece.strip():
+                return trailing
+        return None
+
     def _newlines(self, count: int) -> None:
-        current = self._text()
-        if not current.strip():
+        trailing = self._trailing_newlines()
+        if trailing is None:
             return
-        trailing = len(current) - len(current.rstrip("\n"))
         if trailing < count:
             self.out.append("\n" * (count - trailing))
             if self.quote:
@@ -132,7 +157,8 @@ class _Converter(HTMLParser):
             self.out.append(data)
             return
         text = re.sub(r"\s+", " ", data)
-        if not self._text() or self._text().endswith(("\n", "> ", "- ", ". ")):
+        tail = self._tail(2)
+        if not tail or tail.endswith(("\n", "> ", "- ", ". ")):
             text = text.lstrip()
         self.out.append(text)
 

@@ -8,10 +8,12 @@ import json
 import pytest
 from PIL import Image
 from support.fake_civitai import FakeCivitai
+from support.scanner_files import png_header_only
 
-from comfyui_model_manager.core.civitai_sidecars import write_civitai_sidecars
+from comfyui_model_manager.core.civitai_sidecars import to_webp, write_civitai_sidecars
 from comfyui_model_manager.core.html_markdown import html_to_markdown
 from comfyui_model_manager.core.http import HttpClient
+from comfyui_model_manager.core.images import ImageTooLarge
 from comfyui_model_manager.core.settings import Settings
 from comfyui_model_manager.core.sources.civitai import CivitaiClient
 
@@ -134,6 +136,37 @@ def test_a_broken_image_does_not_stop_the_other_files(civitai, settings, tmp_pat
     assert not list(path.parent.glob(".*.tmp"))
 
 
+def test_a_decompression_bomb_is_refused_before_decoding(civitai, settings, tmp_path, monkeypatch) -> None:
+    """A tiny PNG declaring 60 000 x 60 000 pixels, with Pillow's own guard switched off (as some
+    custom nodes do): no preview, no memory blow-up, the other files are written."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    civitai.add_image(10, nsfw_level=1, data=png_header_only(60_000, 60_000), fmt="PNG")
+    path = model_file(tmp_path)
+    written = write_civitai_sidecars(path, version(civitai, settings), settings=settings, http=HttpClient())
+    assert sorted(p.name for p in written) == ["neon.civitai.info", "neon.md"]
+    assert civitai.image_requests  # it was fetched, then refused
+    assert not path.with_suffix(".webp").exists()
+    with pytest.raises(ImageTooLarge, match="60000x60000"):
+        to_webp(png_header_only(60_000, 60_000))
+
+
+def test_planted_symlinks_are_never_written_through(civitai, settings, tmp_path) -> None:
+    """``neon.webp`` / ``neon.md`` / ``neon.civitai.info`` planted as symlinks to paths outside
+    the root that do not exist yet: nothing is created out there, the links stay as they were."""
+    civitai.add_image(10, nsfw_level=1, color=BLUE)
+    path = model_file(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    names = ("neon.webp", "neon.md", "neon.civitai.info")
+    for name in names:
+        (path.parent / name).symlink_to(outside / f"planted-{name}")
+    written = write_civitai_sidecars(path, version(civitai, settings), settings=settings, http=HttpClient())
+    assert written == []
+    assert list(outside.iterdir()) == []
+    assert all((path.parent / name).is_symlink() for name in names)
+    assert not list(path.parent.glob(".*.tmp"))
+
+
 def test_large_image_is_scaled_down(civitai, settings, tmp_path) -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (2048, 1024), BLUE).save(buffer, format="JPEG")
@@ -161,3 +194,14 @@ def test_large_image_is_scaled_down(civitai, settings, tmp_path) -> None:
 ])
 def test_html_to_markdown(html, markdown) -> None:
     assert html_to_markdown(html) == markdown
+
+
+def test_a_long_description_converts_in_linear_time() -> None:
+    """20 000 paragraphs (560 KB of HTML) took 40 s when every tag re-joined the whole output."""
+    import time
+
+    html = "<p>word <b>bold</b> text</p>" * 20_000
+    started = time.monotonic()
+    markdown = html_to_markdown(html)
+    assert time.monotonic() - started < 5
+    assert markdown.count("**bold**") == 20_000 and markdown.startswith("word **bold** text\n\nword")

@@ -1,18 +1,15 @@
 """Descriptions, previews and delete on real files; every path stays inside a model root."""
 from __future__ import annotations
 
-import io
 import json
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from comfyui_model_manager.core.errors import InvalidInput, NotFound, UnsafePath
-from support.scanner_files import image_bytes, make_index, write_safetensors
+from support.scanner_files import image_bytes, make_index, png_header_only, write_safetensors
 
 
 @pytest.fixture
@@ -20,14 +17,6 @@ def loras(tmp_path: Path) -> Path:
     folder = tmp_path / "models" / "loras"
     write_safetensors(folder / "sub" / "m.safetensors")
     return folder
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims ``width x height`` (Pillow opens it lazily without decoding)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def test_set_description_writes_name_md(tmp_path, loras):
@@ -211,3 +200,26 @@ def test_file_system_failures_say_what_failed(tmp_path, loras):
     with pytest.raises(ModelManagerError, match=r"could not write the description of loras/sub/m.safetensors: "):
         index.set_description("loras", "sub/m.safetensors", "text")
     assert not [p for p in (loras / "sub").iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+def test_writes_replace_a_planted_sidecar_symlink_and_never_write_through_it(tmp_path, loras):
+    """``NAME.webp`` / ``NAME.md`` planted as symlinks to files outside the root: setting the
+    preview or description replaces the link itself; the outside files keep their bytes."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.webp").write_bytes(b"victim picture")
+    (outside / "victim.md").write_bytes(b"victim text")
+    folder = loras / "sub"
+    os.symlink(outside / "victim.webp", folder / "m.webp")
+    os.symlink(outside / "victim.md", folder / "m.md")
+    os.symlink(outside / "dangling.webp", folder / "m.preview.webp")  # points at nothing yet
+    index = make_index(tmp_path)
+    index.set_preview("loras", "sub/m.safetensors", image_bytes("PNG"))
+    index.set_description("loras", "sub/m.safetensors", "mine")
+    assert (outside / "victim.webp").read_bytes() == b"victim picture"
+    assert (outside / "victim.md").read_bytes() == b"victim text"
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.md", "victim.webp"]
+    assert not (folder / "m.webp").is_symlink() and not (folder / "m.md").is_symlink()
+    assert (folder / "m.md").read_text() == "mine"
+    with Image.open(folder / "m.webp") as stored:
+        assert stored.format == "WEBP"

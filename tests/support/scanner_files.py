@@ -5,6 +5,7 @@ import base64
 import io
 import json
 import struct
+import zlib
 from pathlib import Path
 
 from comfyui_model_manager.core.model_types import ModelFolders, ModelType, PT_EXTENSIONS
@@ -31,6 +32,14 @@ def image_bytes(fmt: str = "PNG", size=(8, 6), color=(10, 120, 200)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, format=fmt)
     return buffer.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width x height`` (Pillow opens it lazily without decoding)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def cover_metadata(data: bytes) -> dict[str, str]:
