@@ -29,12 +29,16 @@ class InternalError(ModelManagerError):
     http_status = 500
 
 
-def error_response(error: ModelManagerError) -> web.Response:
-    """``{"error": {code, message}}`` with the error's own HTTP status (contract §5)."""
-    return web.json_response(error.to_json(), status=error.http_status)
+def error_response(error: ModelManagerError, redact: Callable[[str], str] | None = None) -> web.Response:
+    """``{"error": {code, message}}`` with the error's own HTTP status (contract §5); ``redact``
+    cleans the message (keys, signed-URL parameters) once more before it leaves."""
+    body = error.to_json()
+    if redact is not None:
+        body["error"]["message"] = redact(body["error"]["message"])
+    return web.json_response(body, status=error.http_status)
 
 
-def json_errors(handler: Handler) -> Handler:
+def json_errors(handler: Handler, redact: Callable[[str], str] | None = None) -> Handler:
     """Turn core errors into ``{"error": {code, message}}`` with their HTTP status."""
 
     @functools.wraps(handler)
@@ -42,7 +46,7 @@ def json_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except ModelManagerError as exc:
-            return error_response(exc)
+            return error_response(exc, redact)
         except web.HTTPException:
             raise
         except Exception:
@@ -81,6 +85,8 @@ async def read_json_object(request: web.Request, limit: int = MAX_JSON_BYTES,
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("the request body is not valid JSON") from None
+    except RecursionError:  # [[[[... nested deeper than the parser goes
+        raise InvalidInput("the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object")
     return body

@@ -28,15 +28,17 @@ def image_tensor_from_file(path: Path | None, fallback_size: int = 64) -> Any:
     """A [1, H, W, 3] float tensor of the image at ``path``, or a black square if there is none."""
     import numpy as np
     import torch
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
+
+    from ..core.images import open_bounded
 
     if path is not None:
-        try:
-            with Image.open(path) as image:
+        try:  # bounded: a decompression bomb is refused (ImageTooLarge is a ValueError)
+            with open_bounded(path) as image:
                 image = ImageOps.exif_transpose(image).convert("RGB")
                 array = np.asarray(image, dtype=np.float32) / 255.0
             return torch.from_numpy(array)[None, ...]
-        except (OSError, ValueError):
+        except (OSError, ValueError, SyntaxError):
             pass
     return torch.zeros((1, fallback_size, fallback_size, 3), dtype=torch.float32)
 

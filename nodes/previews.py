@@ -16,12 +16,21 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.errors import ModelManagerError
+from ..core.images import ImageTooLarge, open_bounded
 from ..core.jsonio import atomic_write_bytes
 
 #: Previews at most this big (bytes) and this wide/high (pixels) are served unchanged.
 SMALL_PREVIEW_BYTES = 512 * 1024
 THUMBNAIL_SIDE = 512
 _SERVABLE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
+
+
+class PreviewUnreadable(ModelManagerError):
+    """The preview file is there but cannot be shown (not an image, damaged, far too big)."""
+
+    code = "preview_unreadable"
+    http_status = 422
 
 
 @dataclass(frozen=True)
@@ -66,19 +75,34 @@ class PreviewCache:
         thumbnail = self.folder / f"{etag}.webp"
         if thumbnail.is_file():
             return ServedPreview(thumbnail, "image/webp", etag)
-        from PIL import Image, ImageOps
+        try:
+            webp = self._thumbnail(preview, size, content_type)
+        except ImageTooLarge as exc:
+            raise PreviewUnreadable(f"the preview {preview.name} cannot be shown: {exc}") from None
+        except (OSError, ValueError, SyntaxError) as exc:  # not an image, or a damaged one
+            raise PreviewUnreadable(f"the preview {preview.name} is not an image that can be shown "
+                                    f"({type(exc).__name__})") from None
+        if webp is None:
+            return ServedPreview(preview, content_type, etag)
+        atomic_write_bytes(thumbnail, webp)
+        with self._lock:
+            self.thumbnails_made += 1
+        return ServedPreview(thumbnail, "image/webp", etag)
 
-        with Image.open(preview) as image:
+    def _thumbnail(self, preview: Path, size: int, content_type: str) -> bytes | None:
+        """WebP bytes of the shrunk preview, or None when the file can be served as it is.
+        The pixel count is checked before anything is decoded (decompression bombs)."""
+        from PIL import ImageOps
+
+        with open_bounded(preview) as image:
             small_enough = max(image.size) <= self.max_side and size <= SMALL_PREVIEW_BYTES
             if small_enough and content_type in _SERVABLE_TYPES:
-                return ServedPreview(preview, content_type, etag)
+                return None
+            image.draft(image.mode, (self.max_side, self.max_side))  # a big JPEG decodes shrunk
             image = ImageOps.exif_transpose(image)
             image.thumbnail((self.max_side, self.max_side))
             if image.mode not in ("RGB", "RGBA"):
                 image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
             buffer = io.BytesIO()
             image.save(buffer, format="WEBP", quality=85)
-        atomic_write_bytes(thumbnail, buffer.getvalue())
-        with self._lock:
-            self.thumbnails_made += 1
-        return ServedPreview(thumbnail, "image/webp", etag)
+        return buffer.getvalue()

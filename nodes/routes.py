@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ..core.errors import InvalidInput, NotFound
 from ..core.paths import is_within, validate_relative_name
+from ..core.redact import Redactor
 from .folders import forget_loader_cache
 from .http_helpers import (
     MethodNotAllowed, json_errors, off_loop, parse_bool, read_image, read_json_object,
@@ -23,6 +24,7 @@ from .http_helpers import (
 from .runtime import HOLDER, Runtime, RuntimeHolder
 
 PREFIX = "/model-manager"
+_PLAIN_REDACTOR = Redactor()  # inline credentials only, before the runtime (and its keys) exist
 PREVIEW_SUFFIX = "/preview"
 _REQUEST_FIELDS = ("url", "model_type", "subfolder", "filename", "sha256", "if_exists")
 _IF_EXISTS = ("skip", "overwrite", "rename")
@@ -32,12 +34,13 @@ def _task_json(task: Any) -> dict:
     return task.to_json()
 
 
-def _preview_is_ours(runtime: Runtime, model_type: str, preview: Path) -> bool:
-    """A preview is served only from the type's folders or our state folder, so a symlinked
-    sidecar (``x.webp -> /etc/...``) can never expose another file."""
+def _own_preview(runtime: Runtime, model_type: str, preview: Path) -> Path | None:
+    """The real path of ``preview`` when it lies in the type's folders or our state folder, else
+    None: a symlinked sidecar (``x.webp -> /etc/...``) can never expose another file.  The real
+    path is what gets served, so the check and the read name the same file."""
     real = Path(os.path.realpath(preview))
     allowed = [*runtime.folders.get(model_type).roots, runtime.state_dir]
-    return any(is_within(real, Path(os.path.realpath(root))) for root in allowed)
+    return real if any(is_within(real, Path(os.path.realpath(root))) for root in allowed) else None
 
 
 class ModelManagerRoutes:
@@ -77,7 +80,12 @@ class ModelManagerRoutes:
     def register(self, routes: web.RouteTableDef, prefixes: tuple[str, ...] = (PREFIX,)) -> None:
         for prefix in prefixes:
             for method, path, handler in self.table():
-                routes.route(method, prefix + path)(json_errors(handler))
+                routes.route(method, prefix + path)(json_errors(handler, self.redact))
+
+    def redact(self, text: str) -> str:
+        """Error messages lose every known key and inline credential before they leave."""
+        redactor = self._holder.get().settings.redactor if self._holder.created else _PLAIN_REDACTOR
+        return redactor(text)
 
     # -- tasks --------------------------------------------------------------------------
     async def list_tasks(self, request: web.Request) -> web.Response:
@@ -159,11 +167,14 @@ class ModelManagerRoutes:
     async def _get_preview(self, runtime: Runtime, request: web.Request, name: str) -> web.StreamResponse:
         location = await self._locate(runtime, request, name)
         preview = await off_loop(runtime.executor, runtime.index.preview_path, location.model_type, location.name)
-        if preview is None or not _preview_is_ours(runtime, location.model_type, preview):
+        real = None if preview is None else _own_preview(runtime, location.model_type, preview)
+        if real is None:
             raise NotFound(f"{location.model_type}/{location.name} has no preview")
         original = request.query.get("original") in ("1", "true")
-        served = await off_loop(runtime.executor, runtime.previews.get, preview, original)
-        headers = {"ETag": f'"{served.etag}"', "Cache-Control": "no-cache"}
+        served = await off_loop(runtime.executor, runtime.previews.get, real, original)
+        # nosniff: the browser takes the image type we send and never sniffs the bytes for HTML.
+        headers = {"ETag": f'"{served.etag}"', "Cache-Control": "no-cache",
+                   "X-Content-Type-Options": "nosniff"}
         if request.headers.get("If-None-Match", "").strip() in (f'"{served.etag}"', f'W/"{served.etag}"'):
             return web.Response(status=304, headers=headers)
         data = await off_loop(runtime.executor, served.path.read_bytes)

@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from support.comfyui_harness import ComfyUIServer, require_comfyui
+from support.scanner_files import png_header_only, write_safetensors
 
 pytestmark = pytest.mark.comfyui
 
@@ -329,6 +330,27 @@ def _png_bytes(size=(96, 64), color=(250, 120, 10)):
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_model_info_does_not_decode_a_decompression_bomb(comfy):
+    """A preview of a few bytes that declares 60 000 x 60 000 pixels: ModelInfo gives the black
+    placeholder instead of decoding it (or failing)."""
+    loras = comfy.models_dir / "loras"
+    write_safetensors(loras / "bomb_info.safetensors")
+    (loras / "bomb_info.png").write_bytes(png_header_only(60_000, 60_000))
+    with comfy.websocket() as ws:
+        prompt_id = comfy.queue_prompt({
+            "1": {"class_type": "ModelInfo", "inputs": {"model_type": "loras",
+                                                        "model_name": "bomb_info.safetensors"}},
+            "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+        }, client_id=ws.client_id)
+        end = ws.wait_for_prompt_end(prompt_id)
+    assert end["type"] == "execution_success", end
+    shown = comfy.wait_for_history(prompt_id)["outputs"]["2"]["images"][0]
+    response = comfy.get("/view", params={"filename": shown["filename"], "type": shown["type"],
+                                          "subfolder": shown["subfolder"]})
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert image.size == (64, 64) and image.convert("RGB").getpixel((10, 10)) == (0, 0, 0)
 
 
 def test_preview_info_and_delete_nodes(comfy, files):

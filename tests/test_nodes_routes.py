@@ -23,6 +23,7 @@ from support.aiohttp_app import AppServer
 from support.fake_http import FakeServer, Reply
 from support.model_files import ModelFileHost
 from support.raw_http import raw_request
+from support.scanner_files import png_header_only, write_safetensors
 
 
 class Sent:
@@ -290,3 +291,47 @@ def test_bodies_are_limited(env):
     assert status == 413 and b"payload_too_large" in payload
     status, payload = _raw(env, "POST", "/model-manager/tasks", b"[1, 2]", {"Content-Type": "application/json"})
     assert status == 400 and b"must be a JSON object" in payload
+    deep = b"[" * 100_000 + b"]" * 100_000  # under the size limit, deeper than the parser goes
+    status, payload = _raw(env, "POST", "/model-manager/scans", deep, {"Content-Type": "application/json"})
+    assert status == 400 and b"nested too deeply" in payload
+
+
+def test_previews_have_their_image_type_and_nosniff(env):
+    loras = env["models"] / "loras"
+    write_safetensors(loras / "typed.safetensors")
+    (loras / "typed.png").write_bytes(_png())
+    http, url = env["http"], env["url"]
+    for query in ("?original=1", ""):
+        served = http.get(url(f"/model-manager/models/loras/typed.safetensors/preview{query}"))
+        assert served.status_code == 200, served.text
+        assert served.headers["Content-Type"] == "image/png"
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+    cached = http.get(url("/model-manager/models/loras/typed.safetensors/preview"),
+                      headers={"If-None-Match": served.headers["ETag"]})
+    assert cached.status_code == 304 and cached.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_previews_that_cannot_be_shown_are_refused_without_decoding(env, monkeypatch):
+    """A decompression bomb (a few bytes declaring 60 000 x 60 000 pixels, with Pillow's own
+    guard off as some custom nodes set it) and a non-image: 422, no thumbnail, no 500."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    loras = env["models"] / "loras"
+    write_safetensors(loras / "bomb.safetensors")
+    (loras / "bomb.png").write_bytes(png_header_only(60_000, 60_000))
+    write_safetensors(loras / "html.safetensors")
+    (loras / "html.png").write_bytes(b"<html><script>alert(1)</script></html>" * 20_000)  # > 512 KiB
+    http, url = env["http"], env["url"]
+    bomb = http.get(url("/model-manager/models/loras/bomb.safetensors/preview"))
+    assert bomb.status_code == 422 and "60000x60000" in bomb.json()["error"]["message"]
+    html = http.get(url("/model-manager/models/loras/html.safetensors/preview"))
+    assert html.status_code == 422 and html.json()["error"]["code"] == "preview_unreadable"
+    assert env["holder"].get().previews.thumbnails_made == 0
+
+
+def test_error_messages_never_carry_a_key(env):
+    key = "civitai-route-key-0123456789"
+    http, url = env["http"], env["url"]
+    assert http.put(url("/model-manager/settings"), json={"civitai_api_key": key}).status_code == 200
+    missing = http.get(url(f"/model-manager/models/loras/{key}.safetensors"))
+    assert missing.status_code == 404
+    assert key not in missing.text and "***" in missing.json()["error"]["message"]
