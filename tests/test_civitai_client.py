@@ -155,3 +155,17 @@ def test_server_errors_are_retried_then_reported(civitai, settings) -> None:
     with pytest.raises(RemoteError) as info:
         client(civitai, settings, sleep=waits.append, retries=1).get_version(10)
     assert info.value.message == "Civitai answered HTTP 502 for model version 10; try again later"
+
+
+def test_json_nested_too_deeply_is_a_clear_error(civitai, settings) -> None:
+    """A (broken or hostile) API answer nested deeper than Python's json goes: a RemoteError
+    for the JSON answer, a plain-text detail for an error answer; never a RecursionError."""
+    from support.fake_http import Reply
+
+    deep = b"[" * 20_000 + b"]" * 20_000  # read whole even as an error answer (64 KiB)
+    civitai.api._handler = lambda request: Reply(
+        200 if "/model-versions/" in request.path else 400, {"Content-Type": "application/json"}, deep)
+    with pytest.raises(RemoteError, match="not JSON"):
+        client(civitai, settings).get_version(10)
+    with pytest.raises(InvalidInput, match="Civitai rejected the request"):
+        client(civitai, settings).get_model(1)

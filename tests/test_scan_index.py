@@ -319,3 +319,27 @@ def test_an_unreadable_saved_index_means_a_fresh_scan(tmp_path, models, content)
     assert [r["name"] for r in index.list_models("loras")] == ["a.safetensors"]
     saved = json.loads((tmp_path / "state" / "model_index.json").read_text())
     assert saved["version"] == 1 and saved["entries"][0]["record"]["name"] == "a.safetensors"
+
+
+def test_json_nested_too_deeply_is_a_corrupt_file_not_a_failed_scan(tmp_path, models):
+    """``[[[[…`` deeper than Python's json goes (RecursionError) in a safetensors header, in its
+    metadata values and in the JSON sidecars: that model is reported, the scan completes."""
+    import struct
+
+    deep = "[" * 100_000 + "]" * 100_000
+    raw = json.dumps({"a": 1}).encode()[:-1] + b', "b": ' + deep.encode() + b"}"
+    loras = models / "loras"
+    loras.mkdir(parents=True)
+    (loras / "deep_header.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw)
+    write_safetensors(loras / "deep_meta.safetensors",
+                      {"ss_tag_frequency": deep, "ssmd_cover_images": deep})
+    for name in ("deep_meta.civitai.info", "deep_meta.json", "deep_meta.metadata.json"):
+        (loras / name).write_text(deep)
+    write_safetensors(loras / "fine.safetensors")
+    index = make_index(tmp_path)
+    report = index.scan("loras")
+    assert report.task.status == "completed", report.task.errors
+    found = by_name(report.models)
+    assert set(found) >= {"deep_header.safetensors", "deep_meta.safetensors", "fine.safetensors"}
+    assert "not valid JSON" in found["deep_header.safetensors"]["header_error"]
+    assert found["deep_meta.safetensors"]["trigger_words"] == [] and not found["deep_meta.safetensors"]["preview"]

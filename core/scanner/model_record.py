@@ -132,7 +132,7 @@ def top_tags(raw: str | None, limit: int = MAX_TAG_TRIGGER_WORDS) -> list[str]:
         return []
     try:
         document = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     if not isinstance(document, dict):
         return []

@@ -55,7 +55,7 @@ def read_header(path: Path, max_bytes: int = MAX_HEADER_BYTES) -> SafetensorsHea
                                        f"file ends after {len(raw)}")
     try:
         document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: [[[[... too deep
         return SafetensorsHeader(error="corrupt safetensors header: it is not valid JSON")
     if not isinstance(document, dict):
         return SafetensorsHeader(error="corrupt safetensors header: it is not a JSON object")
@@ -92,7 +92,7 @@ def cover_image(metadata: dict[str, str]) -> tuple[bytes, str] | None:
         return None
     try:
         images = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(images, list) or not images or not isinstance(images[0], str):
         return None

@@ -183,6 +183,6 @@ def read_json_object(path: Path) -> dict[str, Any] | None:
             return None
         with open(path, "rb") as fh:
             document = json.loads(fh.read().decode("utf-8", errors="replace"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested deeper than json goes
         return None
     return document if isinstance(document, dict) else None

@@ -167,7 +167,7 @@ class CivitaiClient:
                                       f"is CIVITAI_BASE_URL ({self.base_url}) right?")
                 try:
                     document = json.loads(text)
-                except ValueError:
+                except (ValueError, RecursionError):
                     raise RemoteError(f"Civitai answered {what} with something that is not JSON") from None
                 if not isinstance(document, dict):
                     raise RemoteError(f"Civitai answered {what} with unexpected JSON")
@@ -241,7 +241,7 @@ def _id(value: int | str) -> int:
 def _json_or_text(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
 
 
