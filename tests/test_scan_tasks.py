@@ -173,3 +173,17 @@ def test_a_node_joining_a_scan_nobody_named_becomes_its_requester(tmp_path):
     assert first.wait(10)
     complete = [p for _, name, p in events if name == COMPLETE_SCAN_TASK][0]
     assert (complete["node_id"], complete["prompt_id"]) == ("5", "p-5")
+
+
+def test_listing_a_type_not_indexed_yet_does_not_wait_for_a_running_hashing_scan(tmp_path):
+    """The list needs the index phase only; joining a long hashing scan must not make it wait
+    for every hash."""
+    library(tmp_path, 40)
+    index = make_index(tmp_path, hash_workers=1)
+    index.hasher = SlowHasher(0.05)  # ~2 s of hashing
+    running = index.start_scan("all", compute_hashes=True)
+    started = time.monotonic()
+    models = index.list_models("loras")
+    assert len(models) == 40
+    assert time.monotonic() - started < 1.5 and not running.finished
+    assert running.wait(10) and running.status == "completed" and running.hashed == 40

@@ -154,13 +154,21 @@ class ModelIndex:
         with self._lock:
             missing = [t for t in types if t not in self._indexed_types]
         if missing:
-            self.scan(missing[0] if len(missing) == 1 else "all")
+            self._wait_indexed(self.start_scan(missing[0] if len(missing) == 1 else "all"), missing)
         wanted = set(types)
         with self._lock:
             models = [light(self._entries[k]["record"]) for k in sorted(self._entries) if k[0] in wanted]
         if loaded_from_disk and not missing and self._refresh_on_first_list:
             self.start_scan("all")  # after taking the list: this answer never waits for the walk
         return models
+
+    def _wait_indexed(self, task: ScanTask, types: list[str]) -> None:
+        """Until ``types`` are indexed: the end of ``task``'s index phase, not of its hashing or
+        Civitai lookups (a request that joined a long hashing scan must not wait for it)."""
+        while not task.wait(0.05):
+            with self._lock:
+                if set(types) <= self._indexed_types:
+                    return
 
     def get_model(self, model_type: str, name: str) -> dict:
         """Full metadata of one model, re-read if it changed since it was indexed."""
