@@ -100,12 +100,31 @@ def create_exclusive(path: Path, data: bytes) -> bool:
             os.link(tmp, path)
         except FileExistsError:
             return False
+        except OSError:  # no hard links here (exFAT, some network shares)
+            return create_exclusive_without_links(path, data)
         return True
     finally:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+
+
+def create_exclusive_without_links(path: Path, data: bytes) -> bool:
+    """``O_EXCL`` fallback: never clobbers and never follows a link; a failed write is removed."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except FileExistsError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return True
 
 
 def choose_image(version: dict, max_level: int) -> dict | None:

@@ -45,7 +45,7 @@ def read_json(path: Path, default: Any = None) -> Any:
             return json.loads(fh.read().decode("utf-8"))
     except (FileNotFoundError, NotADirectoryError):
         return default
-    except (ValueError, UnicodeDecodeError, OSError):
+    except (ValueError, UnicodeDecodeError, OSError, RecursionError):  # nested past the parser's depth
         return default
 
 

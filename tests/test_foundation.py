@@ -109,3 +109,23 @@ def test_subfolders_cannot_escape(tmp_path, subfolder: str) -> None:
     with pytest.raises(UnsafePath):
         ModelFolders.from_models_dir(tmp_path).destination("loras", subfolder, "x.safetensors")
     assert ModelFolders.from_models_dir(tmp_path).destination("loras", "style/", "x.safetensors").name == "style/x.safetensors"
+
+
+def test_read_json_survives_absurd_nesting(tmp_path) -> None:
+    target = tmp_path / "deep.json"
+    target.write_text("[" * 200_000 + "]" * 200_000)
+    assert read_json(target, default={"ok": True}) == {"ok": True}
+
+
+def test_exclusive_create_without_hard_links(tmp_path) -> None:
+    from comfyui_model_manager.core.civitai_sidecars import create_exclusive_without_links
+
+    target = tmp_path / "m.md"
+    assert create_exclusive_without_links(target, b"first") is True
+    assert create_exclusive_without_links(target, b"second") is False
+    assert target.read_bytes() == b"first"
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    os.symlink(outside, tmp_path / "link.md")
+    assert create_exclusive_without_links(tmp_path / "link.md", b"x") is False
+    assert outside.read_text() == "keep"
