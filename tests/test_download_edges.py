@@ -17,7 +17,7 @@ from comfyui_model_manager.core.segments import ByteRanges
 from comfyui_model_manager.core.sources.base import ResolvedDownload, SourceRegistry
 from comfyui_model_manager.core.sources.direct import create_source
 from comfyui_model_manager.core.transfer import ResumeState, StopSignal, Transfer
-from support.downloads import FAST, make_manager, payload, request, sha256
+from support.downloads import FAST, download_once, make_manager, payload, request, sha256
 from support.range_server import RangeServer
 
 TOKEN = "test-api-key-0123456789"
@@ -68,11 +68,7 @@ def test_redirect_to_another_host_never_forwards_the_key(tmp_path, hosts):
     api.redirect("/download", storage.url("/blob?X-Amz-Signature=sig123456"), status=307)
     source = _TokenSource(api.url("/download"))
     manager = _manager_with(tmp_path, source)
-    try:
-        task, _ = manager.submit(request("fakeapi:model", model_type="auto"))
-        task = manager.wait(task.task_id, timeout=20)
-    finally:
-        manager.shutdown()
+    task = download_once(manager, request("fakeapi:model", model_type="auto"), timeout=20)
     assert task.status == "completed", task.error
     assert (tmp_path / "models/loras/model.safetensors").read_bytes() == data
     assert all(r.header("Authorization") == f"Bearer {TOKEN}" for r in api.requests)
@@ -95,11 +91,7 @@ def test_expired_signed_url_is_resolved_again_and_continues(tmp_path, hosts):
     api.redirect("/download", storage.url("/blob"), status=307)
     source = _TokenSource(api.url("/download"))
     manager = _manager_with(tmp_path, source)
-    try:
-        task, _ = manager.submit(request("fakeapi:model", model_type="auto"))
-        task = manager.wait(task.task_id, timeout=20)
-    finally:
-        manager.shutdown()
+    task = download_once(manager, request("fakeapi:model", model_type="auto"), timeout=20)
     assert task.status == "completed", task.error
     assert (tmp_path / "models/loras/model.safetensors").read_bytes() == data
     assert source.resolves == 2  # submit + one refresh
@@ -113,11 +105,7 @@ def test_refused_even_after_refresh_fails_saying_a_key_may_be_needed(tmp_path, h
     storage.add("/blob", payload(1000), fail=[(403, None)] * 10)
     api.redirect("/download", storage.url("/blob"), status=307)
     manager = _manager_with(tmp_path, _TokenSource(api.url("/download")))
-    try:
-        task, _ = manager.submit(request("fakeapi:model", model_type="auto"))
-        task = manager.wait(task.task_id, timeout=20)
-    finally:
-        manager.shutdown()
+    task = download_once(manager, request("fakeapi:model", model_type="auto"), timeout=20)
     assert task.status == "failed"
     assert "403 Forbidden" in task.error and "API key may be needed" in task.error
     assert TOKEN not in task.error
@@ -128,11 +116,7 @@ def test_html_mid_way_fails_and_places_nothing(tmp_path, hosts):
     storage.add("/blob", b"<html>login</html>", content_type="text/html")
     api.redirect("/download", storage.url("/blob"), status=307)
     manager = _manager_with(tmp_path, _TokenSource(api.url("/download")))
-    try:
-        task, _ = manager.submit(request("fakeapi:model", model_type="auto"))
-        task = manager.wait(task.task_id, timeout=20)
-    finally:
-        manager.shutdown()
+    task = download_once(manager, request("fakeapi:model", model_type="auto"), timeout=20)
     assert task.status == "failed" and "web page instead of the model file" in task.error
     assert not (tmp_path / "models/loras/model.safetensors").exists()
 
@@ -204,11 +188,7 @@ def test_not_enough_space_before_start_names_folder_and_bytes(tmp_path, small_di
     with RangeServer() as server:
         server.add("/huge.safetensors", payload(3_000_000))
         manager = _small_disk_manager(tmp_path, small_disk)
-        try:
-            task, _ = manager.submit(request(server.url("/huge.safetensors")))
-            task = manager.wait(task.task_id, timeout=20)
-        finally:
-            manager.shutdown()
+        task = download_once(manager, request(server.url("/huge.safetensors")), timeout=20)
     assert task.status == "failed"
     folder = small_disk / "models" / "checkpoints"
     assert f"not enough free space in {folder}" in task.error
@@ -332,11 +312,7 @@ def test_body_without_length_is_downloaded_to_its_end(tmp_path):
     with RangeServer() as server:
         server.add("/s.safetensors", data, no_length=True, ignore_range=True)
         manager = make_manager(tmp_path)
-        try:
-            task, _ = manager.submit(request(server.url("/s.safetensors")))
-            task = manager.wait(task.task_id, timeout=10)
-        finally:
-            manager.shutdown()
+        task = download_once(manager, request(server.url("/s.safetensors")), timeout=10)
     assert task.status == "completed", task.error
     assert task.total_bytes == len(data) and task.sha256 == sha256(data)
     assert (tmp_path / "models/checkpoints/s.safetensors").read_bytes() == data
@@ -404,11 +380,7 @@ def test_fast_single_connection_streams_alone_without_a_request_per_block(tmp_pa
     with RangeServer() as server:
         server.add("/f.safetensors", data, etag='"f"', drop_after=[300_000])
         manager = make_manager(tmp_path, config=_ramp_config(1))  # 1 B/s counts as "fast enough"
-        try:
-            task, _ = manager.submit(request(server.url("/f.safetensors")))
-            task = manager.wait(task.task_id, timeout=10)
-        finally:
-            manager.shutdown()
+        task = download_once(manager, request(server.url("/f.safetensors")), timeout=10)
         gets = [r for r in server.requests_for("/f.safetensors") if r.header("Range") != "bytes=0-0"]
     assert task.status == "completed", task.error
     assert (tmp_path / "models/checkpoints/f.safetensors").read_bytes() == data
@@ -420,11 +392,7 @@ def test_slow_connection_brings_in_the_others(tmp_path):
     with RangeServer() as server:
         server.add("/s.safetensors", data, etag='"s"', rate=250_000)
         manager = make_manager(tmp_path, config=_ramp_config(10_000_000))
-        try:
-            task, _ = manager.submit(request(server.url("/s.safetensors")))
-            task = manager.wait(task.task_id, timeout=20)
-        finally:
-            manager.shutdown()
+        task = download_once(manager, request(server.url("/s.safetensors")), timeout=20)
         gets = [r for r in server.requests_for("/s.safetensors") if r.header("Range") != "bytes=0-0"]
         served = server.bytes_served("/s.safetensors")
     assert task.status == "completed", task.error
@@ -442,11 +410,7 @@ def test_symlink_planted_as_partial_file_is_not_followed(tmp_path):
     with RangeServer() as server:
         server.add("/m.safetensors", payload(10_000))
         manager = make_manager(tmp_path)
-        try:
-            task, _ = manager.submit(request(server.url("/m.safetensors")))
-            task = manager.wait(task.task_id, timeout=10)
-        finally:
-            manager.shutdown()
+        task = download_once(manager, request(server.url("/m.safetensors")), timeout=10)
     assert task.status == "failed"
     assert outside.read_bytes() == b"precious"
     assert not (folder / "m.safetensors").exists()
@@ -569,10 +533,6 @@ def test_after_complete_runs_once_the_file_is_in_place(tmp_path, hosts, hook_fai
             return resolved
 
     manager = _manager_with(tmp_path, _SidecarSource(api.url("/download")))
-    try:
-        task, _ = manager.submit(request("fakeapi:model", model_type="auto"))
-        task = manager.wait(task.task_id, timeout=10)
-    finally:
-        manager.shutdown()
+    task = download_once(manager, request("fakeapi:model", model_type="auto"), timeout=10)
     assert task.status == "completed" and seen == [True]
     assert (tmp_path / "models/loras/model.civitai.info").exists() is (not hook_fails)

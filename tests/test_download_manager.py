@@ -12,7 +12,7 @@ from comfyui_model_manager.core.errors import Conflict, InvalidInput, NotFound, 
 from comfyui_model_manager.core.observers import (COMPLETE_DOWNLOAD_TASK, CREATE_DOWNLOAD_TASK,
                                                   DELETE_DOWNLOAD_TASK, UPDATE_DOWNLOAD_TASK)
 from comfyui_model_manager.core.task import CONTRACT_KEYS
-from support.downloads import file_sha, listing, make_manager, payload, request, sha256
+from support.downloads import download_once, file_sha, listing, make_manager, payload, request, sha256
 from support.range_server import RangeServer
 
 CKPT = "models/checkpoints"
@@ -293,11 +293,7 @@ def test_query_secrets_never_reach_task_json_records_or_events(tmp_path, server)
     manager = make_manager(tmp_path)
     seen = []
     manager.events.subscribe(lambda name, body: seen.append(json.dumps(body)))
-    try:
-        task, _ = manager.submit(request(server.url(f"/q.safetensors?token={secret}&X-Amz-Signature=abc123456")))
-        task = manager.wait(task.task_id, timeout=10)
-    finally:
-        manager.shutdown()
+    task = download_once(manager, request(server.url(f"/q.safetensors?token={secret}&X-Amz-Signature=abc123456")), timeout=10)
     assert task.status == "completed"
     assert secret not in json.dumps(task.to_json()) and "abc123456" not in task.url
     for path in (tmp_path / "state").rglob("*"):

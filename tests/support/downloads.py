@@ -65,3 +65,12 @@ def file_sha(path: Path) -> str:
 
 
 __all__ = ["FAST", "payload", "sha256", "make_manager", "request", "listing", "file_sha", "os"]
+
+
+def download_once(manager: DownloadManager, download: DownloadRequest, timeout: float = 20):
+    """Submit ``download``, wait for it to end, and always shut the manager down; the final task."""
+    try:
+        task, _ = manager.submit(download)
+        return manager.wait(task.task_id, timeout=timeout)
+    finally:
+        manager.shutdown()

@@ -14,9 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
+from .http_records import HeaderLookup
+
 
 @dataclass
-class LoggedRequest:
+class LoggedRequest(HeaderLookup):
     """One request as the server saw it (headers keep their original case in ``headers``)."""
 
     host: str  # "127.0.0.1" / "127.0.0.2"
@@ -26,12 +28,6 @@ class LoggedRequest:
     raw_target: str  # path + query exactly as sent
     headers: dict[str, str]
 
-    def header(self, name: str) -> str | None:
-        lower = name.lower()
-        for key, value in self.headers.items():
-            if key.lower() == lower:
-                return value
-        return None
 
     @property
     def has_authorization(self) -> bool:

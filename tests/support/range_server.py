@@ -41,6 +41,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import urlsplit
 
+from .http_records import HeaderLookup
+
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -67,7 +69,7 @@ class ServedFile:
 
 
 @dataclass
-class ServedRequest:
+class ServedRequest(HeaderLookup):
     host: str
     method: str
     path: str
@@ -76,13 +78,6 @@ class ServedRequest:
     connection: int
     status: int = 0
     body_bytes: int = 0  # body bytes actually written to the socket
-
-    def header(self, name: str) -> str | None:
-        lower = name.lower()
-        for key, value in self.headers.items():
-            if key.lower() == lower:
-                return value
-        return None
 
 
 class RangeServer:
