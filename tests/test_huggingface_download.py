@@ -92,3 +92,33 @@ def test_resume_after_the_cdn_url_expired(hub, manager_factory, tmp_path) -> Non
     ranged = [r for r in hub.cdn_requests if r.header("Range")]
     assert ranged and 0 < int(re.match(r"bytes=(\d+)-", ranged[-1].header("Range")).group(1)) <= 70_000
     assert not any(r.has_authorization for r in hub.cdn_requests)
+
+
+def test_lowercase_response_headers_are_read(hub, manager_factory, tmp_path) -> None:
+    """HTTP/2 servers and many proxies send header names in lower case (``x-repo-commit``,
+    ``x-linked-etag``, ``x-linked-size``, ``location``): the file is still verified against the
+    Hub's sha256, its size known before the first byte, and the renamed repo's redirect followed."""
+    hub.lowercase_headers = True
+    hub.rename_repo("acme/gated", "acme/moved")
+    manager = manager_factory(settings={"huggingface_token": TOKEN})
+    task, _ = manager.submit(DownloadRequest(url="acme/gated/vae/sdxl_vae.safetensors", model_type="vae"))
+    assert task.sha256 == sha256(WEIGHTS) and task.sha256_expected and task.total_bytes == len(WEIGHTS)
+    done = manager.wait(task.task_id, timeout=30)
+    assert done.status == "completed", done.error
+    assert file_sha(tmp_path / "models" / "vae" / "sdxl_vae.safetensors") == sha256(WEIGHTS)
+    commit = hub.repos["acme/moved"].refs["main"]
+    assert done.to_json()["url"] == f"{hub.endpoint}/acme/gated/resolve/{commit}/vae/sdxl_vae.safetensors"
+    heads = [r for r in hub.hub_requests if r.method == "HEAD"]
+    assert [r.path for r in heads][:2] == ["/acme/gated/resolve/main/vae/sdxl_vae.safetensors",
+                                           "/acme/moved/resolve/main/vae/sdxl_vae.safetensors"]
+    assert hub.cdn_requests and not any(r.has_authorization for r in hub.cdn_requests)
+
+
+def test_lowercase_headers_on_a_git_file(hub, manager_factory, tmp_path) -> None:
+    hub.lowercase_headers = True
+    manager = manager_factory()
+    task, _ = manager.submit(DownloadRequest(url="acme/open/tiny.safetensors", model_type="loras"))
+    assert task.total_bytes == len(SMALL)
+    done = manager.wait(task.task_id, timeout=30)
+    assert done.status == "completed", done.error
+    assert done.sha256 == sha256(SMALL)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from ..errors import AccessDenied, AuthRequired, InvalidInput, ModelManagerError, NotFound, RateLimited, RemoteError
 from ..http import HttpClient, origin_of
@@ -134,9 +135,10 @@ class HuggingFaceSource:
         )
 
     # -- the metadata request ------------------------------------------------------------------
-    def _head(self, url: str, auth: dict[str, str], link: HfLink) -> tuple[dict[str, str], int]:
+    def _head(self, url: str, auth: dict[str, str], link: HfLink) -> tuple[CaseInsensitiveDict, int]:
         """HEAD ``url``: same-origin redirects (renamed repos) are followed, the CDN's is not.
-        429/5xx/connection failures are retried with backoff."""
+        429/5xx/connection failures are retried with backoff.  The headers come back
+        case-insensitive: HTTP/2 servers and proxies send ``x-repo-commit``, ``location``…"""
         delay = self.backoff
         attempt = 0
         current = url
@@ -145,12 +147,12 @@ class HuggingFaceSource:
             try:
                 with self.http.request("HEAD", current, auth_headers=auth if origin_of(current) == origin_of(url)
                                        else None, timeout=HEAD_TIMEOUT, follow_redirects=False) as response:
-                    status, headers = response.status, dict(response.headers)
+                    status, headers = response.status, CaseInsensitiveDict(response.headers)
             except requests.RequestException as exc:
                 if attempt >= self.retries:
                     raise RemoteError(f"could not reach the Hugging Face Hub at {self.endpoint} "
                                       f"({type(exc).__name__}); check the connection or try again later") from None
-                status, headers = 0, {}
+                status, headers = 0, CaseInsensitiveDict()
             if status in (301, 302, 303, 307, 308) and "X-Repo-Commit" not in headers:
                 location = urljoin(current, headers.get("Location") or "")
                 if origin_of(location) == origin_of(url) and hops < 5:
@@ -168,7 +170,7 @@ class HuggingFaceSource:
             delay = min(delay * 2, self.max_backoff)
             attempt += 1
 
-    def _error_for(self, status: int, headers: dict[str, str], link: HfLink, token_sent: bool) -> ModelManagerError:
+    def _error_for(self, status: int, headers: CaseInsensitiveDict, link: HfLink, token_sent: bool) -> ModelManagerError:
         code = headers.get("X-Error-Code") or ""
         message = self.settings.redactor((headers.get("X-Error-Message") or "").strip())[:300]
         page = self.page_url(link)
@@ -217,7 +219,7 @@ def _int(value: str | None) -> int | None:
     return number if number >= 0 else None
 
 
-def _retry_after(headers: dict[str, str]) -> float | None:
+def _retry_after(headers: CaseInsensitiveDict) -> float | None:
     value = (headers.get("Retry-After") or "").strip()
     if value:
         try:

@@ -3,6 +3,10 @@ whose requests are logged, and a file responder that speaks HTTP Range like a re
 
 A fake registers one ``handle(request) -> Reply | None`` function per server; ``Reply`` is a
 plain status/headers/body triple, or a ``FileBody`` that is streamed (with optional faults).
+
+Header values may be ``bytes``: they go on the wire exactly as given (a server that puts raw
+UTF-8 in ``Content-Disposition``).  ``FakeServer.lowercase_headers = True`` sends every response
+header name in lower case, as HTTP/2 servers and many proxies do.
 """
 from __future__ import annotations
 
@@ -75,6 +79,7 @@ class FakeServer:
         self._handler = handler
         self._lock = threading.Lock()
         self._log: list[LoggedRequest] = []
+        self.lowercase_headers = False
         server = self
 
         class _RequestHandler(BaseHTTPRequestHandler):
@@ -83,6 +88,13 @@ class FakeServer:
 
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 pass
+
+            def send_header(self, keyword: str, value: "str | bytes") -> None:
+                if server.lowercase_headers:
+                    keyword = keyword.lower()
+                if isinstance(value, bytes):  # http.server writes latin-1: these bytes go out unchanged
+                    value = value.decode("latin-1")
+                super().send_header(keyword, value)
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

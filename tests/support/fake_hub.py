@@ -18,7 +18,8 @@ Usage::
 Knobs: ``valid_tokens`` (tokens the Hub knows; an unknown one gets 401 "Invalid credentials"),
 ``add_repo(gated=..., private=..., disabled=..., repo_type="dataset"|"space")``,
 ``expire_signatures()`` (CDN URLs issued so far answer 403), ``cdn_fault(drop_after=N, expire_on_drop=…)``,
-``rate_limit(count)`` (429 on the next ``count`` Hub requests), ``cdn_delay``.
+``rate_limit(count)`` (429 on the next ``count`` Hub requests), ``cdn_delay``, ``lowercase_headers``
+(every response header name in lower case on the Hub and the CDN, as HTTP/2 and proxies send them).
 It never sends ``X-Xet-Hash`` (a real client would then skip HTTP and need a CAS server).
 Logs: ``requests``, ``hub_requests`` (127.0.0.1), ``cdn_requests`` (127.0.0.2).
 """
@@ -141,6 +142,14 @@ class FakeHub:
         self.renamed[prefix + old_id] = prefix + new_id
 
     # -- knobs -----------------------------------------------------------------------------
+    @property
+    def lowercase_headers(self) -> bool:
+        return self.hub.lowercase_headers
+
+    @lowercase_headers.setter
+    def lowercase_headers(self, value: bool) -> None:
+        self.hub.lowercase_headers = self.cdn.lowercase_headers = value
+
     def expire_signatures(self) -> None:
         with self._lock:
             self._signatures.clear()
