@@ -28,6 +28,9 @@ _PLAIN_REDACTOR = Redactor()  # inline credentials only, before the runtime (and
 PREVIEW_SUFFIX = "/preview"
 _REQUEST_FIELDS = ("url", "model_type", "subfolder", "filename", "sha256", "if_exists")
 _IF_EXISTS = ("skip", "overwrite", "rename")
+_PAGING = ("offset", "limit", "q", "sort")
+_DEFAULT_LIMIT = 100
+_MAX_LIMIT = 1000
 
 
 def _task_json(task: Any) -> dict:
@@ -75,6 +78,7 @@ class ModelManagerRoutes:
             ("GET", "/settings", self.get_settings),
             ("PUT", "/settings", self.put_settings),
             ("GET", "/types", self.list_types),
+            ("POST", "/resolve", self.resolve_link),
         ]
 
     def register(self, routes: web.RouteTableDef, prefixes: tuple[str, ...] = (PREFIX,)) -> None:
@@ -137,8 +141,17 @@ class ModelManagerRoutes:
         model_type = request.query.get("type") or None
         if model_type is not None:
             runtime.folders.get(model_type)  # 400 for an unknown type
-        models = await off_loop(runtime.executor, runtime.index.list_models, model_type)
-        return web.json_response({"models": models})
+        paging = {key: request.query[key] for key in _PAGING if key in request.query}
+        if not paging:
+            models = await off_loop(runtime.executor, runtime.index.list_models, model_type)
+            return web.json_response({"models": models})
+        offset = _int_param(paging.get("offset"), "offset", 0, 0, 1 << 31)
+        limit = _int_param(paging.get("limit"), "limit", _DEFAULT_LIMIT, 1, _MAX_LIMIT)
+        q = paging.get("q", "")[:200]
+        sort = paging.get("sort", "name")
+        models, total = await off_loop(runtime.executor, runtime.index.query_models,
+                                       model_type, q, sort, offset, limit)
+        return web.json_response({"models": models, "total": total, "offset": offset, "limit": limit})
 
     async def _locate(self, runtime: Runtime, request: web.Request, name: str | None = None):
         model_type = request.match_info["type"]
@@ -173,9 +186,11 @@ class ModelManagerRoutes:
         original = request.query.get("original") in ("1", "true")
         served = await off_loop(runtime.executor, runtime.previews.get, real, original)
         # nosniff: the browser takes the image type we send and never sniffs the bytes for HTML.
-        headers = {"ETag": f'"{served.etag}"', "Cache-Control": "no-cache",
+        # private: a model's preview is nobody else's business; no-cache: kept by the browser but
+        # revalidated (a 304 without a body) so a new preview shows at once.
+        headers = {"ETag": f'"{served.etag}"', "Cache-Control": "private, no-cache",
                    "X-Content-Type-Options": "nosniff"}
-        if request.headers.get("If-None-Match", "").strip() in (f'"{served.etag}"', f'W/"{served.etag}"'):
+        if etag_matches(request.headers.get("If-None-Match", ""), served.etag):
             return web.Response(status=304, headers=headers)
         data = await off_loop(runtime.executor, served.path.read_bytes)
         return web.Response(body=data, content_type=served.content_type, headers=headers)
@@ -240,6 +255,21 @@ class ModelManagerRoutes:
         scan = await off_loop(runtime.executor, runtime.index.cancel_scan, request.match_info["scan_id"])
         return web.json_response(scan.to_json() if hasattr(scan, "to_json") else scan)
 
+    # -- links ----------------------------------------------------------------------------
+    async def resolve_link(self, request: web.Request) -> web.Response:
+        """What a link is (file name, type, size, model name, preview, versions) from metadata
+        only; the "New download" form shows it before a task is created."""
+        from ..core.resolve import describe_link
+
+        body = await read_json_object(request, allow_empty=False)
+        url = body.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise InvalidInput("url (a link to a model file or page) is required")
+        runtime = await self.runtime()
+        answer = await off_loop(runtime.slow_executor, describe_link, runtime.manager.sources, url.strip(),
+                                runtime.settings.civitai_nsfw_level, set(runtime.folders.names()))
+        return web.json_response(answer)
+
     # -- settings and types -------------------------------------------------------------
     async def get_settings(self, request: web.Request) -> web.Response:
         runtime = await self.runtime()
@@ -256,6 +286,27 @@ class ModelManagerRoutes:
         types = [{"name": name, "extensions": sorted(runtime.folders.get(name).writable_extensions)}
                  for name in runtime.folders.names()]
         return web.json_response({"types": types})
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """``If-None-Match`` (a list of strong or weak tags, or ``*``) names ``etag``."""
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == f'"{etag}"':
+            return True
+    return False
+
+
+def _int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number") from None
+    if not low <= number <= high:
+        raise InvalidInput(f"{name} must be from {low} to {high}")
+    return number
 
 
 def server_adds_api_prefix(server: Any) -> bool:

@@ -132,7 +132,7 @@ def test_models_description_preview_and_delete(env):
                    headers={"Content-Type": "image/png"})
     assert put.status_code == 200, put.text
     first = http.get(url(f"/model-manager/models/loras/{name}/preview"))
-    assert first.status_code == 200 and first.headers["Cache-Control"] == "no-cache"
+    assert first.status_code == 200 and first.headers["Cache-Control"] == "private, no-cache"
     etag = first.headers["ETag"]
     with Image.open(io.BytesIO(first.content)) as image:
         assert image.size == (40, 30)

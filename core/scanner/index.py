@@ -162,6 +162,29 @@ class ModelIndex:
             self.start_scan("all")  # after taking the list: this answer never waits for the walk
         return models
 
+    def query_models(self, model_type: str | None = None, q: str = "", sort: str = "name",
+                     offset: int = 0, limit: int = 100) -> tuple[list[dict], int]:
+        """One page of ``list_models`` filtered by ``q`` and sorted (see ``scanner.query``):
+        ``(models, total)``.  Records are read, never copied, until the page is cut."""
+        from .query import parse_sort, query
+
+        try:
+            parse_sort(sort)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        types = self._types_for(model_type or "all")
+        loaded_from_disk = self._ensure_loaded()
+        with self._lock:
+            missing = [t for t in types if t not in self._indexed_types]
+        if missing:
+            self._wait_indexed(self.start_scan(missing[0] if len(missing) == 1 else "all"), missing)
+        wanted = set(types)
+        with self._lock:  # records are replaced, never changed in place: reading them later is safe
+            records = [entry["record"] for key, entry in self._entries.items() if key[0] in wanted]
+        if loaded_from_disk and not missing and self._refresh_on_first_list:
+            self.start_scan("all")
+        return query(records, q, sort, offset, limit)
+
     def _wait_indexed(self, task: ScanTask, types: list[str]) -> None:
         """Until ``types`` are indexed: the end of ``task``'s index phase, not of its hashing or
         Civitai lookups (a request that joined a long hashing scan must not wait for it)."""

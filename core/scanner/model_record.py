@@ -71,6 +71,7 @@ def build_record(found: FoundModel, sidecars: SidecarNames | None = None) -> dic
         "sha256": None,
         "base_model": _base_model(civitai_version, manager_meta, header_meta, a1111),
         "trigger_words": _trigger_words(civitai_version, a1111, header_meta),
+        "tags": _tags(civitai_version, manager_meta, header_meta),
         "civitai": _civitai_ids(civitai_version, manager_meta),
         "metadata": bounded_metadata(header_meta),
         "tensor_count": tensor_count,
@@ -124,6 +125,22 @@ def _trigger_words(version: dict | None, a1111: dict | None, header: dict[str, s
     if activation:
         return [w.strip() for w in activation.split(",") if w.strip()]
     return top_tags(header.get("ss_tag_frequency"))
+
+
+def _tags(version: dict | None, manager_meta: dict | None, header: dict[str, str]) -> list[str]:
+    """Tags for search: other tools' saved tags (LoRA Manager, Civitai model JSON) and the most
+    frequent training tags of the header."""
+    found: list[str] = []
+    for source in ((manager_meta or {}).get("tags"), ((version or {}).get("model") or {}).get("tags")
+                   if isinstance((version or {}).get("model"), dict) else None):
+        if isinstance(source, list):
+            found.extend(t.strip() for t in source if isinstance(t, str) and t.strip())
+    found.extend(top_tags(header.get("ss_tag_frequency")))
+    unique: list[str] = []
+    for tag in found:
+        if tag not in unique:
+            unique.append(tag)
+    return unique[:50]
 
 
 def top_tags(raw: str | None, limit: int = MAX_TAG_TRIGGER_WORDS) -> list[str]:
