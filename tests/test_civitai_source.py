@@ -293,3 +293,123 @@ def test_early_access_newest_version_suggests_an_older_one(civitai, settings) ->
                                        "may be free to download: pick it on the model page")
     # naming the older version works
     assert source(settings).resolve("https://civitai.com/models/100?modelVersionId=200").filename == "cool_v1.safetensors"
+
+
+#: A checkpoint version as Civitai lists it: every file of a checkpoint is named
+#: ``{Model}_{version}.{ext}``, so pruned/full and fp16/fp32 share one name.
+SHARED_NAME = "bigCkpt_v16.safetensors"
+VARIANTS = {  # file id -> (format, size, fp, bytes)
+    310: ("SafeTensor", "pruned", "fp16", b"pruned-fp16" * 50),
+    311: ("SafeTensor", "full", "fp32", b"full-fp32" * 50),
+    312: ("SafeTensor", "pruned", "fp32", b"pruned-fp32" * 50),
+    313: ("SafeTensor", "full", "fp16", b"full-fp16" * 50),
+}
+
+
+@pytest.fixture
+def shared_names(civitai):
+    civitai.add_model(110, "bigCkpt", "Checkpoint")
+    civitai.add_version(110, 210, "v16")
+    for file_id, (fmt, size, fp, data) in VARIANTS.items():
+        civitai.add_file(210, file_id, SHARED_NAME, data, format=fmt, size=size, fp=fp)
+    civitai.add_file(210, 314, "bigCkpt_v16.ckpt", b"pickle" * 50, format="PickleTensor", size="full", fp="fp32")
+    return civitai
+
+
+def test_each_file_of_a_version_with_shared_names_resolves_to_itself(shared_names, settings) -> None:
+    """Every ``downloadUrl`` the API lists for the version (the bare one for the primary file,
+    ``?type=&format=&size=&fp=`` for the others) picks exactly that file: its id, sha256 and
+    bytes, never its namesake."""
+    version = CivitaiClient(settings, HttpClient()).get_version(210)
+    assert [f["name"] for f in version["files"]].count(SHARED_NAME) == 4
+    for item in version["files"]:
+        resolved = source(settings).resolve(item["downloadUrl"])
+        assert resolved.url.endswith(f"?fileId={item['id']}"), (item["downloadUrl"], resolved.url)
+        assert resolved.metadata["civitai_file_id"] == item["id"]
+        assert resolved.filename == item["name"]
+        assert resolved.sha256 == item["hashes"]["SHA256"].lower()
+        with HttpClient().request("GET", resolved.url) as response:
+            assert hashlib.sha256(b"".join(response.iter_chunks())).hexdigest() == resolved.sha256
+
+
+@pytest.mark.parametrize("query, file_id", [
+    ("", 310),                                   # the primary: SafeTensor, pruned, fp16
+    ("?fp=fp32", 312),                           # Civitai's preference fills in the rest (pruned)
+    ("?size=full", 313),                         # ... and fp16
+    ("?size=full&fp=fp32", 311),
+    ("?type=Model&format=SafeTensor&size=full&fp=fp32", 311),
+    ("?type=Model&format=SafeTensor&size=pruned&fp=fp32", 312),
+    ("?format=PickleTensor", 314),
+    ("?fileId=313&fp=fp32", 313),               # a file id wins over everything
+])
+def test_the_link_query_picks_the_file_civitai_would_serve(shared_names, settings, query, file_id) -> None:
+    link = f"https://civitai.com/api/download/models/210{query}"
+    resolved = source(settings).resolve(link)
+    assert resolved.metadata["civitai_file_id"] == file_id
+    # the same link sent to Civitai itself (no fileId) serves the same file
+    with HttpClient().request("GET", f"{shared_names.base_url}/api/download/models/210{query}") as response:
+        assert response.status == 200
+        assert hashlib.sha256(b"".join(response.iter_chunks())).hexdigest() == resolved.sha256
+
+
+def test_a_file_that_states_what_the_link_asks_beats_the_primary(civitai, settings) -> None:
+    """The primary file says nothing about fp; the link asks fp32 and one file says fp32."""
+    civitai.add_model(111, "Quiet", "Checkpoint")
+    civitai.add_version(111, 211, "v1")
+    civitai.add_file(211, 320, "quiet_v1.safetensors", b"no-fp" * 10, fp=None, primary=True)
+    civitai.add_file(211, 321, "quiet_v1.safetensors", b"fp32!" * 10, fp="fp32", size="full")
+    assert source(settings).resolve("https://civitai.com/api/download/models/211?fp=fp32").metadata[
+        "civitai_file_id"] == 321
+    assert source(settings).resolve("https://civitai.com/api/download/models/211").metadata[
+        "civitai_file_id"] == 320
+
+
+@pytest.mark.parametrize("link, file_id", [
+    ("sdxl:lora:civitai:100@200", 300),
+    ("air:lora:civitai:100@201", 301),
+    ("civitai:100@201+303", 303),
+    ("urn:air:sdxl:lora:civitai:100@201+302", 302),
+])
+def test_air_forms_resolve(civitai, settings, link, file_id) -> None:
+    resolved = SourceRegistry(settings, HttpClient()).resolve(link)
+    assert resolved.source == "civitai" and resolved.metadata["civitai_file_id"] == file_id
+
+
+def test_every_download_link_form_on_every_host_is_civitai(civitai, settings) -> None:
+    """Download and API links on civitai.com/.red/.green (www. too) and on the configured
+    CIVITAI_BASE_URL host, with or without a query, are Civitai links: the API is asked and the
+    file is pinned by id, never fetched as a plain URL."""
+    base = civitai.base_url
+    registry = SourceRegistry(settings, HttpClient())
+    links = [f"https://{host}/api/download/models/201{query}"
+             for host in ("civitai.com", "www.civitai.com", "civitai.red", "civitai.green", base.split("//")[1])
+             for query in ("", "?", "?type=Model", "?type=Model&format=SafeTensor&size=pruned&fp=fp16")]
+    links = [link.replace("https://127.0.0.1", "http://127.0.0.1") for link in links]
+    links += [f"{base}/api/v1/model-versions/201", f"https://civitai.red/api/v1/model-versions/201?x=1",
+              f"{base}/api/download/models/201/", f"{base}/model-versions/201", f"{base}/api/v1/models/100?modelVersionId=201"]
+    for link in links:
+        resolved = registry.resolve(link)
+        assert resolved.source == "civitai", link
+        assert resolved.url == f"{base}/api/download/models/201?fileId=301", link
+        assert resolved.sha256 == sha(LORA)
+
+
+def test_by_hash_link_resolves_to_the_file_with_that_hash(shared_names, settings) -> None:
+    data = VARIANTS[311][3]
+    for digest in (sha(data), sha(data)[:10]):  # SHA256 or AutoV2
+        resolved = source(settings).resolve(f"https://civitai.com/api/v1/model-versions/by-hash/{digest}")
+        assert resolved.metadata["civitai_file_id"] == 311 and resolved.sha256 == sha(data)
+    with pytest.raises(NotFound, match="Civitai knows no published model file with the hash ABCDEF0123"):
+        source(settings).resolve("https://civitai.com/api/v1/model-versions/by-hash/abcdef0123")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("urn:air:sdxl:lora:civitai:abc", "is not a valid AIR (a Civitai AIR names the model, version and file"),
+    ("urn:air:dalle:model:openai:dalle@2", "AIRs from 'openai' cannot be downloaded"),
+    ("urn:air:model:huggingface:stabilityai/sdxl-vae", "a Hugging Face AIR names a file"),
+])
+def test_invalid_airs_are_clear_errors_from_the_registry(civitai, settings, text, message) -> None:
+    with pytest.raises(InvalidInput) as info:
+        SourceRegistry(settings, HttpClient()).resolve(text)
+    assert message in info.value.message
+    assert not civitai.requests

@@ -122,3 +122,13 @@ def test_lowercase_headers_on_a_git_file(hub, manager_factory, tmp_path) -> None
     done = manager.wait(task.task_id, timeout=30)
     assert done.status == "completed", done.error
     assert done.sha256 == sha256(SMALL)
+
+
+def test_a_hub_air_downloads_into_the_folder_its_type_names(hub, manager_factory, tmp_path) -> None:
+    manager = manager_factory(settings={"huggingface_token": TOKEN})
+    task, _ = manager.submit(DownloadRequest(url="urn:air:sdxl:vae:huggingface:acme/gated/vae/sdxl_vae.safetensors",
+                                             model_type="auto"))
+    assert task.model_type == "vae" and task.source == "huggingface"
+    done = manager.wait(task.task_id, timeout=30)
+    assert done.status == "completed", done.error
+    assert file_sha(tmp_path / "models" / "vae" / "sdxl_vae.safetensors") == sha256(WEIGHTS)

@@ -79,3 +79,26 @@ def test_endpoint_host_counts_as_hub() -> None:
 def test_resolve_url_quotes_like_huggingface_hub() -> None:
     link = HfLink("a/b", "dataset", "refs/pr/1", "dir/my file.safetensors")
     assert resolve_url("http://h", link) == "http://h/datasets/a/b/resolve/refs%2Fpr%2F1/dir/my%20file.safetensors"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("urn:air:sdxl:vae:huggingface:stabilityai/sdxl-vae/sdxl_vae.safetensors",
+     HfLink("stabilityai/sdxl-vae", "model", "main", "sdxl_vae.safetensors", "resolve", "vae")),
+    ("urn:air:flux1:lora:huggingface:a/b/loras/x.safetensors@v1.0",
+     HfLink("a/b", "model", "v1.0", "loras/x.safetensors", "resolve", "loras")),
+    ("huggingface:a/b/unet/x.gguf@refs/pr/3", HfLink("a/b", "model", "refs/pr/3", "unet/x.gguf", "resolve", None)),
+    ("air:model:huggingface:datasets/a/d/x.bin", HfLink("a/d", "dataset", "main", "x.bin", "resolve", None)),
+    ("urn:air:sd1:checkpoint:huggingface:a/b/x.ckpt", HfLink("a/b", "model", "main", "x.ckpt", "resolve", "checkpoints")),
+])
+def test_hub_airs(text: str, expected: HfLink) -> None:
+    assert parse_hf_link(text) == expected
+
+
+@pytest.mark.parametrize("text", ["urn:air:model:huggingface:stabilityai/sdxl-vae",
+                                  "urn:air:sdxl:vae:huggingface:a/b/../x.safetensors"])
+def test_hub_air_without_a_file_is_a_clear_error(text: str) -> None:
+    from comfyui_model_manager.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as info:
+        parse_hf_link(text)
+    assert "a Hugging Face AIR names a file, as huggingface:owner/repo/path/file.safetensors" in info.value.message

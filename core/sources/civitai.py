@@ -28,7 +28,7 @@ from ..http import HttpClient
 from ..model_types import CIVITAI_TYPE_TO_FOLDER
 from .base import ResolvedDownload
 from .civitai_client import DEFAULT_BASE_URL, CivitaiClient, base_url_from_env
-from .civitai_links import API_HOSTS, CivitaiLink, parse_civitai_link
+from .civitai_links import API_HOSTS, CivitaiLink, netloc_key, parse_civitai_link
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -74,20 +74,36 @@ def type_hint(civitai_type: str | None, file_type: str | None) -> str:
             "folder; choose a model_type (for example checkpoints, loras or embeddings)")
 
 
-def _score(item: dict) -> float:
-    """Civitai's own preference order (PROTOCOLS.md §1.3)."""
+#: What Civitai prefers when a link does not say (its defaults for an account without preferences).
+DEFAULT_PREFERENCES = {"format": "SafeTensor", "size": "pruned", "fp": "fp16", "quantType": "Q4_K_M"}
+#: How much each preference weighs in Civitai's file score (PROTOCOLS.md §1.3).
+_WEIGHTS = {"format": 100.0, "size": 10.0, "fp": 1.0, "quantType": 0.5}
+METADATA_FILTERS = tuple(_WEIGHTS)
+
+
+def _score(item: dict, preferences: dict[str, str]) -> float:
+    """Civitai's file score: main weights first, then each preference met or missed."""
     meta = item.get("metadata") or {}
     value = 1000.0 if item.get("type") in _MAIN_WEIGHT_TYPES else 0.0
-    value += 100 if meta.get("format") == "SafeTensor" else -100
-    value += 10 if meta.get("size") == "pruned" else -10
-    value += 1 if meta.get("fp") == "fp16" else -1
-    value += 0.5 if meta.get("quantType") == "Q4_K_M" else -0.5
+    for key, weight in _WEIGHTS.items():
+        value += weight if meta.get(key) == preferences.get(key) else -weight
     return value
 
 
+def _exact_matches(item: dict, filters: dict[str, str]) -> int:
+    meta = item.get("metadata") or {}
+    return sum(1 for key in METADATA_FILTERS if filters.get(key) and meta.get(key) == filters[key])
+
+
 def pick_file(version: dict, filters: dict[str, str] | None = None) -> dict:
-    """The file a link names: ``fileId``, else the files matching type/format/size/fp/quantType
-    (primary first, then Civitai's score), else the version's primary file."""
+    """The file a link names, as Civitai's download route picks it.
+
+    ``fileId`` names one file.  Otherwise the files of the link's ``type`` whose metadata does
+    not contradict its ``format``/``size``/``fp``/``quantType``; among them the one that matches
+    most of those exactly, then the best by Civitai's score with the link's values as the
+    preferences, then the primary file.  Files of one version often share a name (a
+    checkpoint's pruned fp16 and full fp32 are both ``Model_v1.safetensors``), so the name never
+    decides: the file's id and sha256 travel with the choice."""
     filters = filters or {}
     files = [f for f in version.get("files") or [] if isinstance(f, dict)]
     label = f"version {version.get('id')} ({version.get('name') or 'unnamed'})"
@@ -101,7 +117,7 @@ def pick_file(version: dict, filters: dict[str, str] | None = None) -> dict:
     candidates = files
     if filters.get("type"):
         candidates = [f for f in candidates if f.get("type") == filters["type"]]
-    for key in ("format", "size", "fp", "quantType"):
+    for key in METADATA_FILTERS:
         if filters.get(key):
             candidates = [f for f in candidates
                           if (f.get("metadata") or {}).get(key) in (None, filters[key])]
@@ -109,7 +125,9 @@ def pick_file(version: dict, filters: dict[str, str] | None = None) -> dict:
         wanted = ", ".join(f"{k}={v}" for k, v in filters.items())
         available = "; ".join(_describe(f) for f in files)
         raise NotFound(f"Civitai {label} has no file matching {wanted} (files: {available})")
-    return max(candidates, key=lambda f: (bool(f.get("primary")), _score(f)))
+    preferences = {**DEFAULT_PREFERENCES, **{k: v for k, v in filters.items() if k in METADATA_FILTERS and v}}
+    return max(candidates, key=lambda f: (_exact_matches(f, filters), _score(f, preferences),
+                                          bool(f.get("primary"))))
 
 
 def _describe(item: dict) -> str:
@@ -134,7 +152,7 @@ class CivitaiSource:
     def _extra_netlocs(self) -> tuple[str, ...]:
         if not self._configured_base:
             return ()
-        return (urlsplit(self._configured_base).netloc.lower(),)
+        return (netloc_key(self._configured_base),)
 
     def matches(self, url: str) -> bool:
         return parse_civitai_link(url, self._extra_netlocs()) is not None
@@ -152,12 +170,21 @@ class CivitaiSource:
 
     def resolve(self, url: str) -> ResolvedDownload:
         link = parse_civitai_link(url, self._extra_netlocs())
-        if link is None or (link.model_id is None and link.version_id is None):
+        if link is None or (link.model_id is None and link.version_id is None and not link.file_hash):
             raise InvalidInput("this Civitai link names no model; paste a model page "
                                "(civitai.com/models/…), a download link or an AIR (urn:air:…:civitai:ID@VID)")
         client = self.client_for(link)
         model: dict[str, Any] | None = None
         version_id = link.version_id
+        filters = dict(link.file_filters)
+        if link.file_hash:
+            found = client.version_by_hash(link.file_hash)
+            if found is None:
+                raise NotFound(f"Civitai knows no published model file with the hash {link.file_hash}")
+            version_id = int(found["id"])
+            filters["fileId"] = next((str(f.get("id")) for f in found.get("files") or [] if isinstance(f, dict)
+                                      and link.file_hash in {str(h).upper() for h in (f.get("hashes") or {}).values()}),
+                                     "")
         if version_id is None:
             model = client.get_model(link.model_id)
             versions = [v for v in model.get("modelVersions") or [] if isinstance(v, dict) and v.get("id")]
@@ -166,7 +193,7 @@ class CivitaiSource:
             version_id = int(versions[0]["id"])
         version = client.get_version(version_id)
         model_id = version.get("modelId") or link.model_id
-        item = pick_file(version, link.file_filters)
+        item = pick_file(version, filters)
         civitai_type = (version.get("model") or {}).get("type") or (model or {}).get("type")
         folder = folder_for(civitai_type, item.get("type"))
         if not str(item.get("id") or "").isdigit():

@@ -123,7 +123,7 @@ class HuggingFaceSource:
             display_url=pinned,
             auth_headers=auth,
             filename=link.path.rsplit("/", 1)[-1],
-            model_type=None,
+            model_type=link.model_type,
             sha256=sha256,
             size=size,
             etag=f'"{etag}"' if etag and status == 200 else None,  # the resolve URL's own validator

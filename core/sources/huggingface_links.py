@@ -4,7 +4,8 @@ Accepted: ``https://huggingface.co/{repo}/{resolve|blob|raw|blame}/{rev}/{path}`
 hf.co (``www.`` too) or the ``HF_ENDPOINT`` host, with ``datasets/`` or ``spaces/`` before the repo,
 any revision (a branch, a tag, a commit, ``refs/pr/N`` written plain or as ``refs%2Fpr%2FN``),
 subfolders and any query (``?download=true``); ``hf://[datasets/]owner/repo/path[@rev]``; and the
-shorthand ``owner/repo/path/to/file.ext[@rev]``.  ``blob`` (the viewer page) and ``raw`` (pointer
+shorthand ``owner/repo/path/to/file.ext[@rev]``; and AIRs naming the Hub
+(``urn:air:sdxl:vae:huggingface:owner/repo/path/file.safetensors[@rev]``, whose type gives the folder).  ``blob`` (the viewer page) and ``raw`` (pointer
 text for LFS files) are downloaded through ``resolve``; a Hub link pasted without ``https://`` works too.  Repository and folder pages
 (``/{repo}``, ``/tree/…``) are recognised so that the user is told to link a file instead.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
+
+from .air import Air, invalid, parse_air
 
 HUB_HOSTS = ("huggingface.co", "hf.co")
 FILE_ACTIONS = ("resolve", "blob", "raw", "blame")
@@ -36,6 +39,7 @@ class HfLink:
     revision: str = "main"
     path: str | None = None  # None: the link names a repository or a folder, not a file
     action: str = "resolve"
+    model_type: str | None = None  # the folder an AIR's type names (Hub files say nothing of it)
 
     @property
     def url_prefix(self) -> str:
@@ -54,6 +58,9 @@ def parse_hf_link(text: str, extra_netlocs: tuple[str, ...] = ()) -> HfLink | No
         return None
     if text.lower().startswith("hf://"):
         return _parse_shorthand(text[5:])
+    air = parse_air(text)
+    if air is not None:
+        return link_from_air(air) if air.source == "huggingface" else None
     if re.match(r"^(www\.)?(huggingface\.co|hf\.co)/", text, re.IGNORECASE):
         text = "https://" + text  # a link pasted without its scheme
     try:
@@ -96,6 +103,16 @@ def _parse_path(path: str) -> HfLink | None:
         rest = rest[1:]
     file_path = unquote("/".join(rest))
     return HfLink(repo_id, repo_type, revision, file_path or None, action)
+
+
+def link_from_air(air: Air) -> HfLink:
+    """A Hub AIR: the id is ``[datasets/|spaces/]owner/repo/path/to/file``, the version a revision."""
+    link = _parse_shorthand(f"{air.id}@{air.version}" if air.version else air.id)
+    if link is None:
+        repo = "/".join(air.id.split("/")[:2])
+        raise invalid(air.text, f"a Hugging Face AIR names a file, as huggingface:owner/repo/path/file.safetensors"
+                                f"{f'; this one names {repo!r} without a model file in it' if repo else ''}")
+    return HfLink(link.repo_id, link.repo_type, link.revision, link.path, link.action, air.folder)
 
 
 def _parse_shorthand(text: str) -> HfLink | None:

@@ -86,13 +86,13 @@ class FakeFile:
     metadata: dict[str, Any] = field(default_factory=dict)
     primary: bool = False
 
-    def score(self) -> float:
+    def score(self, preferences: dict[str, str] | None = None) -> float:
+        """Civitai's file score; a download link's format/size/fp/quantType are the preferences."""
+        prefs = {"format": "SafeTensor", "size": "pruned", "fp": "fp16", "quantType": "Q4_K_M", **(preferences or {})}
         meta = self.metadata
         value = 1000.0 if self.type in MAIN_WEIGHT_TYPES else 0.0
-        value += 100 if meta.get("format") == "SafeTensor" else -100
-        value += 10 if meta.get("size") == "pruned" else -10
-        value += 1 if meta.get("fp") == "fp16" else -1
-        value += 0.5 if meta.get("quantType") == "Q4_K_M" else -0.5
+        for key, weight in (("format", 100), ("size", 10), ("fp", 1), ("quantType", 0.5)):
+            value += weight if meta.get(key) == prefs[key] else -weight
         return value
 
 
@@ -196,7 +196,7 @@ class FakeCivitai:
         version = self.versions[version_id]
         version.files.append(item)
         if primary is None:
-            best = max(version.files, key=FakeFile.score)
+            best = max(version.files, key=lambda f: f.score())
             for f in version.files:
                 f.primary = f is best
         else:
@@ -420,7 +420,8 @@ class FakeCivitai:
             files = [f for f in files if f.type == query["type"]]
         if not files:
             return None
-        chosen = max(files, key=FakeFile.score)
+        preferences = {k: query[k] for k in ("format", "size", "fp", "quantType") if query.get(k)}
+        chosen = max(files, key=lambda f: f.score(preferences))
         for name in ("format", "size", "fp", "quantType"):
             if name in query and name in chosen.metadata and chosen.metadata[name] != query[name]:
                 return None
