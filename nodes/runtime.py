@@ -1,7 +1,7 @@
 """The one Model Manager runtime per ComfyUI process.
 
-Importing the pack creates nothing: the runtime (settings, HTTP client, download manager, model
-index, event bridge) is built on first use — by a node, a route, or the start-up hook that resumes
+Importing the pack creates nothing: the runtime (the core ``App`` of ``core/app.py`` plus the
+event bridge) is built on first use — by a node, a route, or the start-up hook that resumes
 persisted downloads once the server listens.  State lives in
 ``<ComfyUI user directory>/model_manager/``; at interpreter exit the manager is shut down so
 partial files stay resumable.
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..core.app import App, build_app
 from ..core.model_types import ModelFolders
 from ..core.redact import RedactingFilter
-from ..core.settings import Settings
 from . import comfy_api
 from .bridge import EventBridge, comfy_sender
 from .download_memo import DownloadMemo
@@ -32,14 +32,10 @@ STATE_FOLDER = "model_manager"
 
 @dataclass
 class Runtime:
-    """Everything the nodes and routes share.  Build with ``build_runtime``."""
+    """Everything the nodes and routes share: the core ``App`` plus ComfyUI's side of it (event
+    bridge, preview thumbnails, executors).  Build with ``build_runtime``."""
 
-    folders: ModelFolders
-    state_dir: Path
-    settings: Settings
-    http: Any  # core.http.HttpClient
-    manager: Any  # core.manager.DownloadManager
-    index: Any  # core.scanner.ModelIndex
+    app: App
     bridge: EventBridge
     previews: PreviewCache
     #: quick disk work of the routes (listing, reading, small writes)
@@ -53,17 +49,24 @@ class Runtime:
     #: DownloadModel inputs -> where its file landed (for IS_CHANGED).
     download_memo: DownloadMemo = field(default_factory=DownloadMemo)
 
+    folders = property(lambda self: self.app.folders)
+    state_dir = property(lambda self: self.app.state_dir)
+    settings = property(lambda self: self.app.settings)
+    http = property(lambda self: self.app.http)
+    manager = property(lambda self: self.app.manager)
+    index = property(lambda self: self.app.index)
+
     def start(self) -> None:
         """Start the download workers (resumes persisted tasks).  Idempotent."""
         if not self.started:
             self.started = True
-            self.manager.start()
+            self.app.start()
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop transfers (partials and task records stay for the next start).  Bounded, so
-        Ctrl-C never hangs ComfyUI's exit on a stalled connection (worker threads are daemons)."""
+        """Stop transfers and scans (partials and task records stay for the next start).  Bounded,
+        so Ctrl-C never hangs ComfyUI's exit on a stalled connection (worker threads are daemons)."""
         try:
-            self.manager.shutdown(timeout=timeout)
+            self.app.shutdown(timeout=timeout)
         finally:
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.slow_executor.shutdown(wait=False, cancel_futures=True)
@@ -72,41 +75,11 @@ class Runtime:
 def build_runtime(folders: ModelFolders, state_dir: Path,
                   send: Callable[[str, dict], None] | None = None) -> Runtime:
     """Wire the core objects together (no network, no scanning, no hashing)."""
-    from ..core.http import HttpClient
-    from ..core.manager import DownloadManager
-    from ..core.scanner import ModelIndex
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    settings = Settings(state_dir / "settings.json")
-    http = HttpClient(proxy=settings.proxy)
-    settings.on_change(lambda s: http.set_proxy(s.proxy))
-    manager = DownloadManager(folders, state_dir, settings, http=http)
-    index = ModelIndex(folders, state_dir, settings, http=http)
-    bridge = EventBridge(send or (lambda event, payload: None), settings.redactor)
-    manager.events.subscribe(bridge)
-    manager.events.subscribe(hash_recorder(folders, index))
-    index.events.subscribe(bridge)
-    previews = PreviewCache(state_dir / "thumbnails")
-    return Runtime(folders, state_dir, settings, http, manager, index, bridge, previews)
-
-
-def hash_recorder(folders: ModelFolders, index: Any) -> Callable[[str, dict], None]:
-    """Give the index the sha256 a download verified while streaming, so ModelInfo and the
-    model routes know it at once, without hashing the file again."""
-    from ..core.observers import COMPLETE_DOWNLOAD_TASK
-
-    def record(event: str, payload: dict) -> None:
-        digest = payload.get("sha256")
-        if event != COMPLETE_DOWNLOAD_TASK or not digest:
-            return
-        try:
-            location = folders.locate(payload["model_type"], payload["filename"])
-            stat = location.path.stat()
-            index.hash_cache.put(str(location.path), stat.st_size, stat.st_mtime_ns, digest)
-        except Exception:  # a missing file or a busy database only costs a later re-hash
-            log.debug("could not record the sha256 of %s", payload.get("filename"), exc_info=True)
-
-    return record
+    app = build_app(folders, state_dir)
+    bridge = EventBridge(send or (lambda event, payload: None), app.settings.redactor)
+    app.subscribe(bridge)
+    previews = PreviewCache(app.state_dir / "thumbnails")
+    return Runtime(app, bridge, previews)
 
 
 def _install_log_redaction(runtime: Runtime) -> None:

@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        context = getattr(args, "_context", None)
+        if context is not None:
+            context.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

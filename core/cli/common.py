@@ -34,22 +34,42 @@ class CliContext:
     config_dir: Path
     settings: Settings
     json: bool
+    _app: Any = None
 
     @property
     def state_dir(self) -> Path:
         return self.config_dir / "state"
 
+    def app(self) -> Any:
+        """The core objects (``core.app.App``), built on first use, as ComfyUI builds them."""
+        if self._app is None:
+            from ..app import build_app
+
+            self._app = build_app(self.folders, self.state_dir, self.settings, refresh_on_first_list=False)
+        return self._app
+
+    def close(self) -> None:
+        """Stop whatever ``app()`` started (transfers, scans, the hash cache)."""
+        if self._app is not None:
+            self._app.shutdown()
+
 
 def context_from(args: argparse.Namespace) -> CliContext:
+    """The command's context; one per invocation (``main`` closes it when the command ends)."""
+    existing = getattr(args, "_context", None)
+    if existing is not None:
+        return existing
     models_dir = (args.models_dir or default_models_dir()).expanduser().absolute()
     config_dir = default_config_dir()
-    return CliContext(
+    ctx = CliContext(
         folders=ModelFolders.from_models_dir(models_dir),
         models_dir=models_dir,
         config_dir=config_dir,
         settings=Settings(config_dir / "settings.json"),
         json=bool(getattr(args, "json", False)),
     )
+    args._context = ctx
+    return ctx
 
 
 def human(message: str) -> None:

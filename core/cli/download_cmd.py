@@ -13,7 +13,7 @@ import time
 from typing import TextIO
 
 from ..diskspace import human_bytes
-from ..manager import IF_EXISTS_CHOICES, DownloadManager, DownloadRequest
+from ..manager import IF_EXISTS_CHOICES, DownloadRequest
 from ..observers import UPDATE_DOWNLOAD_TASK
 from ..task import COMPLETED, PAUSED
 from .common import add_common_arguments, context_from, emit_json, human
@@ -42,10 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_download(args: argparse.Namespace) -> int:
     ctx = context_from(args)
-    manager = DownloadManager(ctx.folders, ctx.state_dir, ctx.settings)
+    app = ctx.app()
+    manager = app.manager
     bar = ProgressBar(sys.stderr)
     manager.events.subscribe(bar.on_event)
-    manager.start(resume_persisted=False)  # only the task asked for now runs
+    app.start(resume_persisted=False)  # only the task asked for now runs
     try:
         task, created = manager.submit(DownloadRequest(
             url=args.url, model_type=args.model_type, subfolder=args.subfolder, filename=args.filename,
@@ -59,7 +60,7 @@ def run_download(args: argparse.Namespace) -> int:
             manager.resume(task.task_id)
         final = manager.wait(task.task_id)
     finally:
-        manager.shutdown()
+        ctx.close()  # stops the transfer on Ctrl-C; the partial stays for the next run
         bar.close()
     if ctx.json:
         emit_json(final.to_json())
@@ -72,8 +73,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 def run_tasks(args: argparse.Namespace) -> int:
     ctx = context_from(args)
-    manager = DownloadManager(ctx.folders, ctx.state_dir, ctx.settings)
-    tasks = manager.list()
+    tasks = ctx.app().manager.list()
     if ctx.json:
         emit_json({"tasks": [t.to_json() for t in tasks]})
         return 0

@@ -50,11 +50,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def open_index(ctx: CliContext):
-    from ..http import HttpClient
-    from ..scanner import ModelIndex
-
-    return ModelIndex(ctx.folders, ctx.state_dir, ctx.settings, http=HttpClient(proxy=ctx.settings.proxy),
-                      refresh_on_first_list=False)
+    return ctx.app().index
 
 
 def run_scan(args: argparse.Namespace) -> int:
