@@ -27,6 +27,8 @@ _INT_RANGES = {
     "connections_per_download": (4, 1, 16),
     "civitai_nsfw_level": (1, 1, 32),
 }
+#: settings holding a list of host names (given as a JSON list or a comma/space separated string)
+_HOST_LISTS = ("workflow_allowed_hosts",)
 NSFW_LEVEL_NAMES = {1: "PG (safe only)", 2: "PG-13", 4: "R", 8: "X", 16: "XXX", 32: "all"}
 
 
@@ -81,6 +83,12 @@ class Settings:
     def proxy(self) -> str | None:
         return self._data.get("proxy") or None
 
+    @property
+    def workflow_allowed_hosts(self) -> list[str]:
+        """Hosts a workflow's links may point at besides Hugging Face and Civitai."""
+        value = self._data.get("workflow_allowed_hosts")
+        return [h for h in value if isinstance(h, str)] if isinstance(value, list) else []
+
     # -- secrets ----------------------------------------------------------------------
     def civitai_api_key(self) -> str | None:
         return self._data.get("civitai_api_key") or self._environ.get("CIVITAI_API_TOKEN") or None
@@ -114,6 +122,7 @@ class Settings:
             "connections_per_download": self.connections_per_download,
             "civitai_nsfw_level": self.civitai_nsfw_level,
             "proxy": redact_url(self.proxy) if self.proxy else "",
+            "workflow_allowed_hosts": self.workflow_allowed_hosts,
             "civitai_api_key_set": bool(self.civitai_api_key()),
             "huggingface_token_set": bool(self.huggingface_token()),
         }
@@ -149,6 +158,8 @@ class Settings:
                 if any(c.isspace() for c in value):
                     raise InvalidInput(f"{key} must not contain spaces")
                 clean[key] = value or None
+            elif key in _HOST_LISTS:
+                clean[key] = _host_list(key, value)
             elif key.endswith("_set"):
                 continue  # echoes of public_view() are ignored
             else:
@@ -173,6 +184,25 @@ class Settings:
 
     def __repr__(self) -> str:  # never show secrets
         return f"Settings(path={str(self.path)!r}, {self.public_view()!r})"
+
+
+def _host_list(key: str, value: Any) -> list[str] | None:
+    """A list of host names (``host`` or ``host:port``), lower-case; None/empty clears it."""
+    if value is None or value == "":
+        return None
+    items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise InvalidInput(f"{key} must be a list of host names")
+    hosts: list[str] = []
+    for item in items:
+        host = item.strip().lower().rstrip(".")
+        if not host:
+            continue
+        if "/" in host or "@" in host or any(c.isspace() for c in host):
+            raise InvalidInput(f"{key}: {item[:80]!r} is not a host name (write it without scheme or path)")
+        if host not in hosts:
+            hosts.append(host)
+    return hosts or None
 
 
 def _saved_hf_login(environ: Mapping[str, str] = os.environ) -> str | None:

@@ -75,3 +75,12 @@ def progress_bar(total: int, node_id: str | None) -> Any | None:
         return cls(total, node_id=node_id)
     except TypeError:  # ComfyUI before node_id was accepted
         return cls(total)
+
+
+def node_classes() -> dict[str, Any]:
+    """ComfyUI's ``NODE_CLASS_MAPPINGS`` (every installed node), or {} outside ComfyUI."""
+    if folder_paths() is None:
+        return {}
+    module = sys.modules.get("nodes")
+    mapping = getattr(module, "NODE_CLASS_MAPPINGS", None) if module is not None else None
+    return mapping if isinstance(mapping, dict) else {}

@@ -22,6 +22,7 @@ from .http_helpers import (
     MethodNotAllowed, json_errors, off_loop, parse_bool, read_image, read_json_object,
 )
 from .runtime import HOLDER, Runtime, RuntimeHolder
+from .workflow_routes import WorkflowRoutes
 
 PREFIX = "/model-manager"
 _PLAIN_REDACTOR = Redactor()  # inline credentials only, before the runtime (and its keys) exist
@@ -79,6 +80,7 @@ class ModelManagerRoutes:
             ("PUT", "/settings", self.put_settings),
             ("GET", "/types", self.list_types),
             ("POST", "/resolve", self.resolve_link),
+            *WorkflowRoutes(self).table(),
         ]
 
     def register(self, routes: web.RouteTableDef, prefixes: tuple[str, ...] = (PREFIX,)) -> None:

@@ -100,6 +100,20 @@ class HashCache:
                 found[key[0]] = digest
         return found
 
+    def paths_with(self, digests: list[str]) -> dict[str, list[tuple[str, int, int]]]:
+        """sha256 -> [(path, size, mtime_ns)] recorded with that digest (callers check the stat)."""
+        wanted = sorted({d.lower() for d in digests if d})
+        found: dict[str, list[tuple[str, int, int]]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                rows = self._db.execute(f"SELECT sha256, path, size, mtime_ns FROM hashes WHERE sha256 IN ({marks})",
+                                        chunk).fetchall()
+            for digest, path, size, mtime_ns in rows:
+                found.setdefault(digest, []).append((path, size, mtime_ns))
+        return found
+
     def put(self, path: Path | str, size: int, mtime_ns: int, sha256: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)",
