@@ -317,7 +317,16 @@ def test_an_unreadable_saved_index_means_a_fresh_scan(tmp_path, models, content)
     (tmp_path / "state" / "model_index.json").write_bytes(content)
     index = make_index(tmp_path)
     assert [r["name"] for r in index.list_models("loras")] == ["a.safetensors"]
-    saved = json.loads((tmp_path / "state" / "model_index.json").read_text())
+    # The listing returns at the end of the index phase; the scan saves the index just after.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            saved = json.loads((tmp_path / "state" / "model_index.json").read_text())
+            break
+        except ValueError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
     assert saved["version"] == 1 and saved["entries"][0]["record"]["name"] == "a.safetensors"
 
 
