@@ -2,6 +2,12 @@
 
 Returns the raw name the server suggested; callers must still sanitise it
 (``core.paths.sanitize_filename``) because it is remote input.
+
+Many servers (Civitai's storage among them) put the name in ``filename="…"`` as raw UTF-8
+bytes.  HTTP clients (``http.client`` under requests, aiohttp) hand header values over decoded
+as ISO-8859-1, so such a name arrives as mojibake (``ä`` as ``Ã¤``).  The value's characters are
+then exactly the bytes that were sent: they are read as UTF-8 when they are valid UTF-8, and
+kept as ISO-8859-1 (the old HTTP default) otherwise.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ def filename_from_content_disposition(value: str | None) -> str | None:
     """``filename*`` (UTF-8 or ISO-8859-1, percent-encoded) wins over ``filename``."""
     if not value:
         return None
+    value = utf8_header_value(value)
     params: dict[str, str] = {}
     for name, raw in _PARAM.findall(";" + value.split(";", 1)[1] if ";" in value else ""):
         raw = raw.strip()
@@ -30,6 +37,21 @@ def filename_from_content_disposition(value: str | None) -> str | None:
             return decoded
     plain = params.get("filename")
     return plain or None
+
+
+def utf8_header_value(value: str) -> str:
+    """A header value as the server meant it: raw UTF-8 bytes decoded as UTF-8 (see the module
+    docstring); anything else unchanged."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value  # already real text (not decoded from bytes by an HTTP client)
+    if raw.isascii():
+        return value
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
 
 
 def _decode_ext_value(value: str) -> str | None:
