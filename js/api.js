@@ -12,7 +12,7 @@ export class ModelManagerApiError extends Error {
   }
 }
 
-async function request(method, route, body) {
+export async function request(method, route, body) {
   const options = { method, headers: {} };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";

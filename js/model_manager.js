@@ -7,6 +7,7 @@ import { ACTIVE_STATUSES } from "./format.js";
 import { confirmAction, downloadMenuItems, patchExtraMenuOptions, scanMenuItems } from "./menu.js";
 import { DOWNLOAD_NODE, NodeProgress, SCAN_NODE } from "./node_progress.js";
 import { settingDefinitions } from "./settings.js";
+import { registerSidebar } from "./sidebar/sidebar.js";
 import { TaskStore } from "./task_store.js";
 import {
   isKeyProblem, showToast, toastActionError, toastCompleted, toastFailed, toastKeyMissing,
@@ -283,7 +284,11 @@ const ui = new ModelManagerUI(app);
 app.registerExtension({
   name: "ModelManager.Extension",
   settings: settingDefinitions(),
-  setup: () => ui.setup(),
+  setup: async () => {
+    const ready = ui.setup(); // its event listeners are in place before the sidebar's
+    registerSidebar(app, ui.store);
+    await ready;
+  },
   nodeCreated: (node) => ui.nodeCreated(node),
   loadedGraphNode: (node) => {
     const controller = ui.controllerOf(node);

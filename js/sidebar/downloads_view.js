@@ -1,0 +1,197 @@
+// The Downloads view: every task, live from the download events, with its actions, and the
+// "New download" form.
+import { listTasks, taskAction } from "../api.js";
+import { FINISHED_STATUSES, formatBytes, formatDuration, formatSpeed, formatTransferred, taskPercent } from "../format.js";
+import { toastActionError } from "../toasts.js";
+import { button, clear, h } from "./dom.js";
+import { NewDownloadForm } from "./new_download.js";
+import { deleteTask } from "./requests.js";
+
+const SOURCE_LABELS = { civitai: "Civitai", huggingface: "Hub", direct: "link" };
+const RENDER_INTERVAL_MS = 250;
+
+/** Which buttons a task in `status` offers. */
+export function taskButtons(status) {
+  return {
+    pause: ["queued", "downloading"].includes(status),
+    resume: ["paused", "cancelled"].includes(status),
+    retry: status === "failed",
+    cancel: ["queued", "downloading", "paused"].includes(status),
+    remove: true,
+  };
+}
+
+export class DownloadsView {
+  constructor(app, store) {
+    this.app = app;
+    this.store = store;
+    this.rows = new Map(); // task_id -> { element, parts }
+    this.timer = null;
+    this.form = new NewDownloadForm(app, {
+      onCreated: (task) => { this.store.upsert(task); this.schedule(); },
+    });
+    this.newButton = button("New download", () => this.form.toggle(), { icon: "pi-plus", className: "mm-sb-primary" });
+    this.clearButton = button("Clear finished", () => this.clearFinished(), { icon: "pi-trash" });
+    this.list = h("div", { className: "mm-sb-tasks", role: "list", "aria-label": "Download tasks" });
+    this.empty = h("div", { className: "mm-sb-empty", text: "No downloads yet. Paste a link with “New download”." });
+    this.element = h("section", { className: "mm-sb-downloads", "aria-label": "Downloads" },
+      h("div", { className: "mm-sb-toolbar" }, this.newButton, this.clearButton),
+      this.form.element, this.empty, this.list);
+  }
+
+  async refresh() {
+    try {
+      for (const task of await listTasks()) this.store.upsert(task);
+    } catch (error) {
+      toastActionError(this.app, "loading the downloads", error);
+    }
+    this.render();
+  }
+
+  schedule() {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.render();
+    }, RENDER_INTERVAL_MS);
+  }
+
+  removed(taskId) {
+    const row = this.rows.get(taskId);
+    row?.element.remove();
+    this.rows.delete(taskId);
+    this.schedule();
+  }
+
+  tasks() {
+    return [...this.store.tasks.values()].sort((a, b) => (b.created_at ?? 0) - (a.created_at ?? 0));
+  }
+
+  render() {
+    const tasks = this.tasks();
+    const seen = new Set();
+    let previous = null;
+    for (const task of tasks) {
+      seen.add(task.task_id);
+      let row = this.rows.get(task.task_id);
+      if (!row) {
+        row = this.makeRow(task.task_id);
+        this.rows.set(task.task_id, row);
+      }
+      this.paint(row, task);
+      const anchor = previous ? previous.nextSibling : this.list.firstChild;
+      if (row.element !== anchor) this.list.insertBefore(row.element, anchor);
+      previous = row.element;
+    }
+    for (const [taskId, row] of this.rows) {
+      if (!seen.has(taskId)) {
+        row.element.remove();
+        this.rows.delete(taskId);
+      }
+    }
+    this.empty.hidden = tasks.length > 0;
+    this.clearButton.disabled = !tasks.some((t) => FINISHED_STATUSES.has(t.status));
+  }
+
+  makeRow(taskId) {
+    const parts = {
+      name: h("span", { className: "mm-sb-task-name" }),
+      source: h("span", { className: "mm-sb-badge" }),
+      folder: h("span", { className: "mm-sb-task-folder" }),
+      fill: h("div", { className: "mm-sb-bar-fill" }),
+      percent: h("span", { className: "mm-sb-bar-text" }),
+      status: h("span", { className: "mm-sb-task-status" }),
+      size: h("span", { className: "mm-sb-task-size" }),
+      speed: h("span", { className: "mm-sb-task-speed" }),
+      eta: h("span", { className: "mm-sb-task-eta" }),
+      error: h("div", { className: "mm-sb-task-error", role: "alert" }),
+      actions: h("div", { className: "mm-sb-task-actions" }),
+    };
+    const act = (action) => () => this.act(taskId, action);
+    parts.buttons = {
+      pause: button("Pause", act("pause"), { icon: "pi-pause" }),
+      resume: button("Resume", act("resume"), { icon: "pi-play" }),
+      retry: button("Retry", act("resume"), { icon: "pi-refresh" }),
+      cancel: button("Cancel", act("cancel"), { icon: "pi-times" }),
+      remove: button("Remove", () => this.remove(taskId), { icon: "pi-trash" }),
+    };
+    parts.actions.append(...Object.values(parts.buttons));
+    const bar = h("div", { className: "mm-sb-bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" },
+      parts.fill, parts.percent);
+    const element = h("div", { className: "mm-sb-task", role: "listitem", dataset: { taskId } },
+      h("div", { className: "mm-sb-task-head" }, parts.name, parts.source),
+      h("div", { className: "mm-sb-task-sub" }, parts.folder),
+      bar,
+      h("div", { className: "mm-sb-task-line" }, parts.status, parts.size, parts.speed, parts.eta),
+      parts.error, parts.actions);
+    parts.bar = bar;
+    return { element, parts };
+  }
+
+  paint(row, task) {
+    const { parts, element } = row;
+    const percent = taskPercent(task);
+    const running = task.status === "downloading";
+    const name = String(task.filename || task.url || "").split("/").pop();
+    element.dataset.status = task.status;
+    parts.name.textContent = name;
+    parts.name.title = task.url || "";
+    parts.source.textContent = SOURCE_LABELS[task.source] ?? task.source ?? "link";
+    parts.source.dataset.source = task.source ?? "direct";
+    const folder = String(task.filename || "").includes("/") ? String(task.filename).replace(/\/[^/]*$/, "") : "";
+    parts.folder.textContent = `${task.model_type}${folder ? `/${folder}` : ""}`;
+    parts.fill.style.width = `${percent ?? 0}%`;
+    parts.fill.classList.toggle("mm-sb-indeterminate", percent == null && running);
+    parts.percent.textContent = percent == null ? "" : `${percent.toFixed(percent >= 99.95 || percent === 0 ? 0 : 1)}%`;
+    parts.bar.setAttribute("aria-valuenow", percent == null ? "0" : percent.toFixed(0));
+    parts.bar.setAttribute("aria-label", `${name} ${parts.percent.textContent}`);
+    element.dataset.percent = percent == null ? "" : percent.toFixed(1);
+    parts.status.textContent = task.status;
+    parts.size.textContent = task.status === "completed" && task.total_bytes
+      ? formatBytes(task.total_bytes) : formatTransferred(task);
+    parts.speed.textContent = running ? formatSpeed(task.speed_bps) : "";
+    const eta = running ? formatDuration(task.eta_seconds) : "";
+    parts.eta.textContent = eta ? `ETA ${eta}` : "";
+    parts.error.textContent = task.status === "failed" ? task.error || "failed" : "";
+    parts.error.hidden = task.status !== "failed";
+    const shown = taskButtons(task.status);
+    for (const [key, node] of Object.entries(parts.buttons)) node.hidden = !shown[key];
+  }
+
+  async act(taskId, action) {
+    const row = this.rows.get(taskId);
+    const buttons = row ? Object.values(row.parts.buttons) : [];
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const task = await taskAction(taskId, action);
+      if (task) this.store.upsert(task);
+    } catch (error) {
+      toastActionError(this.app, `${action === "resume" ? "resume" : action} download`, error);
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+      this.render();
+    }
+  }
+
+  async remove(taskId) {
+    try {
+      await deleteTask(taskId);
+      this.store.remove(taskId);
+      this.removed(taskId);
+    } catch (error) {
+      toastActionError(this.app, "remove download", error);
+    }
+  }
+
+  async clearFinished() {
+    const finished = this.tasks().filter((t) => FINISHED_STATUSES.has(t.status));
+    this.clearButton.disabled = true;
+    for (const task of finished) await this.remove(task.task_id);
+    this.render();
+  }
+
+  dispose() {
+    clearTimeout(this.timer);
+    clear(this.list);
+  }
+}
