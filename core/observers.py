@@ -20,6 +20,8 @@ COMPLETE_DOWNLOAD_TASK = "model_manager.complete_download_task"
 DELETE_DOWNLOAD_TASK = "model_manager.delete_download_task"
 UPDATE_SCAN_TASK = "model_manager.update_scan_task"
 COMPLETE_SCAN_TASK = "model_manager.complete_scan_task"
+#: After every delete of a model: ``{"model_type", "name", "trash_id"}`` (None when permanent).
+DELETE_MODEL = "model_manager.delete_model"
 
 #: Progress events are sent at most this many times a second per task.
 MAX_PROGRESS_EVENTS_PER_SECOND = 4

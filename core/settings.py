@@ -26,6 +26,7 @@ _INT_RANGES = {
     "max_concurrent_downloads": (2, 1, 8),
     "connections_per_download": (4, 1, 16),
     "civitai_nsfw_level": (1, 1, 32),
+    "trash_days": (30, 0, 3650),  # deleted models older than this leave the trash; 0 keeps them
 }
 #: settings holding a list of host names (given as a JSON list or a comma/space separated string)
 _HOST_LISTS = ("workflow_allowed_hosts",)
@@ -80,6 +81,11 @@ class Settings:
         return self._int("civitai_nsfw_level")
 
     @property
+    def trash_days(self) -> int:
+        """Days a deleted model stays in the trash before it is removed for good (0: forever)."""
+        return self._int("trash_days")
+
+    @property
     def proxy(self) -> str | None:
         return self._data.get("proxy") or None
 
@@ -121,6 +127,7 @@ class Settings:
             "max_concurrent_downloads": self.max_concurrent_downloads,
             "connections_per_download": self.connections_per_download,
             "civitai_nsfw_level": self.civitai_nsfw_level,
+            "trash_days": self.trash_days,
             "proxy": redact_url(self.proxy) if self.proxy else "",
             "workflow_allowed_hosts": self.workflow_allowed_hosts,
             "civitai_api_key_set": bool(self.civitai_api_key()),

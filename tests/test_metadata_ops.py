@@ -92,7 +92,7 @@ def test_delete_removes_the_model_and_every_sidecar(tmp_path, loras):
     (folder / "m.yaml").write_text("config of someone else")
     index = make_index(tmp_path)
     index.scan("loras", compute_hashes=True)
-    deleted = index.delete_model("loras", "sub/m.safetensors")
+    deleted = index.delete_model("loras", "sub/m.safetensors").files
     assert sorted(p.name for p in deleted) == sorted(["m.safetensors", *sidecars])
     assert sorted(p.name for p in folder.iterdir()) == ["keep.safetensors", "keep.webp", "m.yaml"]
     assert [r["name"] for r in index.list_models("loras")] == ["sub/keep.safetensors"]
@@ -108,10 +108,10 @@ def test_delete_can_keep_sidecars_and_keeps_sidecars_shared_with_another_model(t
     index = make_index(tmp_path)
     write_safetensors(folder / "n.safetensors")
     (folder / "n.md").write_text("n")
-    assert [p.name for p in index.delete_model("loras", "sub/n.safetensors", delete_sidecars=False)] == ["n.safetensors"]
+    assert [p.name for p in index.delete_model("loras", "sub/n.safetensors", delete_sidecars=False).files] == ["n.safetensors"]
     assert (folder / "n.md").exists()
     (folder / "m.ckpt").write_bytes(b"pickle")  # same stem: m.webp / m.md belong to both
-    assert [p.name for p in index.delete_model("loras", "sub/m.ckpt")] == ["m.ckpt"]
+    assert [p.name for p in index.delete_model("loras", "sub/m.ckpt").files] == ["m.ckpt"]
     assert (folder / "m.webp").exists() and (folder / "m.md").exists()
 
 

@@ -16,12 +16,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import Cancelled, InvalidInput, ModelManagerError, NotFound
 from ..jsonio import atomic_write_bytes, read_json
 from ..model_types import ModelFolders, ModelLocation
-from ..observers import COMPLETE_SCAN_TASK, UPDATE_SCAN_TASK, EventHub, Throttle
+from ..observers import COMPLETE_SCAN_TASK, DELETE_MODEL, UPDATE_SCAN_TASK, EventHub, Throttle
 from ..settings import Settings
 from . import metadata_ops
 from .hashing import FileHasher
@@ -33,6 +34,7 @@ from .walker import FoundModel, is_partial_or_hidden, walk_type
 
 if TYPE_CHECKING:
     from ..http import HttpClient
+    from ..trash import Trash
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,8 @@ class ModelIndex:
                  http: "HttpClient | None" = None, *, hash_workers: int | None = None,
                  civitai_base_url: str | None = None, civitai_min_interval: float = 0.5,
                  civitai_backoff: float = 1.0, civitai_max_backoff: float = 30.0,
-                 refresh_on_first_list: bool = True) -> None:
+                 refresh_on_first_list: bool = True,
+                 trash_roots: Callable[[], Any] | None = None) -> None:
         self.folders = folders
         self.state_dir = Path(state_dir)
         self.settings = settings
@@ -74,6 +77,9 @@ class ModelIndex:
         self._throttle = Throttle()
         self._hash_cache = None
         self._lookup = None
+        self._trash_roots = trash_roots  # every root of every type (ComfyUI: custom_nodes too)
+        self._trash: "Trash | None" = None
+        self._trash_purger = None
 
     def __repr__(self) -> str:
         return f"ModelIndex(state_dir={str(self.state_dir)!r}, models={len(self._entries)})"
@@ -88,6 +94,7 @@ class ModelIndex:
             task.wait(timeout)
         with self._lock:
             cache, self._hash_cache = self._hash_cache, None
+        self.stop_trash_purger(timeout)
         if cache is not None:
             cache.close()
 
@@ -284,19 +291,90 @@ class ModelIndex:
         """``set_preview`` for a decoded PIL image (the SetModelPreview node)."""
         return self.set_preview(model_type, name, image)
 
-    def delete_model(self, model_type: str, name: str, delete_sidecars: bool = True) -> list[Path]:
-        """Delete the model (and its sidecars); returns the paths removed."""
+    @property
+    def trash(self) -> "Trash":
+        from ..trash import Trash
+
+        with self._lock:
+            if self._trash is None:
+                self._trash = Trash(self.folders, self.state_dir, self._trash_roots)
+            return self._trash
+
+    def start_trash_purger(self, interval: float | None = None) -> None:
+        """Empty trash entries older than the ``trash_days`` setting now and daily, in a thread
+        that ``shutdown`` stops (a long-running process: ComfyUI)."""
+        from ..trash import DAY, TrashPurger
+
+        with self._lock:
+            if self._trash_purger is not None:
+                return
+            self._trash_purger = TrashPurger(self.trash, lambda: self.settings.trash_days, interval or DAY)
+        self._trash_purger.start()
+
+    def stop_trash_purger(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            purger, self._trash_purger = self._trash_purger, None
+        if purger is not None:
+            purger.stop(timeout)
+
+    def use_trash_roots(self, all_roots: Callable[[], Any]) -> None:
+        """Every root of every type the host knows (ComfyUI: also custom_nodes, configs): the
+        trash is never placed where any of them would list it.  Call before the first delete."""
+        with self._lock:
+            self._trash_roots = all_roots
+            self._trash = None
+
+    def delete_model(self, model_type: str, name: str, delete_sidecars: bool = True,
+                     permanently: bool = False) -> "DeletedModel":
+        """Move the model (and its sidecars) to the trash, or with ``permanently`` remove them.
+        Emits ``model_manager.delete_model``.  ``TrashUnavailable`` (nothing moved) when there is
+        no trash on the model's filesystem."""
         location = self._locate(model_type, name)
+        paths = metadata_ops.files_to_delete(location.path, delete_sidecars)
+        trash_id = None
         with _file_errors(f"delete {model_type}/{location.name}"):
-            deleted = metadata_ops.delete_files(metadata_ops.files_to_delete(location.path, delete_sidecars))
+            if permanently:
+                removed = metadata_ops.delete_files(paths)
+            else:
+                entry = self.trash.put(location, paths)
+                trash_id, removed = entry.id, [Path(p) for p in entry.files]
         self._ensure_loaded()
-        self.hash_cache.forget(str(location.path))
+        if permanently:
+            self.hash_cache.forget(str(location.path))  # a trashed file keeps it for its restore
         with self._lock:
             self._entries.pop((location.model_type, location.name), None)
             self._dirty = True
         self._persist()
-        log.info("deleted %s model %s (%d files)", location.model_type, location.name, len(deleted))
-        return deleted
+        log.info("%s %s model %s (%d files)", "deleted" if permanently else "trashed",
+                 location.model_type, location.name, len(removed))
+        self.events.emit(DELETE_MODEL, {"model_type": location.model_type, "name": location.name,
+                                        "trash_id": trash_id})
+        return DeletedModel(location.model_type, location.name, removed, trash_id)
+
+    def restore_model(self, trash_id: str, rename: bool = False, allow_prefix: bool = False) -> dict:
+        """Put a trashed model back (``Conflict`` if a file took its place, unless ``rename``)
+        and list it again; returns its record."""
+        entry = self.trash.get(trash_id, allow_prefix)
+        with _file_errors(f"restore {entry.model_type}/{entry.name}"):
+            location = self.trash.restore(entry.id, rename=rename)
+        self._ensure_loaded()
+        if location.path != entry.model_path:  # restored under a new name: keep the known digest
+            try:
+                st = location.path.stat()
+                digest = self.hash_cache.get(str(entry.model_path), st.st_size, st.st_mtime_ns)
+                if digest:
+                    self.hash_cache.put(str(location.path), st.st_size, st.st_mtime_ns, digest)
+            except OSError:
+                pass
+        return self._after_change(location)
+
+    def purge_trash(self, trash_id: str, allow_prefix: bool = False) -> Any:
+        """Remove a trash entry for good; returns the entry."""
+        with _file_errors(f"empty trash entry {trash_id}"):
+            entry = self.trash.purge(trash_id, allow_prefix)
+        if not os.path.lexists(entry.model_path):
+            self.hash_cache.forget(str(entry.model_path))
+        return entry
 
     def _after_change(self, location: ModelLocation) -> dict:
         record = self._refresh_one(location)
@@ -553,6 +631,18 @@ class ModelIndex:
                 task.add_error(f"stopped asking Civitai after {failures_in_a_row} failed lookups in a row; "
                                "scan again later")
                 break
+
+
+@dataclass(frozen=True)
+class DeletedModel:
+    model_type: str
+    name: str
+    files: list[Path]  # where the files were
+    trash_id: str | None  # None: deleted for good
+
+    def to_json(self) -> dict:
+        return {"model_type": self.model_type, "name": self.name, "files": [str(p) for p in self.files],
+                "trash_id": self.trash_id}
 
 
 @contextmanager
