@@ -57,6 +57,20 @@ def list_model_names(model_type: str | None = None) -> list[str]:
     return sorted(names)
 
 
+def every_root() -> list[str]:
+    """Every folder of every type ComfyUI knows, ``custom_nodes`` and ``configs`` included."""
+    fp = comfy_api.folder_paths()
+    if fp is None:
+        return []
+    roots: list[str] = []
+    for value in list(fp.folder_names_and_paths.values()):
+        try:
+            roots.extend(str(path) for path in value[0])
+        except (TypeError, IndexError):
+            continue
+    return roots
+
+
 def forget_loader_cache(model_type: str) -> None:
     """Make loaders see a new or deleted file at once (folder mtimes can be too coarse)."""
     fp = comfy_api.folder_paths()

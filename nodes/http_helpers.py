@@ -12,7 +12,7 @@ from aiohttp import web
 from ..core.errors import InvalidInput, MethodNotAllowed, ModelManagerError, PayloadTooLarge
 
 __all__ = ["MAX_IMAGE_BYTES", "MAX_JSON_BYTES", "MethodNotAllowed", "PayloadTooLarge", "json_errors",
-           "off_loop", "parse_bool", "read_image", "read_json_object", "read_limited"]
+           "off_loop", "parse_bool", "query_flag", "read_image", "read_json_object", "read_limited"]
 
 log = logging.getLogger(__name__)
 
@@ -130,5 +130,19 @@ def parse_bool(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value
     if value is None:
+        return False
+    raise InvalidInput(f"{name} must be true or false")
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def query_flag(request: web.Request, name: str) -> bool:
+    """``?name=true`` (1/yes/on) or false (0/no/off/absent); anything else is a 400."""
+    value = request.query.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
         return False
     raise InvalidInput(f"{name} must be true or false")

@@ -60,8 +60,9 @@ class SetModelPreview(_ChangeModelNode):
 
 
 class DeleteModel(_ChangeModelNode):
-    DESCRIPTION = ("Deletes a model file and (by default) its sidecars: preview, description, "
-                   "Civitai info. Refuses unless confirm is on.")
+    DESCRIPTION = ("Moves a model file and (by default) its sidecars (preview, description, Civitai "
+                   "info) to the Model Manager's trash, from where it can be restored; permanently "
+                   "deletes it for good. Refuses unless confirm is on.")
     FUNCTION = "delete"
 
     @classmethod
@@ -75,17 +76,26 @@ class DeleteModel(_ChangeModelNode):
             "optional": {
                 "delete_sidecars": ("BOOLEAN", {"default": True, "tooltip":
                                     "Also delete the preview, description and info files beside it."}),
+                "permanently": ("BOOLEAN", {"default": False, "tooltip":
+                                "Delete for good instead of moving to the trash (no undo)."}),
             },
         }
 
     def delete(self, model_type: str, model_name: str, confirm: bool = False,
-               delete_sidecars: bool = True) -> dict[str, Any]:
+               delete_sidecars: bool = True, permanently: bool = False) -> dict[str, Any]:
         runtime = get_runtime()
         location = locate_model(runtime.folders, model_type, model_name)
         if not confirm:
             raise InvalidInput(f"DeleteModel refused to delete {model_type}/{location.name}: turn "
                                "confirm on to delete it. Nothing was deleted.")
-        removed = runtime.index.delete_model(model_type, location.name, delete_sidecars=delete_sidecars)
+        deleted = runtime.index.delete_model(model_type, location.name, delete_sidecars=delete_sidecars,
+                                             permanently=bool(permanently))
         forget_loader_cache(model_type)
-        names = [p.name for p in removed] or [location.path.name]
-        return {"ui": {"text": [f"deleted {model_type}/{location.name}: {', '.join(names)}"]}}
+        names = ", ".join(p.name for p in deleted.files) or location.path.name
+        if deleted.trash_id is None:
+            text = f"deleted {model_type}/{location.name} for good: {names}"
+        else:
+            text = (f"moved {model_type}/{location.name} to the trash ({names}). To undo: click Undo on "
+                    f"the notice, or POST /model-manager/trash/{deleted.trash_id}/restore, or run "
+                    f"`comfyui-model-manager trash restore {deleted.trash_id}`")
+        return {"ui": {"text": [text]}}

@@ -17,9 +17,10 @@ from aiohttp import web
 from ..core.errors import InvalidInput, NotFound
 from ..core.paths import is_within, validate_relative_name
 from ..core.redact import Redactor
+from ..core.trash import validate_id
 from .folders import forget_loader_cache
 from .http_helpers import (
-    MethodNotAllowed, json_errors, off_loop, parse_bool, read_image, read_json_object,
+    MethodNotAllowed, json_errors, off_loop, parse_bool, query_flag, read_image, read_json_object,
 )
 from .runtime import HOLDER, Runtime, RuntimeHolder
 from .workflow_routes import WorkflowRoutes
@@ -76,6 +77,9 @@ class ModelManagerRoutes:
             ("POST", "/scans", self.start_scan),
             ("GET", "/scans/{scan_id}", self.get_scan),
             ("POST", "/scans/{scan_id}/cancel", self.cancel_scan),
+            ("GET", "/trash", self.list_trash),
+            ("POST", "/trash/{trash_id}/restore", self.restore_trash),
+            ("DELETE", "/trash/{trash_id}", self.purge_trash),
             ("GET", "/settings", self.get_settings),
             ("PUT", "/settings", self.put_settings),
             ("GET", "/types", self.list_types),
@@ -227,9 +231,32 @@ class ModelManagerRoutes:
             raise MethodNotAllowed("a preview takes GET or PUT; DELETE the model itself")
         location = await self._locate(runtime, request)
         delete_sidecars = request.query.get("delete_sidecars", "true").lower() not in ("0", "false", "no")
-        await off_loop(runtime.executor, runtime.index.delete_model,
-                       location.model_type, location.name, delete_sidecars)
+        permanently = query_flag(request, "permanently")
+        deleted = await off_loop(runtime.executor, runtime.index.delete_model,
+                                 location.model_type, location.name, delete_sidecars, permanently)
         forget_loader_cache(location.model_type)
+        headers = {"X-Model-Manager-Trash-Id": deleted.trash_id} if deleted.trash_id else None
+        return web.Response(status=204, headers=headers)
+
+    # -- trash --------------------------------------------------------------------------
+    async def list_trash(self, request: web.Request) -> web.Response:
+        runtime = await self.runtime()
+        entries = await off_loop(runtime.executor, runtime.index.trash.list)
+        return web.json_response({"items": [entry.to_json() for entry in entries]})
+
+    async def restore_trash(self, request: web.Request) -> web.Response:
+        trash_id = validate_id(request.match_info["trash_id"])
+        body = await read_json_object(request)
+        rename = parse_bool(body.get("rename"), "rename")
+        runtime = await self.runtime()
+        model = await off_loop(runtime.executor, runtime.index.restore_model, trash_id, rename)
+        forget_loader_cache(model["type"])
+        return web.json_response(model)
+
+    async def purge_trash(self, request: web.Request) -> web.Response:
+        trash_id = validate_id(request.match_info["trash_id"])
+        runtime = await self.runtime()
+        await off_loop(runtime.executor, runtime.index.purge_trash, trash_id)
         return web.Response(status=204)
 
     # -- scans --------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from ..core.redact import RedactingFilter
 from . import comfy_api
 from .bridge import EventBridge, comfy_sender
 from .download_memo import DownloadMemo
-from .folders import comfy_model_folders
+from .folders import comfy_model_folders, every_root
 from .previews import PreviewCache
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class Runtime:
         if not self.started:
             self.started = True
             self.app.start()
+            self.index.start_trash_purger()  # trash older than trash_days: now and daily
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop transfers and scans (partials and task records stay for the next start).  Bounded,
@@ -68,6 +69,7 @@ class Runtime:
         try:
             self.app.shutdown(timeout=timeout)
         finally:
+            self.index.stop_trash_purger(timeout)
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.slow_executor.shutdown(wait=False, cancel_futures=True)
 
@@ -140,6 +142,7 @@ def comfy_runtime_factory() -> Runtime:
     server = comfy_api.prompt_server()
     state_dir = comfy_user_directory(fp) / STATE_FOLDER
     runtime = build_runtime(folders, state_dir, comfy_sender(server) if server is not None else None)
+    runtime.index.use_trash_roots(every_root)
     _install_log_redaction(runtime)
     return runtime
 

@@ -70,6 +70,8 @@ def test_picker_sockets():
     delete = mapping["DeleteModel"].INPUT_TYPES()
     assert delete["required"]["confirm"][1]["default"] is False
     assert delete["optional"]["delete_sidecars"][1]["default"] is True
+    assert delete["optional"]["permanently"][0] == "BOOLEAN"
+    assert delete["optional"]["permanently"][1]["default"] is False
     preview = mapping["SetModelPreview"].INPUT_TYPES()["optional"]
     assert preview["image"][0] == "IMAGE"
     assert preview["description"][1]["multiline"] is True
