@@ -76,18 +76,17 @@ def test_info_set_description_and_set_preview(models, tmp_path, capsys):
     assert info["preview"] == "style/a.webp" and info["name"] == "style/a.safetensors"
 
 
-def test_delete_needs_yes_and_refuses_traversal(models, capsys):
+def test_delete_refuses_traversal_and_moves_to_the_trash(models, capsys):
     base = ["--models-dir", str(models)]
     model = models / "loras" / "style" / "a.safetensors"
-    assert main(["delete", "loras", "style/a.safetensors", *base]) == 2
-    assert "without --yes" in capsys.readouterr().err and model.exists()
-    assert main(["delete", "loras", "../checkpoints/broken.safetensors", "--yes", *base]) == 2
+    assert main(["delete", "loras", "../checkpoints/broken.safetensors", *base]) == 2
     assert "must stay inside its model folder" in capsys.readouterr().err
     assert (models / "checkpoints" / "broken.safetensors").exists()
-    assert main(["delete", "loras", "nothing.safetensors", "--yes", *base]) == 1
-    assert main(["delete", "loras", "style/a.safetensors", "--yes", "--json", *base]) == 0
+    assert main(["delete", "loras", "nothing.safetensors", *base]) == 1
+    assert main(["delete", "loras", "style/a.safetensors", "--yes", "--json", *base]) == 0  # --yes: old scripts
     result = json.loads(capsys.readouterr().out)
     assert sorted(Path(p).name for p in result["deleted"]) == ["a.md", "a.safetensors"]
+    assert len(result["trash_id"]) == 16
     assert not model.exists() and not (models / "loras" / "style" / "a.md").exists()
 
 

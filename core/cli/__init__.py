@@ -13,7 +13,7 @@ from ..errors import ModelManagerError
 from .common import emit_json
 
 #: Modules under ``core.cli`` that add commands (kept as names so unused ones are not imported).
-COMMAND_MODULES = ("download_cmd", "settings_cmd", "scan_cmd", "workflow_cmd")
+COMMAND_MODULES = ("download_cmd", "settings_cmd", "scan_cmd", "workflow_cmd", "trash_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""``scan``, ``info``, ``set-preview``, ``set-description`` and ``delete`` (contract §7)."""
+"""``scan``, ``info``, ``set-preview`` and ``set-description`` (contract §7); ``delete`` is in trash_cmd."""
 from __future__ import annotations
 
 import argparse
@@ -34,13 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_model_arguments(description)
     description.add_argument("text", help="the description text, or - to read it from stdin")
     description.set_defaults(func=run_set_description)
-
-    delete = subparsers.add_parser("delete", help="delete a model file and its sidecars")
-    _add_model_arguments(delete)
-    delete.add_argument("--yes", action="store_true", help="really delete (required)")
-    delete.add_argument("--keep-sidecars", action="store_true",
-                        help="delete only the model file, keep previews, descriptions and info files")
-    delete.set_defaults(func=run_delete)
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,18 +128,6 @@ def _report_set(ctx: CliContext, what: str, record: dict, written: object) -> in
     human(f"{what} of {record['type']}/{record['name']} set: {written}")
     if ctx.json:
         emit_json(record)
-    return 0
-
-
-def run_delete(args: argparse.Namespace) -> int:
-    ctx = context_from(args)
-    if not args.yes:
-        raise InvalidInput(f"refusing to delete {args.model_type}/{args.name} without --yes")
-    deleted = open_index(ctx).delete_model(args.model_type, args.name, delete_sidecars=not args.keep_sidecars)
-    for path in deleted:
-        human(f"deleted {path}")
-    if ctx.json:
-        emit_json({"type": args.model_type, "name": args.name, "deleted": [str(p) for p in deleted]})
     return 0
 
 
