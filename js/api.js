@@ -54,3 +54,7 @@ export const getScan = (scanId) => request("GET", `/model-manager/scans/${encode
 
 export const cancelScan = (scanId) =>
   request("POST", `/model-manager/scans/${encodeURIComponent(scanId)}/cancel`);
+
+/** Puts a deleted model back; answers the model. A file now at its place is a 409 unless `rename`. */
+export const restoreFromTrash = (trashId, rename = false) =>
+  request("POST", `/model-manager/trash/${encodeURIComponent(trashId)}/restore`, rename ? { rename: true } : {});

@@ -12,6 +12,7 @@ import { TaskStore } from "./task_store.js";
 import {
   isKeyProblem, showToast, toastActionError, toastCompleted, toastFailed, toastKeyMissing,
 } from "./toasts.js";
+import { installUndoToasts } from "./undo_toast.js";
 
 const EVENTS = Object.freeze({
   create: "model_manager.create_download_task",
@@ -50,6 +51,7 @@ class ModelManagerUI {
     this.listen(EVENTS.remove, ({ task_id }) => this.onTaskRemoved(task_id));
     this.listen(EVENTS.scanUpdate, (scan) => this.onScan(scan));
     this.listen(EVENTS.scanComplete, (scan) => this.onScanComplete(scan));
+    installUndoToasts(this.app, (name, handler) => this.listen(name, handler), () => this.scheduleLoaderRefresh());
     api.addEventListener("executing", (event) => {
       const detail = event.detail;
       this.executingNodeId = detail == null ? null : String(detail?.node ?? detail);
