@@ -1,0 +1,52 @@
+"""Sidebar numbers: one page of 200 models out of a 10,000-model index at the server (target <= 100 ms).
+
+Runs ModelIndex.query_models (what GET /model-manager/models?offset&limit&q&sort calls) on a
+10,000-file folder, interleaving the query kinds; prints median, min and max per kind.
+The headless-Chromium first-paint number is printed by tests/test_sidebar_browser.py (not here yet).
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from comfyui_model_manager.core.model_types import ModelFolders  # noqa: E402
+from comfyui_model_manager.core.scanner import ModelIndex  # noqa: E402
+from comfyui_model_manager.core.settings import Settings  # noqa: E402
+from support.scanner_files import safetensors_bytes  # noqa: E402
+
+COUNT, RUNS = 10_000, 15
+QUERIES = {"first page": dict(offset=0, limit=200), "deep page": dict(offset=9_000, limit=200),
+           "search": dict(q="emb_09", limit=200), "sort -size": dict(sort="-size", limit=200)}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        folder = root / "models" / "embeddings"
+        folder.mkdir(parents=True)
+        data = safetensors_bytes()
+        for i in range(COUNT):
+            (folder / f"emb_{i:05d}.safetensors").write_bytes(data)
+        index = ModelIndex(ModelFolders.from_models_dir(root / "models"), root / "state",
+                           Settings(root / "state" / "settings.json"), refresh_on_first_list=False)
+        index.query_models("embeddings", limit=1)  # index once
+        times: dict[str, list[float]] = {k: [] for k in QUERIES}
+        for _ in range(RUNS):
+            for name, params in QUERIES.items():
+                started = time.perf_counter()
+                models, total = index.query_models("embeddings", **params)
+                times[name].append((time.perf_counter() - started) * 1000)
+                assert models and total
+        for name, values in times.items():
+            print(f"{name:12s} median {statistics.median(values):6.1f} ms  min {min(values):6.1f}  "
+                  f"max {max(values):6.1f}  (target 100 ms, {COUNT} models, {RUNS} runs)")
+        index.shutdown()
+
+
+if __name__ == "__main__":
+    main()
