@@ -96,7 +96,28 @@ def build_app(folders: ModelFolders, state_dir: Path, settings: Settings | None 
     index = ModelIndex(folders, state_dir, settings, http=http, **index_options)
     app = App(folders, state_dir, settings, http, sources, manager, index)
     manager.events.subscribe(hash_recorder(app))
+    manager.file_digest = cached_digest(app)
     return app
+
+
+def cached_digest(app: App) -> Callable[[Path], str]:
+    """sha256 of a file on disk through the hash cache: an unchanged file (same size and
+    mtime) is never read again; a newly hashed one is remembered."""
+    from .scanner.hashing import FileHasher
+
+    hasher = FileHasher()
+
+    def digest(path: Path) -> str:
+        stat = path.stat()
+        known = app.hash_cache.get(str(path), stat.st_size, stat.st_mtime_ns)
+        if known:
+            return known
+        value = hasher.sha256(path)
+        app.hash_cache.put(str(path), stat.st_size, stat.st_mtime_ns, value)
+        return value
+
+    digest.hasher = hasher  # type: ignore[attr-defined]  # tests read hasher.files_read
+    return digest
 
 
 def hash_recorder(app: App) -> Listener:

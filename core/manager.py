@@ -72,6 +72,9 @@ class DownloadManager:
         self.sources = sources or SourceRegistry(settings, self.http)
         self.transfer_config = transfer_config or TransferConfig()
         self.events = EventHub()
+        #: ``digest(path) -> sha256`` of a file already on disk; the app wiring points it at the
+        #: hash cache so an unchanged file is not read again when a skip verifies it.
+        self.file_digest: Callable[[Path], str] = _hash_file
         self._save_interval = save_interval
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -135,9 +138,18 @@ class DownloadManager:
         location = self._destination(request, resolved, model_type)
         expected = expected or ((resolved.sha256 or "").lower() or None)
         display_url = resolved.display_url or redact_url(resolved.url)
+        if if_exists == "skip" and expected is not None and location.path.is_file():
+            self._check_existing(location, expected)  # may hash a large file: outside the lock
         with self._lock:
             return self._create_or_join(request, resolved, display_url, model_type, location,
                                         expected, if_exists)
+
+    def _check_existing(self, location: ModelLocation, expected: str) -> None:
+        """A skip with a known checksum keeps the file only when it is the expected one."""
+        actual = self.file_digest(location.path)
+        if actual != expected:
+            raise Conflict(f"a different file is already at {location.name} (sha256 {actual}); "
+                           "choose overwrite or rename")
 
     def _destination(self, request: DownloadRequest, resolved: ResolvedDownload,
                      model_type: str) -> ModelLocation:
@@ -533,3 +545,9 @@ class DownloadManager:
 
     def _emit(self, event: str, task: DownloadTask) -> None:
         self.events.emit(event, task.event_payload())
+
+
+def _hash_file(path: Path) -> str:
+    from .scanner.hashing import FileHasher
+
+    return FileHasher().sha256(path)

@@ -29,8 +29,8 @@ FINISHED = frozenset({COMPLETED, FAILED, CANCELLED})
 #: Keys of the contract's task JSON, in contract order.
 CONTRACT_KEYS = (
     "task_id", "url", "source", "model_type", "filename", "status", "downloaded_bytes",
-    "total_bytes", "progress", "speed_bps", "eta_seconds", "sha256", "error", "node_id",
-    "created_at", "updated_at",
+    "total_bytes", "progress", "speed_bps", "eta_seconds", "sha256", "verified", "error",
+    "node_id", "created_at", "updated_at",
 )
 
 
@@ -85,6 +85,14 @@ class DownloadTask:
     def touch(self) -> None:
         self.updated_at = time.time()
 
+    @property
+    def verified(self) -> bool | None:
+        """Whether the finished file was checked against a known sha256: ``False`` when no
+        checksum was known (a skip kept the existing file as it is); ``None`` until completed."""
+        if self.status != COMPLETED:
+            return None
+        return bool(self.sha256_expected)
+
     def to_json(self) -> dict[str, Any]:
         """The contract §3 task JSON (no secrets, no internal fields)."""
         return {
@@ -100,6 +108,7 @@ class DownloadTask:
             "speed_bps": round(float(self.speed_bps), 1),
             "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
             "sha256": self.sha256,
+            "verified": self.verified,
             "error": self.error,
             "node_id": self.node_id,
             "created_at": self.created_at,

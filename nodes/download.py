@@ -35,8 +35,8 @@ class DownloadModel:
     CATEGORY = CATEGORY
     FUNCTION = "download"
     OUTPUT_NODE = True
-    RETURN_TYPES = ("STRING", "STRING")
-    RETURN_NAMES = ("model_name", "path")
+    RETURN_TYPES = ("STRING", "STRING", "BOOLEAN")
+    RETURN_NAMES = ("model_name", "path", "verified")
     OUTPUT_TOOLTIPS = ("The model's name as loaders take it (relative to its type folder).",
                        "Absolute path of the downloaded file.")
 
@@ -98,9 +98,11 @@ class DownloadModel:
         runtime = get_runtime()
         present = self._present_file(runtime, model_type, subfolder, filename, if_exists)
         if present is not None:  # if_exists=skip and the named file is there: no network at all
+            verified = self._verify_present(runtime, present, sha256)
             runtime.download_memo.completed(_memo_key(url, model_type, subfolder, filename), present.path)
-            return {"ui": {"text": [f"{model_type}/{present.name}: already present"]},
-                    "result": (loader_name(present.name), str(present.path))}
+            note = "already present, verified" if verified else "already present, kept unverified (no checksum known)"
+            return {"ui": {"text": [f"{model_type}/{present.name}: {note}"]},
+                    "result": (loader_name(present.name), str(present.path), verified)}
         prompt_id, context_node = comfy_api.executing_context()
         node_id = str(unique_id) if unique_id is not None else context_node
         request = DownloadRequest(
@@ -117,7 +119,22 @@ class DownloadModel:
             runtime.download_memo.completed(_memo_key(url, model_type, subfolder, filename), task.destination)
         name = loader_name(task.filename)
         summary = f"{task.model_type}/{task.filename}: {task.status}"
-        return {"ui": {"text": [summary]}, "result": (name, str(task.destination))}
+        return {"ui": {"text": [summary]}, "result": (name, str(task.destination), bool(task.verified))}
+
+    @staticmethod
+    def _verify_present(runtime: Runtime, present: Any, sha256: str) -> bool:
+        """With a known sha256 the file already there must be that file (the hash cache spares
+        re-reading an unchanged one); without one it is kept as it is, unverified."""
+        from ..core.errors import Conflict
+
+        expected = (sha256 or "").strip().lower()
+        if not expected:
+            return False
+        actual = runtime.manager.file_digest(present.path)
+        if actual != expected:
+            raise Conflict(f"a different file is already at {present.name} (sha256 {actual}); "
+                           "choose overwrite or rename")
+        return True
 
     @staticmethod
     def _present_file(runtime: Runtime, model_type: str, subfolder: str, filename: str,

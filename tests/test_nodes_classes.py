@@ -11,7 +11,7 @@ import comfyui_model_manager as pack
 from comfyui_model_manager.nodes.pickers import validate_picker
 
 EXPECTED_OUTPUTS = {
-    "DownloadModel": (("STRING", "STRING"), ("model_name", "path")),
+    "DownloadModel": (("STRING", "STRING", "BOOLEAN"), ("model_name", "path", "verified")),
     "ScanModels": (("STRING", "INT"), ("report", "count")),
     "SetModelPreview": ((), None),
     "DeleteModel": ((), None),

@@ -53,6 +53,7 @@ def run_download(args: argparse.Namespace) -> int:
             sha256=args.sha256, if_exists=args.if_exists,
         ))
         bar.task_id = task.task_id
+        kept_existing = created and task.status == COMPLETED
         if not created and task.status != COMPLETED:
             human(f"continuing the earlier download of {task.filename} ({human_bytes(task.downloaded_bytes)} "
                   "already on disk)")
@@ -66,6 +67,9 @@ def run_download(args: argparse.Namespace) -> int:
         emit_json(final.to_json())
     if final.status == COMPLETED:
         human(f"{final.model_type}/{final.filename}: {human_bytes(final.total_bytes)}, sha256 {final.sha256}")
+        if not final.verified:
+            human("kept the existing file unverified (no checksum known)" if kept_existing
+                  else "no checksum was known, so the file could not be verified")
         return 0
     human(f"error: {final.error or final.status}")
     return 1
