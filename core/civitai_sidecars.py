@@ -127,15 +127,38 @@ def create_exclusive_without_links(path: Path, data: bytes) -> bool:
     return True
 
 
+#: Older Civitai answers (and older ``.civitai.info`` files) rate images with ``nsfw``: a boolean,
+#: or the names below; today's ``nsfwLevel`` is 1 PG, 2 PG-13, 4 R, 8 X, 16 XXX.
+_NSFW_NAMES = {"none": 1, "soft": 2, "mature": 4, "x": 8}
+#: ``nsfw: true`` says nothing of how explicit: treated as the highest rated level.
+_NSFW_TRUE_LEVEL = 16
+
+
+def image_nsfw_level(image: dict) -> int | None:
+    """An image's rating as an ``nsfwLevel`` (numeric ``nsfwLevel`` first, else the older
+    ``nsfw`` boolean or name); None when it is not rated."""
+    level = image.get("nsfwLevel")
+    if isinstance(level, str) and level.isdigit():
+        level = int(level)
+    if isinstance(level, int) and not isinstance(level, bool) and level >= 1:
+        return level
+    legacy = image.get("nsfw")
+    if isinstance(legacy, bool):
+        return _NSFW_TRUE_LEVEL if legacy else 1
+    if isinstance(legacy, str):
+        return _NSFW_NAMES.get(legacy.strip().lower())
+    return None
+
+
 def choose_image(version: dict, max_level: int) -> dict | None:
-    """First still image whose ``nsfwLevel`` is rated and within ``max_level`` (32 = any)."""
+    """First still image that is rated and within ``max_level`` (32 = any)."""
     for image in version.get("images") or []:
         if not isinstance(image, dict) or not image.get("url"):
             continue
         if (image.get("type") or "image") != "image":
             continue  # videos cannot be a preview image
-        level = image.get("nsfwLevel")
-        if not isinstance(level, int):
+        level = image_nsfw_level(image)
+        if level is None:
             continue
         if max_level >= 32 or 1 <= level <= max_level:
             return image

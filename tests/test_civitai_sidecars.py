@@ -205,3 +205,32 @@ def test_a_long_description_converts_in_linear_time() -> None:
     markdown = html_to_markdown(html)
     assert time.monotonic() - started < 5
     assert markdown.count("**bold**") == 20_000 and markdown.startswith("word **bold** text\n\nword")
+
+
+@pytest.mark.parametrize("legacy, level, allowed", [
+    (False, 1, True), (True, 1, False), (True, 16, True), ("None", 1, True), ("Mature", 2, False),
+    ("Mature", 4, True), ("X", 4, False),
+])
+def test_older_boolean_and_named_nsfw_ratings_honour_the_setting(civitai, settings, tmp_path, legacy, level,
+                                                                 allowed) -> None:
+    """Older answers rate images with ``nsfw`` (a boolean or None/Soft/Mature/X), not ``nsfwLevel``."""
+    from support.fake_http import json_reply
+
+    civitai.add_image(10, nsfw_level=1, color=RED)
+    original = civitai.api._handler
+
+    def legacy_answer(request):
+        reply = original(request)
+        if request.path == "/api/v1/model-versions/10":
+            doc = json.loads(reply.body)
+            for image in doc["images"]:
+                image.pop("nsfwLevel")
+                image["nsfw"] = legacy
+            return json_reply(200, doc)
+        return reply
+
+    civitai.api._handler = legacy_answer
+    settings.update({"civitai_nsfw_level": level})
+    path = model_file(tmp_path)
+    write_civitai_sidecars(path, version(civitai, settings), settings=settings, http=HttpClient())
+    assert path.with_suffix(".webp").exists() == allowed
