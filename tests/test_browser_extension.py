@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support.browser import ComfyPage, chromium, quiet_comfy_user, require_browser
+from support.browser import ComfyPage, chromium, require_browser, start_comfy_for_mode
 from support.comfyui_harness import PACK_ROOT, ComfyUIServer, require_comfyui
 from support.throttled_files import CHUNK, ThrottledFiles
 
@@ -43,26 +43,24 @@ def civitai():
 
 
 @pytest.fixture(scope="module")
-def comfy(tmp_path_factory, civitai):
-    installation = require_comfyui()
+def comfy(frontend_mode, tmp_path_factory, civitai):
+    require_comfyui()
     require_browser()
-    base = tmp_path_factory.mktemp("comfy-browser")
-    quiet_comfy_user(base)
+    base = tmp_path_factory.mktemp(f"comfy-browser-{frontend_mode}")
     state = base / "user" / "model_manager"
     state.mkdir(parents=True)
     # One connection per download keeps the throttled transfer slow enough to watch.
     (state / "settings.json").write_text(json.dumps({"connections_per_download": 1}))
     # Civitai lookups of scans go to the loopback server (slow answers keep a scan running).
-    server = ComfyUIServer(installation, base, env={"CIVITAI_BASE_URL": civitai.server.url})
-    server.start()
+    server = start_comfy_for_mode(frontend_mode, base, env={"CIVITAI_BASE_URL": civitai.server.url})
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def browser(comfy, tmp_path_factory):
+def browser(comfy, frontend_mode, tmp_path_factory):
     executable = require_browser()
-    with chromium(tmp_path_factory.mktemp("chromium-profile"), executable) as context:
+    with chromium(tmp_path_factory.mktemp(f"chromium-profile-{frontend_mode}"), executable) as context:
         yield context
 
 
@@ -82,11 +80,11 @@ def page(tab):
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory):
-    """Where screenshots go; copied into docs/ on request."""
-    folder = tmp_path_factory.mktemp("screenshots")
+def shots(frontend_mode, tmp_path_factory):
+    """Where screenshots go; the pinned frontend's are copied into docs/ on request."""
+    folder = tmp_path_factory.mktemp(f"screenshots-{frontend_mode}")
     yield folder
-    if os.environ.get("MM_UPDATE_SCREENSHOTS") == "1":
+    if os.environ.get("MM_UPDATE_SCREENSHOTS") == "1" and frontend_mode.name == "pinned":
         for png in folder.glob("*.png"):
             shutil.copy(png, PACK_ROOT / "docs" / png.name)
 

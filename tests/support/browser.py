@@ -2,7 +2,47 @@
 
 Chromium is found through ``CHROMIUM_PATH``, else ``/usr/bin/chromium`` / ``chromium`` on PATH;
 Playwright's own browser download is never used.  ``require_browser()`` skips the calling test
-with the reason when Chromium or the ``playwright`` package is missing.
+with the reason when Chromium or the ``playwright`` package is missing.  The browser only ever
+talks to loopback addresses: every other host goes to a dead proxy (see ``CHROMIUM_ARGS``), so
+the frontend's own update checks or a workflow's model links never leave the machine.
+
+Frontend modes
+--------------
+Every browser test should run on the three frontends the extension supports:
+
+  ``pinned``      the frontend ComfyUI's requirements pin (1.27.x, installed in its venv);
+  ``newest``      the newest frontend (1.58.x), classic canvas nodes;
+  ``newest-vue``  the newest frontend with Vue nodes (user setting ``Comfy.VueNodes.Enabled``).
+
+The newest frontend is a ``comfyui-frontend-package`` ``static`` folder named by
+``COMFYUI_FRONTEND_NEW_ROOT`` and passed to ComfyUI as ``--front-end-root``; without that
+variable the ``newest*`` modes skip and say why.  ``MM_FRONTEND_MODES`` (comma-separated, e.g.
+``pinned`` or ``newest,newest-vue``) limits the modes a run uses; the others skip.
+
+The reusable pieces: the module-scoped, parametrized fixture ``frontend_mode`` (tests/conftest.py)
+yields a ``FrontendMode``, and ``start_comfy_for_mode`` starts the ComfyUI that serves it.  One
+ComfyUI and one Chromium per mode per module::
+
+    @pytest.fixture(scope="module")
+    def comfy(frontend_mode, tmp_path_factory):
+        base = tmp_path_factory.mktemp(f"comfy-{frontend_mode.name}")
+        # (write files into base/user/... here, before the start, if the test needs them)
+        server = start_comfy_for_mode(frontend_mode, base)
+        yield server
+        server.stop()
+
+    @pytest.fixture(scope="module")
+    def tab(comfy, tmp_path_factory):
+        with chromium(tmp_path_factory.mktemp("profile"), require_browser()) as context:
+            opened = ComfyPage(context, comfy.base_url).open()
+            yield opened
+
+    def test_something(tab, frontend_mode):       # runs as test_something[pinned], [newest], [newest-vue]
+        tab.reset()
+        if frontend_mode.vue_nodes: ...           # the rare place where a test must know
+
+``ComfyPage`` helpers (add_node, panel, open_node_menu, toasts, ...) work on every mode; drive the
+UI through them so a test needs no per-mode code.
 """
 from __future__ import annotations
 
@@ -15,11 +55,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .comfyui_harness import PACK_LINK_NAME
+from .comfyui_harness import PACK_LINK_NAME, ComfyUIServer, require_comfyui
 
+#: Loopback only: every other host (names and IP literals alike, link-local included: the
+#: ``<-loopback>`` rule drops Chromium's implicit bypass list) goes to a proxy that is not
+#: there (names are then never looked up here either: a proxy would resolve them).
+LOOPBACK_ONLY_ARGS = [
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>;127.0.0.1/8;localhost",
+]
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    *LOOPBACK_ONLY_ARGS,
 ]
 VIEWPORT = {"width": 1280, "height": 800}
 EXTENSION_NAME = "ModelManager.Extension"
@@ -30,7 +78,82 @@ PANEL_WIDGET = "model_manager_progress"
 QUIET_COMFY_SETTINGS = {
     "Comfy.TutorialCompleted": True,
     "Comfy.InstalledVersion": "1.27.10",
+    # newer frontends: no release notes, no missing-model popup for a dropped workflow
+    "Comfy.Notification.ShowVersionUpdates": False,
+    "Comfy.Workflow.ShowMissingModelsWarning": False,
 }
+VUE_NODES_SETTING = "Comfy.VueNodes.Enabled"
+
+FRONTEND_MODES = ("pinned", "newest", "newest-vue")
+NEW_FRONTEND_ENV = "COMFYUI_FRONTEND_NEW_ROOT"
+MODES_ENV = "MM_FRONTEND_MODES"
+
+
+@dataclass(frozen=True)
+class FrontendMode:
+    """One frontend a browser test runs on (see the module docstring)."""
+
+    name: str
+    #: ``--front-end-root`` for ComfyUI; None = the frontend package in ComfyUI's venv
+    root: Path | None = None
+    vue_nodes: bool = False
+
+    @property
+    def comfy_args(self) -> list[str]:
+        return ["--front-end-root", str(self.root)] if self.root else []
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What the per-test user's comfy.settings.json holds for this mode."""
+        return {**QUIET_COMFY_SETTINGS, VUE_NODES_SETTING: self.vue_nodes}
+
+    @property
+    def newest(self) -> bool:
+        return self.root is not None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def find_frontend_mode(name: str, environ: dict[str, str] | os._Environ = os.environ
+                       ) -> tuple[FrontendMode | None, str]:
+    """The mode called ``name``, or ``(None, reason)`` when this machine cannot run it."""
+    if name not in FRONTEND_MODES:
+        raise ValueError(f"unknown frontend mode {name!r}; known: {', '.join(FRONTEND_MODES)}")
+    selected = [m.strip() for m in environ.get(MODES_ENV, "").split(",") if m.strip()]
+    if selected and name not in selected:
+        return None, f"frontend mode {name} not selected ({MODES_ENV}={environ[MODES_ENV]})"
+    if name == "pinned":
+        return FrontendMode(name), ""
+    root = environ.get(NEW_FRONTEND_ENV)
+    if not root:
+        return None, (f"{NEW_FRONTEND_ENV} is not set (point it at the static folder of a newer "
+                      f"comfyui-frontend-package to run the {name} frontend tests)")
+    path = Path(root).expanduser()
+    if not (path / "index.html").is_file():
+        return None, f"{NEW_FRONTEND_ENV}={root} has no index.html (it must be the package's static folder)"
+    return FrontendMode(name, path.resolve(), vue_nodes=name == "newest-vue"), ""
+
+
+def require_frontend_mode(name: str) -> FrontendMode:
+    """The mode, or skip the calling test with the reason."""
+    import pytest
+
+    mode, reason = find_frontend_mode(name)
+    if mode is None:
+        pytest.skip(reason)
+    return mode
+
+
+def start_comfy_for_mode(mode: FrontendMode, base_dir: Path, *, env: dict[str, str] | None = None,
+                         extra_args: list[str] | tuple[str, ...] = ()) -> ComfyUIServer:
+    """A started ComfyUI serving ``mode``'s frontend with its user settings (skips the test when
+    ComfyUI or Chromium is missing).  Files the test needs in ``base_dir`` go there first."""
+    installation = require_comfyui()
+    require_browser()
+    quiet_comfy_user(base_dir, mode)
+    server = ComfyUIServer(installation, base_dir, env=env, extra_args=[*mode.comfy_args, *extra_args])
+    return server.start()
 
 
 def find_chromium(environ: dict[str, str] | os._Environ = os.environ) -> tuple[str | None, str]:
@@ -56,12 +179,13 @@ def require_browser() -> str:
     return path
 
 
-def quiet_comfy_user(base_dir: Path) -> Path:
-    """Pre-seeds ComfyUI's own settings file (no template dialog); returns its path."""
+def quiet_comfy_user(base_dir: Path, mode: FrontendMode | None = None) -> Path:
+    """Pre-seeds ComfyUI's own settings file (no template dialog; Vue nodes on or off as ``mode``
+    says, the pinned frontend's defaults without one); returns its path."""
     path = Path(base_dir) / "user" / "default" / "comfy.settings.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     current = json.loads(path.read_text()) if path.is_file() else {}
-    current.update(QUIET_COMFY_SETTINGS)
+    current.update(mode.settings if mode else QUIET_COMFY_SETTINGS)
     path.write_text(json.dumps(current))
     return path
 
