@@ -57,10 +57,15 @@ def json_errors(handler: Handler, redact: Callable[[str], str] | None = None) ->
     return wrapped
 
 
-async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The request body, refusing (413) anything over ``limit`` bytes before reading it all."""
+async def read_limited(request: web.Request, limit: int,
+                       too_large: Callable[[], Exception] | None = None) -> bytes:
+    """The request body, refusing (413) anything over ``limit`` bytes before reading it all;
+    ``too_large()`` makes the error when the caller has a more telling one."""
+    def refuse() -> Exception:
+        return too_large() if too_large else PayloadTooLarge(f"the request body is larger than {limit} bytes")
+
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+        raise refuse()
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -69,7 +74,7 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
             break
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+            raise refuse()
         chunks.append(chunk)
     return b"".join(chunks)
 

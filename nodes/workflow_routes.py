@@ -15,7 +15,7 @@ from aiohttp import web
 from ..core.errors import InvalidInput
 from ..core.workflow.limits import MAX_WORKFLOW_BYTES, WorkflowTooLarge
 from ..core.workflow.reader import Workflow, from_document, is_image, parse_json, read_bytes
-from .http_helpers import off_loop, parse_bool
+from .http_helpers import off_loop, parse_bool, read_limited
 from .workflow_loaders import loader_specs
 
 if TYPE_CHECKING:
@@ -33,20 +33,10 @@ def _service(runtime: "Runtime"):
 
 
 async def _read_body(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > MAX_WORKFLOW_BYTES:
-        raise WorkflowTooLarge(f"the workflow is larger than {MAX_WORKFLOW_BYTES // (1024 * 1024)} MB; it is not read")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.read(256 * 1024)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > MAX_WORKFLOW_BYTES:
-            raise WorkflowTooLarge(f"the workflow is larger than {MAX_WORKFLOW_BYTES // (1024 * 1024)} MB; "
-                                   "it is not read")
-        chunks.append(chunk)
-    data = b"".join(chunks)
+    def too_large() -> Exception:
+        return WorkflowTooLarge(f"the workflow is larger than {MAX_WORKFLOW_BYTES // (1024 * 1024)} MB; it is not read")
+
+    data = await read_limited(request, MAX_WORKFLOW_BYTES, too_large)
     if not data.strip():
         raise InvalidInput('send a workflow: a JSON body {"workflow": …} or {"prompt": …}, or a PNG/WebP image')
     return data

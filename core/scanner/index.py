@@ -152,16 +152,22 @@ class ModelIndex:
                 raise
 
     # -- listing ---------------------------------------------------------------------------
-    def list_models(self, model_type: str | None = None) -> list[dict]:
-        """Models from the index (without the bulky ``metadata``).  A type never indexed is
-        indexed now (blocking, no hashing); a list served from disk after a restart starts one
-        background refresh scan."""
+    def _ready_types(self, model_type: str | None) -> tuple[list[str], bool, list[str]]:
+        """The types asked for, once each is indexed (blocking for a type never indexed):
+        ``(types, loaded_from_disk, types_that_were_missing)``."""
         types = self._types_for(model_type or "all")
         loaded_from_disk = self._ensure_loaded()
         with self._lock:
             missing = [t for t in types if t not in self._indexed_types]
         if missing:
             self._wait_indexed(self.start_scan(missing[0] if len(missing) == 1 else "all"), missing)
+        return types, loaded_from_disk, missing
+
+    def list_models(self, model_type: str | None = None) -> list[dict]:
+        """Models from the index (without the bulky ``metadata``).  A type never indexed is
+        indexed now (blocking, no hashing); a list served from disk after a restart starts one
+        background refresh scan."""
+        types, loaded_from_disk, missing = self._ready_types(model_type)
         wanted = set(types)
         with self._lock:
             models = [light(self._entries[k]["record"]) for k in sorted(self._entries) if k[0] in wanted]
@@ -179,12 +185,7 @@ class ModelIndex:
             parse_sort(sort)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
-        types = self._types_for(model_type or "all")
-        loaded_from_disk = self._ensure_loaded()
-        with self._lock:
-            missing = [t for t in types if t not in self._indexed_types]
-        if missing:
-            self._wait_indexed(self.start_scan(missing[0] if len(missing) == 1 else "all"), missing)
+        types, loaded_from_disk, missing = self._ready_types(model_type)
         wanted = set(types)
         with self._lock:  # records are replaced, never changed in place: reading them later is safe
             records = [entry["record"] for key, entry in self._entries.items() if key[0] in wanted]
