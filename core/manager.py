@@ -1,4 +1,4 @@
-"""The download manager: a persistent queue of download tasks (contract §3).
+"""The download manager: a persistent queue of download tasks.
 
 Tasks belong to the manager, not to whoever asked: they are JSON files under
 ``state_dir/tasks/`` (one per task, written atomically), survive restarts, and are driven by

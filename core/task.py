@@ -1,6 +1,6 @@
 """The download task record: what is persisted (JSON, never pickle) and what the contract shows.
 
-``to_json()`` gives exactly the contract §3 keys; ``to_record()``/``from_record()`` add what the
+``to_json()`` gives exactly the keys clients see (REST, events, CLI); ``to_record()``/``from_record()`` add what the
 manager needs to continue after a restart (destination, expected size, ETag, the byte ranges
 still missing).  Nothing here ever holds a secret: URLs are redacted before they get here.
 """
@@ -94,7 +94,7 @@ class DownloadTask:
         return bool(self.sha256_expected)
 
     def to_json(self) -> dict[str, Any]:
-        """The contract §3 task JSON (no secrets, no internal fields)."""
+        """The task JSON clients see (no secrets, no internal fields)."""
         return {
             "task_id": self.task_id,
             "url": self.url,
@@ -116,7 +116,7 @@ class DownloadTask:
         }
 
     def event_payload(self) -> dict[str, Any]:
-        """Event payload: the task JSON plus the requester's ``prompt_id`` (contract §4)."""
+        """Event payload: the task JSON plus the requester's ``prompt_id``, so a node can tell its own task."""
         payload = self.to_json()
         payload["prompt_id"] = self.prompt_id
         return payload

@@ -30,7 +30,7 @@ class InternalError(ModelManagerError):
 
 
 def error_response(error: ModelManagerError, redact: Callable[[str], str] | None = None) -> web.Response:
-    """``{"error": {code, message}}`` with the error's own HTTP status (contract §5); ``redact``
+    """``{"error": {code, message}}`` with the error's own HTTP status; ``redact``
     cleans the message (keys, signed-URL parameters) once more before it leaves."""
     body = error.to_json()
     if redact is not None:

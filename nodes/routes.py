@@ -1,4 +1,4 @@
-"""REST routes of contract §5 on ComfyUI's PromptServer (also usable on any aiohttp app).
+"""The /model-manager REST routes on ComfyUI's PromptServer (also usable on any aiohttp app).
 
 Every handler runs core work through ``off_loop`` (a thread pool), so the server's event loop
 never waits for disk or network.  Every ``{type}/{name}`` is resolved by ``ModelFolders.locate``

@@ -1,4 +1,4 @@
-"""The event bridge: contract §4 names, throttling, requester ids, no secrets."""
+"""The event bridge: the model_manager.* event names, throttling, requester ids, no secrets."""
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,4 @@
-"""The node classes as ComfyUI reads them, imported without ComfyUI (contract §1, §2)."""
+"""The node classes as ComfyUI reads them, imported without ComfyUI."""
 from __future__ import annotations
 
 import json
@@ -96,7 +96,7 @@ def test_picker_validation_messages():
 
 
 def test_import_outside_comfyui_is_light_and_fast():
-    """Nothing heavy is imported, nothing touches the network or disk state (contract §1)."""
+    """Nothing heavy is imported, nothing touches the network or disk state."""
     code = (
         "import sys, time; t = time.perf_counter(); import comfyui_model_manager as p; "
         "dt = time.perf_counter() - t; "

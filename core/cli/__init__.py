@@ -1,4 +1,4 @@
-"""``comfyui-model-manager``: the command line (contract §7).
+"""``comfyui-model-manager``: the command line.
 
 Each command lives in its own module with ``register(subparsers)``; this module only wires
 them and turns errors into exit statuses: 0 success, 1 the operation failed, 2 bad usage/input.

@@ -1,4 +1,4 @@
-"""``download URL`` and ``tasks``: the download manager on the command line (contract §7).
+"""``download URL`` and ``tasks``: the download manager on the command line.
 
 The manager runs in this process with its state under ``CliContext.state_dir``, so running the
 same ``download`` again after Ctrl-C, a kill or a crash joins the saved task and resumes its

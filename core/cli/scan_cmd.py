@@ -1,4 +1,4 @@
-"""``scan``, ``info``, ``set-preview`` and ``set-description`` (contract §7); ``delete`` is in trash_cmd."""
+"""``scan``, ``info``, ``set-preview`` and ``set-description``; ``delete`` is in trash_cmd."""
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,4 @@
-"""Model index, hash cache, sidecars and metadata operations (contract §2, §4, §6)."""
+"""Model index, hash cache, sidecars and metadata operations."""
 from .index import ModelIndex
 from .scan_task import ScanReport, ScanTask
 

@@ -107,7 +107,7 @@ def write_preview(model_path: Path, webp: bytes) -> tuple[Path, list[Path]]:
 
 
 def files_to_delete(model_path: Path, delete_sidecars: bool = True) -> list[Path]:
-    """The model, its partial download and (optionally) every sidecar of contract §6 plus
+    """The model, its partial download and (optionally) every sidecar (preview, info, description) plus
     ``NAME.sha256``.  Sidecars shared with another model of the same stem (``x.ckpt`` beside
     ``x.safetensors``) are kept for that model."""
     paths = [model_path]

@@ -78,13 +78,13 @@ class ScanTask:
         return {"node_id": self.node_id, "prompt_id": self.prompt_id}
 
     def progress_event(self) -> dict[str, Any]:
-        """``model_manager.update_scan_task`` payload (contract §4, plus the asking node if any)."""
+        """``model_manager.update_scan_task`` payload (plus the asking node if any)."""
         return {"scan_id": self.scan_id, "model_type": self.model_type, "scanned": self.scanned,
                 "total": self.total, "current": self.current, "status": self.status,
                 **self._requester()}
 
     def complete_event(self) -> dict[str, Any]:
-        """``model_manager.complete_scan_task`` payload (contract §4, plus the asking node if any);
+        """``model_manager.complete_scan_task`` payload (plus the asking node if any);
         ``errors`` is a count."""
         return {"scan_id": self.scan_id, "model_type": self.model_type, "count": self.count,
                 "hashed": self.hashed, "matched": self.matched, "errors": len(self.errors),

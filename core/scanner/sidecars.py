@@ -1,4 +1,4 @@
-"""Files beside a model (contract §6) and how every popular tool names them.
+"""Files beside a model (preview, info, description, hash) and how every popular tool names them.
 
 For ``name.safetensors`` (the *stem* is ``name``):
 - preview: ``name.webp``, then ``name.{png,jpg,jpeg,gif,webp}``, then ``name.preview.{…}``

@@ -76,7 +76,7 @@ def type_hint(civitai_type: str | None, file_type: str | None) -> str:
 
 #: What Civitai prefers when a link does not say (its defaults for an account without preferences).
 DEFAULT_PREFERENCES = {"format": "SafeTensor", "size": "pruned", "fp": "fp16", "quantType": "Q4_K_M"}
-#: How much each preference weighs in Civitai's file score (PROTOCOLS.md §1.3).
+#: How much each preference weighs in Civitai's file score (pick the file a user would pick on the site).
 _WEIGHTS = {"format": 100.0, "size": 10.0, "fp": 1.0, "quantType": 0.5}
 METADATA_FILTERS = tuple(_WEIGHTS)
 

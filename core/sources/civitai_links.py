@@ -1,6 +1,6 @@
 """Every form of Civitai link users paste, reduced to ids and file filters.
 
-Accepted (PROTOCOLS.md §1.1): model pages ``/models/ID[/slug][?modelVersionId=VID]`` and
+Accepted: model pages ``/models/ID[/slug][?modelVersionId=VID]`` and
 ``/model-versions/VID`` on civitai.com, civitai.red, civitai.green (``www.`` too) or the
 configured ``CIVITAI_BASE_URL`` host; download links ``/api/download/models/VID`` with the
 ``type``/``format``/``size``/``fp``/``quantType``/``fileId`` filters (a ``token`` in the query is

@@ -1,4 +1,4 @@
-"""A fake Civitai that answers like the real one (PROTOCOLS.md §1), for tests of every part.
+"""A fake Civitai that answers like the real one (as documented in PROTOCOLS.md), for tests of every part.
 
 Two real HTTP servers: the site/API on 127.0.0.1 and signed storage + images on 127.0.0.2.
 

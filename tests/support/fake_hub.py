@@ -1,4 +1,4 @@
-"""A fake Hugging Face Hub that answers like the real one (PROTOCOLS.md §2), for tests of every part.
+"""A fake Hugging Face Hub that answers like the real one (as documented in PROTOCOLS.md), for tests of every part.
 
 The Hub on 127.0.0.1 and its LFS CDN on 127.0.0.2 (another origin, as huggingface_hub needs).
 ``huggingface_hub.hf_hub_download`` works against it (see tests/test_huggingface_fake_hub.py).
