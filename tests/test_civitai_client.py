@@ -1,13 +1,17 @@
 """The Civitai v1 API client the scanner uses: by-hash, retries and backoff, JSON shapes."""
 from __future__ import annotations
 
+import email.utils
 import hashlib
+import time
+from dataclasses import replace
 
 import pytest
 from support.fake_civitai import FakeCivitai, civitai_hashes
 
 from comfyui_model_manager.core.errors import InvalidInput, NotFound, RateLimited, RemoteError
 from comfyui_model_manager.core.http import HttpClient
+from comfyui_model_manager.core.retry import API_RETRY
 from comfyui_model_manager.core.settings import Settings
 from comfyui_model_manager.core.sources.civitai import CivitaiClient
 
@@ -83,18 +87,30 @@ def test_not_found_and_bad_ids(civitai, settings) -> None:
         c.get_model("x/../1")
 
 
+NO_JITTER = replace(API_RETRY, jitter=False)
+
+
+def within_jitter(waits: list[float], ceilings: list[float]) -> bool:
+    """Each wait lies between half its backoff and all of it."""
+    return len(waits) == len(ceilings) and all(c / 2 <= w <= c for w, c in zip(waits, ceilings))
+
+
 def test_429_is_retried_with_exponential_backoff(civitai, settings) -> None:
     waits: list[float] = []
     civitai.api_rate_limit(3)
     c = client(civitai, settings, sleep=waits.append)
     assert c.get_version(10)["id"] == 10
+    assert within_jitter(waits, [1.0, 2.0, 4.0])
+    waits.clear()
+    civitai.api_rate_limit(3)
+    assert client(civitai, settings, sleep=waits.append, retry=NO_JITTER).get_version(10)["id"] == 10
     assert waits == [1.0, 2.0, 4.0]
 
 
 def test_backoff_is_capped_at_30_seconds_then_gives_up(civitai, settings) -> None:
     waits: list[float] = []
     civitai.api_rate_limit(100)
-    c = client(civitai, settings, sleep=waits.append, retries=7)
+    c = client(civitai, settings, sleep=waits.append, retries=7, retry=NO_JITTER)
     with pytest.raises(RateLimited) as info:
         c.version_by_hash(civitai_hashes(DATA)["SHA256"])
     assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
@@ -110,6 +126,28 @@ def test_retry_after_is_honoured(civitai, settings) -> None:
     with pytest.raises(RateLimited) as info:
         client(civitai, settings, sleep=waits.append, retries=0).get_model(1)
     assert info.value.retry_after == 3.0
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_as_an_http_date_is_honoured(civitai, settings, status) -> None:
+    """``Retry-After: <HTTP date>`` (whole seconds) waits until then, not the 1 s backoff."""
+    waits: list[float] = []
+    civitai.api_rate_limit(1, retry_after=email.utils.formatdate(time.time() + 6, usegmt=True), status=status)
+    assert client(civitai, settings, sleep=waits.append).get_version(10)["id"] == 10
+    assert len(waits) == 1 and 4.5 <= waits[0] <= 6.0
+    civitai.api_rate_limit(1, retry_after=email.utils.formatdate(time.time() - 60, usegmt=True), status=status)
+    assert client(civitai, settings, sleep=waits.append).get_version(10)["id"] == 10
+    assert waits[1] == 0.0  # a date already past: try again at once
+    civitai.api_rate_limit(1, retry_after=email.utils.formatdate(time.time() + 86400, usegmt=True), status=status)
+    assert client(civitai, settings, sleep=waits.append).get_version(10)["id"] == 10
+    assert waits[2] == 30.0  # a day-long wait is capped
+
+
+def test_a_rate_limit_error_carries_the_dated_wait(civitai, settings) -> None:
+    civitai.api_rate_limit(1, retry_after=email.utils.formatdate(time.time() + 20, usegmt=True))
+    with pytest.raises(RateLimited) as info:
+        client(civitai, settings, retries=0).get_model(1)
+    assert 18 <= info.value.retry_after <= 20
 
 
 def test_unreachable_host_is_a_clear_error(settings) -> None:
@@ -150,7 +188,7 @@ def test_server_errors_are_retried_then_reported(civitai, settings) -> None:
     civitai.api._handler = flaky
     waits: list[float] = []
     assert client(civitai, settings, sleep=waits.append).get_version(10)["id"] == 10
-    assert waits == [1.0, 2.0]
+    assert within_jitter(waits, [1.0, 2.0])
     failures["left"] = 10
     with pytest.raises(RemoteError) as info:
         client(civitai, settings, sleep=waits.append, retries=1).get_version(10)

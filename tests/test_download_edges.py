@@ -536,3 +536,26 @@ def test_after_complete_runs_once_the_file_is_in_place(tmp_path, hosts, hook_fai
     task = download_once(manager, request("fakeapi:model", model_type="auto"), timeout=10)
     assert task.status == "completed" and seen == [True]
     assert (tmp_path / "models/loras/model.civitai.info").exists() is (not hook_fails)
+
+
+def test_retry_after_from_headers_in_every_spelling():
+    import email.utils
+
+    from comfyui_model_manager.core.retry import retry_after_seconds
+
+    now = 1_700_000_000.0
+    assert retry_after_seconds({"Retry-After": "7"}) == 7.0
+    assert retry_after_seconds({"retry-after": "1.5"}) == 1.5  # decimals are tolerated
+    assert retry_after_seconds({"Retry-After": "-3"}) == 0.0
+    assert retry_after_seconds({"Retry-After": email.utils.formatdate(now + 42, usegmt=True)}, now=now) == 42.0
+    assert retry_after_seconds({"Retry-After": email.utils.formatdate(now - 42, usegmt=True)}, now=now) == 0.0
+    assert retry_after_seconds({"RateLimit": '"api";r=0;t=12'}) == 12.0
+    assert retry_after_seconds({"Retry-After": "nan"}) is None and retry_after_seconds({}) is None
+    assert retry_after_seconds({"Retry-After": "later"}) is None and retry_after_seconds(None) is None
+
+
+def test_policy_tries_and_exact_backoff_without_jitter():
+    policy = RetryPolicy(max_tries=3, base_delay=1, max_delay=4, jitter=False)
+    assert [policy.delay(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 4]
+    assert not policy.gives_up_after(2) and policy.gives_up_after(3)
+    assert policy.with_retries(0).max_tries == 1 and policy.with_retries(None) is policy

@@ -166,6 +166,20 @@ def test_rate_limit_is_retried_then_reported(hub, tmp_path) -> None:
         source(settings_with(tmp_path), sleep=waits.append, retries=1).resolve("acme/models/config.json")
 
 
+def test_503_with_retry_after_as_an_http_date_is_honoured(hub, tmp_path) -> None:
+    import email.utils
+    import time
+
+    waits: list[float] = []
+    hub.rate_limit(1, status=503, retry_after=email.utils.formatdate(time.time() + 8, usegmt=True))
+    resolved = source(settings_with(tmp_path), sleep=waits.append).resolve("acme/models/config.json")
+    assert resolved.size == len(CONFIG)
+    assert len(waits) == 1 and 6.5 <= waits[0] <= 8.0
+    hub.rate_limit(1, status=503, retry_after="2")
+    source(settings_with(tmp_path), sleep=waits.append).resolve("acme/models/config.json")
+    assert waits[1] == 2.0
+
+
 def test_an_endpoint_that_is_not_a_hub(tmp_path, monkeypatch) -> None:
     with FakeCivitai() as other:
         monkeypatch.setenv("HF_ENDPOINT", other.base_url)

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from comfyui_model_manager.core.http import HttpClient
+from comfyui_model_manager.core.retry import RetryPolicy
 from support.fake_civitai import FakeCivitai
 from support.scanner_files import image_bytes, make_index, safetensors_bytes
 
@@ -110,13 +111,33 @@ def test_a_429_is_honoured_with_retry_after(tmp_path, civitai):
     assert (tmp_path / "models" / "loras" / "x.civitai.info").exists()
 
 
+def test_a_429_with_retry_after_as_an_http_date_is_honoured(tmp_path, civitai):
+    """The date is in whole seconds: 2 s ahead means a wait of more than 1 s (the 1 s backoff
+    with jitter would be at most 0.2 s here)."""
+    import email.utils
+
+    data = safetensors_bytes(payload=b"dated")
+    add_remote(civitai, 1, data)
+    (tmp_path / "models" / "loras").mkdir(parents=True)
+    (tmp_path / "models" / "loras" / "x.safetensors").write_bytes(data)
+    civitai.api_rate_limit(1, retry_after=email.utils.formatdate(time.time() + 2, usegmt=True), status=429)
+    policy = RetryPolicy(max_tries=3, base_delay=0.2, max_delay=0.2, max_retry_after=5)
+    index = index_for(tmp_path, civitai, civitai_min_interval=0.01, civitai_retry=policy)
+    clock = RequestClock(civitai.api)
+    report = index.scan("loras", fetch_civitai_info=True)
+    times = clock.stop()
+    assert report.task.matched == 1 and report.task.errors == []
+    assert 0.9 <= times[1] - times[0] <= 2.5
+
+
 def test_a_429_without_retry_after_backs_off_exponentially(tmp_path, civitai):
     data = safetensors_bytes(payload=b"busy")
     add_remote(civitai, 1, data)
     (tmp_path / "models" / "loras").mkdir(parents=True)
     (tmp_path / "models" / "loras" / "x.safetensors").write_bytes(data)
     civitai.api_rate_limit(2)
-    index = index_for(tmp_path, civitai, civitai_min_interval=0.01, civitai_backoff=0.2, civitai_max_backoff=0.3)
+    policy = RetryPolicy(max_tries=7, base_delay=0.2, max_delay=0.3, max_retry_after=0.3, jitter=False)
+    index = index_for(tmp_path, civitai, civitai_min_interval=0.01, civitai_retry=policy)
     clock = RequestClock(civitai.api)
     report = index.scan("loras", fetch_civitai_info=True)
     times = clock.stop()

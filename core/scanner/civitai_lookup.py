@@ -2,7 +2,8 @@
 
 - at most ``1 / min_interval`` API requests a second (default 2), shared by every lookup of the
   index (a ``RateLimiter``), including the model-description request the sidecars need;
-- a 429 waits ``Retry-After`` when given, else backs off 1 s doubling to 30 s, then retries;
+- a 429 waits ``Retry-After`` when given, else backs off (``core.retry``: 1 s doubling to 30 s,
+  with jitter), up to 6 times;
 - "not found" is remembered for 7 days in the hash cache, so a rescan asks nothing again;
 - a match writes ``NAME.civitai.info``, the preview and ``NAME.md`` with ``write_civitai_sidecars``
   (never overwriting a user's files; the NSFW setting picks the preview).
@@ -18,12 +19,14 @@ from typing import Callable
 
 from ..errors import Cancelled, ModelManagerError, RateLimited
 from ..http import HttpClient
+from ..retry import RetryPolicy
 from ..settings import Settings
 from .hash_cache import NOT_FOUND_TTL, HashCache
 
 log = logging.getLogger(__name__)
 
-MAX_RATE_LIMIT_RETRIES = 6
+#: The lookups' answer to a 429: six more tries, the server's wait believed up to 30 s.
+LOOKUP_RETRY = RetryPolicy(max_tries=7, base_delay=1.0, max_delay=30.0, max_retry_after=30.0)
 
 
 class RateLimiter:
@@ -77,7 +80,7 @@ def _has_preview(model_path: Path) -> bool:
 
 class CivitaiLookup:
     def __init__(self, settings: Settings, http: HttpClient, cache: HashCache, *, base_url: str | None = None,
-                 min_interval: float = 0.5, backoff: float = 1.0, max_backoff: float = 30.0,
+                 min_interval: float = 0.5, retry: RetryPolicy = LOOKUP_RETRY,
                  not_found_ttl: float = NOT_FOUND_TTL) -> None:
         from ..sources.civitai_client import CivitaiClient
 
@@ -85,10 +88,9 @@ class CivitaiLookup:
         self.http = http
         self.cache = cache
         self.limiter = RateLimiter(min_interval)
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.retry = retry
         self.not_found_ttl = not_found_ttl
-        # retries=0: the limiter and the backoff below own the pacing.
+        # retries=0: the limiter and ``self.retry`` below own the pacing.
         self.client = CivitaiClient(settings, http, base_url, retries=0)
 
     def lookup(self, model_path: Path, sha256: str, should_stop: Callable[[], bool] = lambda: False, *,
@@ -141,18 +143,16 @@ class CivitaiLookup:
 
     def _call(self, request, should_stop: Callable[[], bool]):
         """One API request through the limiter; 429 waits and retries."""
-        delay = self.backoff
-        for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             if not self.limiter.acquire(should_stop):
                 raise Cancelled("the Civitai lookup was cancelled")
             try:
                 return request()
             except RateLimited as exc:
-                if attempt >= MAX_RATE_LIMIT_RETRIES:
+                if self.retry.gives_up_after(attempt):
                     raise
-                wait = exc.retry_after if exc.retry_after is not None else delay
-                wait = min(wait, self.max_backoff)
-                delay = min(delay * 2, self.max_backoff)
+                wait = self.retry.delay(attempt, exc.retry_after)
                 log.info("Civitai is rate limiting; waiting %.1f s", wait)
                 self.limiter.push_back(wait)
-        raise AssertionError("unreachable")

@@ -34,6 +34,7 @@ from .walker import FoundModel, is_partial_or_hidden, walk_type
 
 if TYPE_CHECKING:
     from ..http import HttpClient
+    from ..retry import RetryPolicy
     from ..trash import Trash
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class ModelIndex:
     def __init__(self, folders: ModelFolders, state_dir: Path, settings: Settings,
                  http: "HttpClient | None" = None, *, hash_workers: int | None = None,
                  civitai_base_url: str | None = None, civitai_min_interval: float = 0.5,
-                 civitai_backoff: float = 1.0, civitai_max_backoff: float = 30.0,
+                 civitai_retry: "RetryPolicy | None" = None,
                  refresh_on_first_list: bool = True,
                  trash_roots: Callable[[], Any] | None = None) -> None:
         self.folders = folders
@@ -63,7 +64,7 @@ class ModelIndex:
         self.hasher = FileHasher()
         self.hash_workers = hash_workers or max(1, min(4, os.cpu_count() or 1))
         self.civitai_options = {"base_url": civitai_base_url, "min_interval": civitai_min_interval,
-                                "backoff": civitai_backoff, "max_backoff": civitai_max_backoff}
+                                **({"retry": civitai_retry} if civitai_retry else {})}
         self._refresh_on_first_list = refresh_on_first_list
         self._lock = threading.RLock()
         self._entries: dict[Key, dict[str, Any]] = {}

@@ -10,8 +10,8 @@
   before any byte is written (HEAD is reported to answer 401 even with a valid key).
 
 Errors are ``core.errors`` types with messages that say what to do.  429 and 5xx answers and
-dropped connections are retried with exponential backoff (1 s doubling to 30 s, honouring
-``Retry-After``); the last failure is raised (``RateLimited`` carries ``retry_after``).
+dropped connections are retried by ``core.retry`` (``API_RETRY``: backoff with jitter from 1 s to
+30 s, ``Retry-After`` honoured); the last failure is raised (``RateLimited`` carries ``retry_after``).
 
 The key (settings ``civitai_api_key`` or ``CIVITAI_API_TOKEN``) travels only as
 ``Authorization: Bearer`` to the API's own origin: ``HttpClient`` drops it on any redirect that
@@ -33,6 +33,7 @@ import requests
 
 from ..errors import AccessDenied, AuthRequired, InvalidInput, ModelManagerError, NotFound, RateLimited, RemoteError
 from ..http import HttpClient, origin_of
+from ..retry import API_RETRY, RetryPolicy, retry_after_seconds
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -53,17 +54,17 @@ class CivitaiClient:
     """Talks to the Civitai v1 API at ``base_url`` (default ``$CIVITAI_BASE_URL`` or civitai.com)."""
 
     def __init__(self, settings: "Settings", http: HttpClient, base_url: str | None = None, *,
-                 api_key: str | None = None, retries: int = 4, backoff: float = 1.0,
-                 max_backoff: float = 30.0, sleep: Callable[[float], None] = time.sleep) -> None:
+                 api_key: str | None = None, retry: RetryPolicy = API_RETRY, retries: int | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        """``retries`` (tries after the first) overrides ``retry.max_tries`` for callers that
+        only want one quick answer."""
         self.settings = settings
         self.http = http
         self.base_url = (base_url or base_url_from_env()).rstrip("/")
         self._api_key = api_key  # a key given for this client only (e.g. ``?token=`` in a link)
         if api_key:
             settings.redactor.add(api_key)
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.retry = retry.with_retries(retries)
         self._sleep = sleep
 
     def __repr__(self) -> str:
@@ -133,28 +134,26 @@ class CivitaiClient:
     # -- plumbing ------------------------------------------------------------------------------
     def _send(self, url: str, *, follow_redirects: bool = True, retries: int | None = None):
         """One request with retries for dropped connections, 429 and 5xx."""
-        retries = self.retries if retries is None else retries
-        delay = self.backoff
+        policy = self.retry.with_retries(retries)
         attempt = 0
         while True:
+            attempt += 1
             try:
                 response = self.http.request("GET", url, headers={"Accept": "application/json"},
                                              auth_headers=self.auth_headers(), timeout=API_TIMEOUT,
                                              follow_redirects=follow_redirects)
             except requests.RequestException as exc:
-                if attempt >= retries:
+                if policy.gives_up_after(attempt):
                     raise RemoteError(f"could not reach Civitai at {self.base_url} "
                                       f"({type(exc).__name__}); check the connection or try again later") from None
-                wait = delay
+                wait = policy.delay(attempt)
             else:
-                if response.status != 429 and response.status < 500 or attempt >= retries:
+                if response.status != 429 and response.status < 500 or policy.gives_up_after(attempt):
                     return response
-                wait = _retry_after(response.headers) or delay
+                wait = policy.delay(attempt, retry_after_seconds(response.headers))
                 response.close()
-            attempt += 1
-            log.info("Civitai is busy or unreachable; retrying in %.1f s", min(wait, self.max_backoff))
-            self._sleep(min(wait, self.max_backoff))
-            delay = min(delay * 2, self.max_backoff)
+            log.info("Civitai is busy or unreachable; retrying in %.1f s", wait)
+            self._sleep(wait)
 
     def _get_json(self, path: str, *, what: str, page: str) -> dict:
         response = self._send(self.base_url + path)
@@ -217,7 +216,7 @@ class CivitaiClient:
         if status == 410:
             return NotFound(f"this Civitai model is archived and its files can no longer be downloaded; see {page}")
         if status == 429:
-            retry_after = _retry_after(headers)
+            retry_after = retry_after_seconds(headers)
             detail = f" ({text})" if download and text and len(text) < 200 else ""
             return RateLimited(f"Civitai is rate limiting requests{detail}; wait a little and try again",
                                retry_after=retry_after)
@@ -243,14 +242,6 @@ def _json_or_text(text: str) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):
         return text
-
-
-def _retry_after(headers) -> float | None:
-    value = (headers.get("Retry-After") or "").strip() if headers else ""
-    try:
-        return max(float(value), 0.0) if value else None
-    except ValueError:
-        return None
 
 
 def _format_deadline(value: Any) -> str | None:

@@ -28,6 +28,7 @@ from requests.structures import CaseInsensitiveDict
 
 from ..errors import AccessDenied, AuthRequired, InvalidInput, ModelManagerError, NotFound, RateLimited, RemoteError
 from ..http import HttpClient, origin_of
+from ..retry import API_RETRY, RetryPolicy, retry_after_seconds
 from .base import ResolvedDownload
 from .huggingface_links import HfLink, parse_hf_link
 
@@ -44,6 +45,8 @@ TOKEN_HINT = ("set a Hugging Face token in the settings (huggingface_token), in 
 HEAD_TIMEOUT = (15.0, 30.0)
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: The metadata request is retried twice (a resolve should answer within a minute).
+HUB_RETRY = API_RETRY.with_retries(2)
 TYPE_HINT = ("Hugging Face files do not say which kind of model they are; choose a model_type "
              "(for example checkpoints, loras, vae or text_encoders)")
 
@@ -67,14 +70,12 @@ class HuggingFaceSource:
     name = "huggingface"
 
     def __init__(self, settings: "Settings", http: HttpClient, endpoint: str | None = None, *,
-                 retries: int = 2, backoff: float = 1.0, max_backoff: float = 30.0,
+                 retry: RetryPolicy = HUB_RETRY, retries: int | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
         self.http = http
         self.endpoint = (endpoint or endpoint_from_env()).rstrip("/")
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.retry = retry.with_retries(retries)
         self._sleep = sleep
 
     def __repr__(self) -> str:
@@ -137,10 +138,9 @@ class HuggingFaceSource:
     # -- the metadata request ------------------------------------------------------------------
     def _head(self, url: str, auth: dict[str, str], link: HfLink) -> tuple[CaseInsensitiveDict, int]:
         """HEAD ``url``: same-origin redirects (renamed repos) are followed, the CDN's is not.
-        429/5xx/connection failures are retried with backoff.  The headers come back
+        429/5xx/connection failures are retried by ``self.retry``.  The headers come back
         case-insensitive: HTTP/2 servers and proxies send ``x-repo-commit``, ``location``…"""
-        delay = self.backoff
-        attempt = 0
+        attempt = 1
         current = url
         hops = 0
         while True:
@@ -149,7 +149,7 @@ class HuggingFaceSource:
                                        else None, timeout=HEAD_TIMEOUT, follow_redirects=False) as response:
                     status, headers = response.status, CaseInsensitiveDict(response.headers)
             except requests.RequestException as exc:
-                if attempt >= self.retries:
+                if self.retry.gives_up_after(attempt):
                     raise RemoteError(f"could not reach the Hugging Face Hub at {self.endpoint} "
                                       f"({type(exc).__name__}); check the connection or try again later") from None
                 status, headers = 0, CaseInsensitiveDict()
@@ -162,12 +162,10 @@ class HuggingFaceSource:
                 return headers, status
             if status and status != 429 and status < 500:
                 raise self._error_for(status, headers, link, bool(auth))
-            if attempt >= self.retries:
+            if self.retry.gives_up_after(attempt):
                 raise self._error_for(status, headers, link, bool(auth)) if status else RemoteError(
                     f"could not reach the Hugging Face Hub at {self.endpoint}")
-            wait = _retry_after(headers) or delay
-            self._sleep(min(wait, self.max_backoff))
-            delay = min(delay * 2, self.max_backoff)
+            self._sleep(self.retry.delay(attempt, retry_after_seconds(headers)))
             attempt += 1
 
     def _error_for(self, status: int, headers: CaseInsensitiveDict, link: HfLink, token_sent: bool) -> ModelManagerError:
@@ -197,7 +195,7 @@ class HuggingFaceSource:
         if status == 429:
             return RateLimited("the Hugging Face Hub is rate limiting requests; wait a little and try again"
                                + ("" if token_sent else f" (logged-in users get higher limits: {TOKEN_HINT})"),
-                               retry_after=_retry_after(headers))
+                               retry_after=retry_after_seconds(headers))
         return RemoteError(f"the Hugging Face Hub answered HTTP {status} for {repo}/{link.path}"
                            + (f": {message}" if message else "") + "; try again later")
 
@@ -217,17 +215,6 @@ def _int(value: str | None) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if number >= 0 else None
-
-
-def _retry_after(headers: CaseInsensitiveDict) -> float | None:
-    value = (headers.get("Retry-After") or "").strip()
-    if value:
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            return None
-    match = re.search(r"\bt=(\d+)", headers.get("RateLimit") or "")
-    return float(match.group(1)) if match else None
 
 
 def create_source(settings: "Settings", http: HttpClient) -> HuggingFaceSource:

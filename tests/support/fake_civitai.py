@@ -18,7 +18,8 @@ Behaviour knobs (attributes; change them at any time):
   are treated as anonymous, as Civitai does.
 - ``add_version(..., require_auth=True | downloads_disabled=True | early_access_deadline="…Z" |
   archived=True | published=False)``: the download route answers as Civitai does in that case.
-- ``api_rate_limit(count, retry_after=None)``: the next ``count`` v1 API calls get 429.
+- ``api_rate_limit(count, retry_after=None, status=429)``: the next ``count`` v1 API calls get 429
+  (or ``status``, e.g. 503); ``retry_after`` seconds, or a string sent as is (an HTTP date).
 - ``download_limited = True``: the download limiter's 429 on /api/download.
 - ``expire_signatures()``: every signed storage URL issued so far answers 403 from now on.
 - ``storage_fault(drop_after=N, expire_on_drop=True)``: the next storage GET closes the
@@ -147,7 +148,8 @@ class FakeCivitai:
         self.signature_ttl = 86400.0
         self._lock = threading.Lock()
         self._api_limit = 0
-        self._api_retry_after: float | None = None
+        self._api_retry_after: float | str | None = None
+        self._api_limit_status = 429
         self._signatures: dict[str, float] = {}  # signature -> expiry (time.time())
         self._secret = b"fake-civitai-signing-key"
         self._fault: dict[str, Any] | None = None
@@ -221,10 +223,11 @@ class FakeCivitai:
         return f"{self.storage.url}/images/xG1nkqKTMzGDvpLrqFT7WA/original=true/{image.id}.{image.ext}"
 
     # -- knobs ---------------------------------------------------------------------------
-    def api_rate_limit(self, count: int, retry_after: float | None = None) -> None:
+    def api_rate_limit(self, count: int, retry_after: float | str | None = None, status: int = 429) -> None:
         with self._lock:
             self._api_limit = count
             self._api_retry_after = retry_after
+            self._api_limit_status = status
 
     def expire_signatures(self) -> None:
         with self._lock:
@@ -341,8 +344,9 @@ class FakeCivitai:
         with self._lock:
             if self._api_limit > 0:
                 self._api_limit -= 1
-                headers = {} if self._api_retry_after is None else {"Retry-After": f"{self._api_retry_after:g}"}
-                return Reply(429, {"Content-Type": "text/plain", **headers}, b"Too Many Requests")
+                wait = self._api_retry_after
+                headers = {} if wait is None else {"Retry-After": wait if isinstance(wait, str) else f"{wait:g}"}
+                return Reply(self._api_limit_status, {"Content-Type": "text/plain", **headers}, b"Too Many Requests")
         path = request.path
         match = re.fullmatch(r"/api/v1/model-versions/by-hash/([^/]+)", path)
         if match:

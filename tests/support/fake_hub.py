@@ -18,7 +18,8 @@ Usage::
 Knobs: ``valid_tokens`` (tokens the Hub knows; an unknown one gets 401 "Invalid credentials"),
 ``add_repo(gated=..., private=..., disabled=..., repo_type="dataset"|"space")``,
 ``expire_signatures()`` (CDN URLs issued so far answer 403), ``cdn_fault(drop_after=N, expire_on_drop=…)``,
-``rate_limit(count)`` (429 on the next ``count`` Hub requests), ``cdn_delay``, ``lowercase_headers``
+``rate_limit(count, status=429, retry_after="1")`` (``status`` on the next ``count`` Hub requests,
+with that ``Retry-After``, seconds or an HTTP date), ``cdn_delay``, ``lowercase_headers``
 (every response header name in lower case on the Hub and the CDN, as HTTP/2 and proxies send them).
 It never sends ``X-Xet-Hash`` (a real client would then skip HTTP and need a CAS server).
 Logs: ``requests``, ``hub_requests`` (127.0.0.1), ``cdn_requests`` (127.0.0.2).
@@ -90,6 +91,7 @@ class FakeHub:
         self._lock = threading.Lock()
         self._signatures: dict[str, float] = {}
         self._rate_limit = 0
+        self._rate_limit_answer = (429, "1")
         self._fault: int | None = None
         self._expire_on_drop = False
         self.hub = FakeServer("127.0.0.1", self._handle_hub)
@@ -160,9 +162,10 @@ class FakeHub:
         self._fault = drop_after
         self._expire_on_drop = expire_on_drop
 
-    def rate_limit(self, count: int) -> None:
+    def rate_limit(self, count: int, status: int = 429, retry_after: str = "1") -> None:
         with self._lock:
             self._rate_limit = count
+            self._rate_limit_answer = (status, retry_after)
 
     # -- logs ------------------------------------------------------------------------------
     @property
@@ -239,7 +242,8 @@ class FakeHub:
         with self._lock:
             if self._rate_limit > 0:
                 self._rate_limit -= 1
-                return Reply(429, {"RateLimit": '"api";r=0;t=1', "Retry-After": "1",
+                status, retry_after = self._rate_limit_answer
+                return Reply(status, {"RateLimit": '"api";r=0;t=1', "Retry-After": retry_after,
                                    "RateLimit-Policy": '"fixed window";"api";q=500;w=300'}, b"")
         parts = [p for p in request.path.split("/") if p]
         if parts[:1] == ["api"] and len(parts) >= 3 and parts[1] in ("models", "datasets", "spaces"):
