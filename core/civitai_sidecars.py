@@ -16,7 +16,6 @@ calls it after a download completes.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -26,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from .html_markdown import html_to_markdown
 from .http import HttpClient
-from .images import open_bounded
+from .images import webp_from
+from .scanner.sidecars import find_sidecars, list_siblings, model_stem
 
 if TYPE_CHECKING:
     from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-PREVIEW_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 MAX_IMAGE_BYTES = 32 << 20
 MAX_PREVIEW_SIDE = 1024
 IMAGE_TIMEOUT = (15.0, 30.0)
@@ -41,17 +40,14 @@ IMAGE_TIMEOUT = (15.0, 30.0)
 
 def sidecar_stem(model_path: Path) -> Path:
     """``/x/name.safetensors`` -> ``/x/name`` (sidecars are ``stem`` + their own suffix)."""
-    return model_path.with_suffix("") if model_path.suffix else model_path
+    return model_path.with_name(model_stem(model_path.name))
 
 
 def existing_preview(model_path: Path) -> Path | None:
-    stem = sidecar_stem(model_path)
-    for middle in ("", ".preview"):
-        for ext in PREVIEW_EXTENSIONS:
-            candidate = Path(f"{stem}{middle}{ext}")
-            if candidate.exists():
-                return candidate
-    return None
+    """The preview beside the model, found by the scanner's naming rule (any case, any
+    of the names popular tools use), or None."""
+    name = find_sidecars(model_path.name, list_siblings(model_path)).preview
+    return model_path.with_name(name) if name else None
 
 
 def write_civitai_sidecars(model_path: Path, version: dict, *, settings: "Settings", http: HttpClient,
@@ -184,15 +180,7 @@ def fetch_preview(version: dict, *, settings: "Settings", http: HttpClient) -> b
 def to_webp(data: bytes) -> bytes:
     """The example image as a WebP of at most ``MAX_PREVIEW_SIDE`` px; ``ImageTooLarge`` (a
     ValueError) for a decompression bomb, before any pixel is decoded."""
-    with open_bounded(io.BytesIO(data)) as image:
-        image.draft(image.mode, (MAX_PREVIEW_SIDE, MAX_PREVIEW_SIDE))  # a big JPEG decodes already shrunk
-        image.load()
-        image.thumbnail((MAX_PREVIEW_SIDE, MAX_PREVIEW_SIDE))
-        if image.mode not in ("RGB", "RGBA"):
-            image = image.convert("RGBA" if "A" in image.getbands() or image.mode == "P" else "RGB")
-        out = io.BytesIO()
-        image.save(out, format="WEBP", quality=90)
-    return out.getvalue()
+    return webp_from(data, MAX_PREVIEW_SIDE)
 
 
 def _fetch_model(version: dict, *, settings: "Settings", http: HttpClient, base_url: str | None) -> dict[str, Any]:

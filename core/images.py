@@ -7,8 +7,9 @@ image the pack decodes (previews beside models, Civitai example images, uploads)
 """
 from __future__ import annotations
 
-from typing import IO, TYPE_CHECKING, Union
+import io
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -42,3 +43,33 @@ def open_bounded(source: Union[str, Path, IO[bytes]], max_pixels: int = MAX_IMAG
         image.close()
         raise
     return image
+
+
+def webp_bytes(image: "PILImage.Image", max_side: int, quality: int = 90,
+               max_pixels: int = MAX_IMAGE_PIXELS) -> bytes:
+    """The one way an image becomes a WebP here (Civitai previews, set-preview, thumbnails):
+    its first frame, upright (EXIF orientation applied, since WebP drops it), at most
+    ``max_side`` px on the longest side, RGB or RGBA.  The caller's image is left as it was.
+    ``ImageTooLarge`` before decoding; Pillow's own errors (``OSError``…) pass through."""
+    from PIL import ImageOps
+
+    check_pixels(*image.size, max_pixels=max_pixels)
+    try:
+        image.seek(0)
+    except (EOFError, AttributeError):
+        pass
+    image.draft(image.mode, (max_side, max_side))  # a big JPEG decodes already shrunk
+    frame = ImageOps.exif_transpose(image)  # a copy, loaded
+    frame.thumbnail((max_side, max_side))
+    if frame.mode not in ("RGB", "RGBA"):
+        has_alpha = "A" in frame.getbands() or "transparency" in frame.info
+        frame = frame.convert("RGBA" if has_alpha else "RGB")
+    out = io.BytesIO()
+    frame.save(out, format="WEBP", quality=quality)
+    return out.getvalue()
+
+
+def webp_from(source: Union[str, Path, IO[bytes], bytes], max_side: int, quality: int = 90) -> bytes:
+    """``webp_bytes`` of an image file or of encoded image bytes (opened with ``open_bounded``)."""
+    with open_bounded(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+        return webp_bytes(image, max_side, quality)

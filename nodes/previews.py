@@ -8,7 +8,6 @@ changes (also across restarts).
 from __future__ import annotations
 
 import hashlib
-import io
 import mimetypes
 import os
 import threading
@@ -17,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ModelManagerError
-from ..core.images import ImageTooLarge, open_bounded
+from ..core.images import ImageTooLarge, open_bounded, webp_bytes
 from ..core.jsonio import atomic_write_bytes
 
 #: Previews at most this big (bytes) and this wide/high (pixels) are served unchanged.
 SMALL_PREVIEW_BYTES = 512 * 1024
 THUMBNAIL_SIDE = 512
+THUMBNAIL_QUALITY = 85
 _SERVABLE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
 
 
@@ -92,17 +92,8 @@ class PreviewCache:
     def _thumbnail(self, preview: Path, size: int, content_type: str) -> bytes | None:
         """WebP bytes of the shrunk preview, or None when the file can be served as it is.
         The pixel count is checked before anything is decoded (decompression bombs)."""
-        from PIL import ImageOps
-
         with open_bounded(preview) as image:
             small_enough = max(image.size) <= self.max_side and size <= SMALL_PREVIEW_BYTES
             if small_enough and content_type in _SERVABLE_TYPES:
                 return None
-            image.draft(image.mode, (self.max_side, self.max_side))  # a big JPEG decodes shrunk
-            image = ImageOps.exif_transpose(image)
-            image.thumbnail((self.max_side, self.max_side))
-            if image.mode not in ("RGB", "RGBA"):
-                image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-            buffer = io.BytesIO()
-            image.save(buffer, format="WEBP", quality=85)
-        return buffer.getvalue()
+            return webp_bytes(image, self.max_side, THUMBNAIL_QUALITY)

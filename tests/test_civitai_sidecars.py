@@ -128,6 +128,18 @@ def test_a_txt_description_or_jpg_preview_counts_as_present(civitai, settings, t
     assert [p.name for p in written] == ["neon.civitai.info"]
 
 
+def test_a_preview_named_as_the_scanner_finds_it_counts_as_present(civitai, settings, tmp_path) -> None:
+    """One naming rule: what the scanner shows as the preview (any case, ``.preview.`` names)
+    is what keeps the Civitai writer from adding another one."""
+    civitai.add_image(10, nsfw_level=1, color=BLUE)
+    path = model_file(tmp_path)
+    (path.parent / "neon.Preview.PNG").write_bytes(b"mine")
+    written = write_civitai_sidecars(path, version(civitai, settings), settings=settings, http=HttpClient(),
+                                     model={"name": "Neon Style", "description": None})
+    assert sorted(p.name for p in written) == ["neon.civitai.info", "neon.md"]
+    assert not civitai.image_requests
+
+
 def test_a_broken_image_does_not_stop_the_other_files(civitai, settings, tmp_path) -> None:
     civitai.add_image(10, nsfw_level=1, data=b"<html>not an image</html>")
     path = model_file(tmp_path)

@@ -72,12 +72,6 @@ class LookupResult:
     error: str | None = None
 
 
-def _has_preview(model_path: Path) -> bool:
-    from .sidecars import find_sidecars, list_siblings
-
-    return find_sidecars(model_path.name, list_siblings(model_path)).preview is not None
-
-
 class CivitaiLookup:
     def __init__(self, settings: Settings, http: HttpClient, cache: HashCache, *, base_url: str | None = None,
                  min_interval: float = 0.5, retry: RetryPolicy = LOOKUP_RETRY,
@@ -113,14 +107,14 @@ class CivitaiLookup:
             return LookupResult(not_found=True)
         model = self._model_of(version, should_stop)
         try:
-            from ..civitai_sidecars import write_civitai_sidecars
+            from ..civitai_sidecars import existing_preview, write_civitai_sidecars
 
             written = write_civitai_sidecars(model_path, version, settings=self.settings, http=self.http,
                                              model=model, base_url=self.client.base_url)
         except Exception as exc:  # a sidecar that cannot be written must not end the scan
             return LookupResult(matched=True, error=f"could not write Civitai sidecars: "
                                                     f"{self.settings.redactor(str(exc))}")
-        if not _has_preview(model_path):
+        if existing_preview(model_path) is None:
             self.cache.remember_no_preview(sha256, level)
         return LookupResult(matched=True, written=tuple(written))
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
+from ..images import ImageTooLarge, webp_bytes
 from ..jsonio import atomic_write_bytes
 from ..model_types import MODEL_EXTENSIONS
 from ..paths import partial_path_for
@@ -63,27 +64,15 @@ def preview_webp(image: Any) -> bytes:
     width, height = image.size
     if width <= 0 or height <= 0:
         raise InvalidInput("the preview image is empty")
-    if width * height > MAX_PREVIEW_PIXELS:
+    try:
+        return webp_bytes(image, MAX_STORED_SIDE, WEBP_QUALITY, max_pixels=MAX_PREVIEW_PIXELS)
+    except ImageTooLarge:
         raise InvalidInput(f"the preview image is {width}x{height} = {width * height:,} pixels; "
-                           f"at most {MAX_PREVIEW_PIXELS:,} (64 megapixels) are accepted")
-    try:
-        image.seek(0)
-    except (EOFError, AttributeError):
-        pass
-    try:
-        image.load()
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidInput(f"the preview image is damaged and cannot be decoded ({type(exc).__name__})") from None
+                           f"at most {MAX_PREVIEW_PIXELS:,} (64 megapixels) are accepted") from None
     except Image.DecompressionBombError:
         raise InvalidInput(f"the preview image has too many pixels (at most {MAX_PREVIEW_PIXELS:,})") from None
-    frame = image.copy()
-    if frame.mode not in ("RGB", "RGBA"):
-        has_alpha = "A" in frame.getbands() or frame.mode == "P" and "transparency" in frame.info
-        frame = frame.convert("RGBA" if has_alpha else "RGB")
-    frame.thumbnail((MAX_STORED_SIDE, MAX_STORED_SIDE))
-    out = io.BytesIO()
-    frame.save(out, format="WEBP", quality=WEBP_QUALITY)
-    return out.getvalue()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidInput(f"the preview image is damaged and cannot be decoded ({type(exc).__name__})") from None
 
 
 def write_preview(model_path: Path, webp: bytes) -> tuple[Path, list[Path]]:
