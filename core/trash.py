@@ -23,21 +23,21 @@ import os
 import re
 import secrets
 import shutil
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .errors import Conflict, InvalidInput, ModelManagerError, NotFound
 from .jsonio import atomic_write_json, read_json
 from .model_types import ModelFolders, ModelLocation
 from .paths import PARTIAL_SUFFIX, resolve_inside
 from .trash_location import TrashLocator, TrashUnavailable
+from .trash_purger import DAY
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Trash", "TrashEntry", "TrashUnavailable", "TrashPurger", "STATE_TRASH_FOLDER"]
+__all__ = ["Trash", "TrashEntry", "TrashUnavailable", "STATE_TRASH_FOLDER"]
 
 STATE_TRASH_FOLDER = "trash"
 RECORD_FILE = "record.json"
@@ -49,7 +49,6 @@ _ID = re.compile(r"^[0-9a-f]{16}$")
 _PREFIX = re.compile(r"^[0-9a-f]{4,16}$")
 _CLAIM = re.compile(r"^\.(new|restoring|purging)-([0-9a-f]{16})(?:-[0-9a-f]+)?$")
 STALE_CLAIM_SECONDS = 3600
-DAY = 86400.0
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
 
 
@@ -188,16 +187,11 @@ class Trash:
     def list(self) -> list[TrashEntry]:
         """Every entry in every trash folder of this library, newest first."""
         entries: list[TrashEntry] = []
-        for folder in self.folders_in_use():
-            try:
-                names = os.listdir(folder)
-            except OSError:
-                continue
-            for name in names:
-                if _ID.match(name):
-                    entry = self._read(folder / name)
-                    if entry is not None:
-                        entries.append(entry)
+        for folder, name in self._names():
+            if _ID.match(name):
+                entry = self._read(folder / name)
+                if entry is not None:
+                    entries.append(entry)
         entries.sort(key=lambda e: (-e.deleted_at, e.id))
         return entries
 
@@ -346,65 +340,31 @@ class Trash:
         """Finish what a process that died half-way left: a stale ``.new-`` or ``.restoring-``
         folder becomes an entry again (its files stay restorable), a stale ``.purging-`` one goes."""
         now = time.time()
+        for folder, name in self._names():
+            match = _CLAIM.match(name)
+            path = folder / name
+            try:
+                if not match or now - os.lstat(path).st_mtime < older_than:
+                    continue
+                if match.group(1) == "purging":
+                    _remove_tree(path)
+                elif (path / RECORD_FILE).is_file() and not (folder / match.group(2)).exists():
+                    os.rename(path, folder / match.group(2))
+                elif not any(path.joinpath(FILES_FOLDER).glob("*")):
+                    _remove_tree(path)
+            except OSError as exc:
+                log.debug("could not recover %s: %s", path, exc)
+
+    def _names(self) -> Iterator[tuple[Path, str]]:
+        """``(trash folder, name)`` for every name in every trash folder in use (a folder that
+        cannot be read is passed over)."""
         for folder in self.folders_in_use():
             try:
                 names = os.listdir(folder)
             except OSError:
                 continue
             for name in names:
-                match = _CLAIM.match(name)
-                path = folder / name
-                try:
-                    if not match or now - os.lstat(path).st_mtime < older_than:
-                        continue
-                    if match.group(1) == "purging":
-                        _remove_tree(path)
-                    elif (path / RECORD_FILE).is_file() and not (folder / match.group(2)).exists():
-                        os.rename(path, folder / match.group(2))
-                    elif not any(path.joinpath(FILES_FOLDER).glob("*")):
-                        _remove_tree(path)
-                except OSError as exc:
-                    log.debug("could not recover %s: %s", path, exc)
-
-
-class TrashPurger:
-    """Purges entries older than ``days()`` now and then every ``interval`` seconds, in a daemon
-    thread, until ``stop``.  ``days()`` of 0 or less keeps everything."""
-
-    def __init__(self, trash: Trash, days: Callable[[], int], interval: float = DAY) -> None:
-        self._trash = trash
-        self._days = days
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.runs = 0
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="model-manager-trash", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def run_once(self) -> list[TrashEntry]:
-        self._trash.recover_stale()
-        days = self._days()
-        purged = self._trash.purge_older_than(days) if days > 0 else []
-        self.runs += 1
-        return purged
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                purged = self.run_once()
-                if purged:
-                    log.info("emptied %d models older than %d days from the trash", len(purged), self._days())
-            except Exception:  # a bad folder must not end the timer
-                log.exception("the trash clean-up failed")
-            self._stop.wait(self._interval)
+                yield folder, name
 
 
 def _renamed(filename: str, model_name: str, new_model: str) -> str:
@@ -447,4 +407,3 @@ def _remove_tree(path: Path) -> None:
         path.unlink()
         return
     shutil.rmtree(path)
-

@@ -18,7 +18,8 @@ import pytest
 from comfyui_model_manager.core.errors import Conflict, InvalidInput, NotFound
 from comfyui_model_manager.core.model_types import ModelFolders, ModelType, PT_EXTENSIONS
 from comfyui_model_manager.core.observers import DELETE_MODEL
-from comfyui_model_manager.core.trash import Trash, TrashPurger, TrashUnavailable, validate_id
+from comfyui_model_manager.core.trash import Trash, TrashUnavailable, validate_id
+from comfyui_model_manager.core.trash_purger import TrashPurger
 from comfyui_model_manager.core.trash_location import TRASH_FOLDER
 from support.scanner_files import make_index, write_safetensors
 

@@ -305,7 +305,7 @@ class ModelIndex:
     def start_trash_purger(self, interval: float | None = None) -> None:
         """Empty trash entries older than the ``trash_days`` setting now and daily, in a thread
         that ``shutdown`` stops (a long-running process: ComfyUI)."""
-        from ..trash import DAY, TrashPurger
+        from ..trash_purger import DAY, TrashPurger
 
         with self._lock:
             if self._trash_purger is not None:
