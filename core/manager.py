@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -34,11 +33,10 @@ from .sources.base import ResolvedDownload, SourceRegistry
 from .task import DownloadTask, new_task_id
 from .task_store import TaskStore, remove_file
 from .transfer import Progress, ResumeState, StopRequested, StopSignal, Transfer, TransferConfig
+from .validation import IF_EXISTS_CHOICES, download_fields  # noqa: F401  (the CLI's --if-exists choices)
 
 log = logging.getLogger(__name__)
 
-IF_EXISTS_CHOICES = ("skip", "overwrite", "rename")
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 NO_TYPE_MESSAGE = "choose a model_type; this link does not say what kind of model it is"
 
 
@@ -118,18 +116,11 @@ class DownloadManager:
         """Create or join the task for ``request``; blocking (resolves the link).
 
         Returns ``(task, created)``."""
-        if_exists = (request.if_exists or "skip").strip().lower()
-        if if_exists not in IF_EXISTS_CHOICES:
-            raise InvalidInput(f"if_exists must be one of {', '.join(IF_EXISTS_CHOICES)} (got {request.if_exists!r})")
-        expected = (request.sha256 or "").strip().lower() or None
-        if expected is not None and not _SHA256.match(expected):
-            raise InvalidInput("sha256 must be 64 hexadecimal characters")
-        model_type = (request.model_type or "auto").strip()
-        if model_type != "auto":
-            self.folders.get(model_type)  # unknown type: a clear error before any network call
-        url = (request.url or "").strip()
-        if not url:
-            raise InvalidInput("a URL is required")
+        # every field checked before any network call
+        fields = download_fields(url=request.url, model_type=request.model_type, subfolder=request.subfolder,
+                                 filename=request.filename, sha256=request.sha256, if_exists=request.if_exists,
+                                 known_types=self.folders.names())
+        url, model_type, expected, if_exists = fields.url, fields.model_type, fields.sha256, fields.if_exists
         resolved = self.sources.resolve(url)
         if model_type == "auto":
             model_type = resolved.model_type or ""

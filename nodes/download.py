@@ -1,19 +1,16 @@
 """DownloadModel: create or join a download task and wait for it on the node."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ..core.errors import ModelManagerError
-from ..core.paths import validate_subfolder
+from ..core.validation import IF_EXISTS_CHOICES, expected_sha256, problem, subfolder_text, url_text
 from . import comfy_api
 from .folders import forget_loader_cache, loader_name, model_type_names
 from .runtime import HOLDER, Runtime, get_runtime
 from .waiting import POLL_SECONDS, run_interruptibly, stop_if_interrupted
 
 CATEGORY = "model_manager"
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-IF_EXISTS_CHOICES = ["skip", "overwrite", "rename"]
 _COMPLETED, _FAILED, _CANCELLED = "completed", "failed", "cancelled"
 
 
@@ -57,7 +54,7 @@ class DownloadModel:
                              "File name to save as; empty uses the server's name."}),
                 "sha256": ("STRING", {"default": "", "tooltip":
                            "Expected SHA-256 (hex); empty uses the checksum the source publishes."}),
-                "if_exists": (IF_EXISTS_CHOICES, {"default": "skip", "tooltip":
+                "if_exists": (list(IF_EXISTS_CHOICES), {"default": "skip", "tooltip":
                               "When the file is already there: skip (use it), overwrite, or rename "
                               "the new one."}),
                 "wait": ("BOOLEAN", {"default": True, "tooltip":
@@ -70,15 +67,12 @@ class DownloadModel:
     @classmethod
     def VALIDATE_INPUTS(cls, url: Any = None, sha256: Any = None, subfolder: Any = None) -> bool | str:
         """Refuse what can never work before the prompt runs (linked inputs arrive as None)."""
-        if isinstance(url, str) and not url.strip():
-            return "url is empty: paste a Civitai, Hugging Face or other http(s) link"
-        if isinstance(sha256, str) and sha256.strip() and not _SHA256.match(sha256.strip()):
-            return "sha256 must be 64 hexadecimal characters (or empty to use the source's checksum)"
-        if isinstance(subfolder, str) and subfolder.strip():
-            try:
-                validate_subfolder(subfolder.strip())
-            except ModelManagerError as exc:
-                return f"subfolder: {exc.message}"
+        if isinstance(url, str) and (message := problem(url_text, url)):
+            return message
+        if isinstance(sha256, str) and (message := problem(expected_sha256, sha256)):
+            return message
+        if isinstance(subfolder, str) and (message := problem(subfolder_text, subfolder)):
+            return f"subfolder: {message}"
         return True
 
     @classmethod

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import ModelManagerError
 from ..core.model_types import ModelLocation
-from ..core.paths import validate_relative_name
+from ..core.validation import model_name as checked_model_name
+from ..core.validation import model_type_choice, problem
 from .folders import list_model_names, model_type_names
 
 TYPE_TOOLTIP = "Model folder type (checkpoints, loras, vae, ...), as ComfyUI's loaders use it."
@@ -38,13 +38,10 @@ def validate_picker(model_type: Any, model_name: Any, input_types: dict | None) 
         return f"model_name must be a STRING (got a {received} link)"
     if model_type is not None:
         known = model_type_names()
-        if known and model_type not in known:
-            return f"unknown model type {model_type!r}; known types: {', '.join(known)}"
-    if isinstance(model_name, str):
-        try:
-            validate_relative_name(model_name)
-        except ModelManagerError as exc:
-            return f"{model_type}: {exc.message}"
+        if known and (message := problem(model_type_choice, model_type, known)):
+            return message
+    if isinstance(model_name, str) and (message := problem(checked_model_name, model_name)):
+        return f"{model_type}: {message}"
     return True
 
 

@@ -15,7 +15,8 @@ from typing import Any, Callable
 from aiohttp import web
 
 from ..core.errors import InvalidInput, NotFound
-from ..core.paths import is_within, validate_relative_name
+from ..core.paths import is_within
+from ..core.validation import download_fields, model_name, model_type_choice
 from ..core.redact import Redactor
 from ..core.trash import validate_id
 from .folders import forget_loader_cache
@@ -29,7 +30,6 @@ PREFIX = "/model-manager"
 _PLAIN_REDACTOR = Redactor()  # inline credentials only, before the runtime (and its keys) exist
 PREVIEW_SUFFIX = "/preview"
 _REQUEST_FIELDS = ("url", "model_type", "subfolder", "filename", "sha256", "if_exists")
-_IF_EXISTS = ("skip", "overwrite", "rename")
 _PAGING = ("offset", "limit", "q", "sort")
 _DEFAULT_LIMIT = 100
 _MAX_LIMIT = 1000
@@ -115,14 +115,12 @@ class ModelManagerRoutes:
             if not isinstance(value, str):
                 raise InvalidInput(f"{key} must be a string")
             fields[key] = value.strip()
-        if not fields.get("url"):
-            raise InvalidInput("url is required")
-        if fields.get("if_exists", "skip") not in _IF_EXISTS:
-            raise InvalidInput(f"if_exists must be one of {', '.join(_IF_EXISTS)}")
-        fields.setdefault("model_type", "auto")
-        fields["model_type"] = fields["model_type"] or "auto"
         runtime = await self.runtime()
-        task, created = await off_loop(runtime.slow_executor, runtime.manager.submit, DownloadRequest(**fields))
+        checked = download_fields(**fields, known_types=runtime.folders.names())
+        download_request = DownloadRequest(url=checked.url, model_type=checked.model_type, subfolder=checked.subfolder,
+                                           filename=checked.filename, sha256=checked.sha256 or "",
+                                           if_exists=checked.if_exists)
+        task, created = await off_loop(runtime.slow_executor, runtime.manager.submit, download_request)
         return web.json_response(_task_json(task), status=201 if created else 200)
 
     async def get_task(self, request: web.Request) -> web.Response:
@@ -162,8 +160,8 @@ class ModelManagerRoutes:
     async def _locate(self, runtime: Runtime, request: web.Request, name: str | None = None):
         model_type = request.match_info["type"]
         name = request.match_info["name"] if name is None else name
-        runtime.folders.get(model_type)
-        validate_relative_name(name)
+        model_type = model_type_choice(model_type, runtime.folders.names())
+        name = model_name(name)
         return await off_loop(runtime.executor, runtime.folders.locate, model_type, name)
 
     @staticmethod

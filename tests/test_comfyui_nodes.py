@@ -319,7 +319,7 @@ def test_user_errors_have_clear_messages(comfy, files):
     assert "unknown model type 'lorax'" in response.text
     # DownloadModel inputs that can never work are refused before anything runs
     for inputs, text in (({"sha256": "abc"}, "64 hexadecimal"), ({"subfolder": "../../etc"}, "inside its model folder"),
-                         ({"url": " "}, "url is empty")):
+                         ({"url": " "}, "url is required")):
         prompt = _download_prompt("https://example.com/x.safetensors")
         prompt["1"]["inputs"].update(inputs)
         response = comfy.post("/prompt", json={"prompt": prompt})

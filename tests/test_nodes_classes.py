@@ -132,6 +132,6 @@ def test_download_model_validates_what_can_never_work():
     assert validate(url="https://h/x.safetensors", sha256="", subfolder="") is True
     assert validate(url=None, sha256=None, subfolder=None) is True  # linked inputs
     assert validate(url="a/b/c.safetensors", sha256="A" * 64, subfolder="sdxl/styles") is True
-    assert "url is empty" in validate(url="  ", sha256="", subfolder="")
+    assert "url is required" in validate(url="  ", sha256="", subfolder="")
     assert "64 hexadecimal" in validate(url="u", sha256="abc", subfolder="")
     assert "inside its model folder" in validate(url="u", sha256="", subfolder="../../etc")

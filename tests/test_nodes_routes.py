@@ -112,7 +112,7 @@ def test_task_lifecycle_and_events(env):
     bad = http.post(url("/model-manager/tasks"), json={"url": env["files"].url("/x"), "if_exists": "nope"})
     assert bad.status_code == 400 and "if_exists" in bad.json()["error"]["message"]
     missing = http.post(url("/model-manager/tasks"), json={"model_type": "loras"})
-    assert missing.status_code == 400 and missing.json()["error"]["message"] == "url is required"
+    assert missing.status_code == 400 and missing.json()["error"]["message"].startswith("url is required")
 
 
 def test_models_description_preview_and_delete(env):
@@ -335,3 +335,29 @@ def test_error_messages_never_carry_a_key(env):
     missing = http.get(url(f"/model-manager/models/loras/{key}.safetensors"))
     assert missing.status_code == 404
     assert key not in missing.text and "***" in missing.json()["error"]["message"]
+
+
+def test_the_node_rest_and_manager_refuse_bad_fields_with_the_same_words(env):
+    """One check for if_exists, sha256, type and subfolder: what the DownloadModel node says
+    before a prompt runs is what POST /tasks answers (400) and what the manager raises (the CLI),
+    and nothing reaches the network."""
+    from comfyui_model_manager.core.errors import ModelManagerError
+    from comfyui_model_manager.core.manager import DownloadRequest
+    from comfyui_model_manager.nodes.download import DownloadModel
+
+    http, url = env["http"], env["url"]
+    link = env["files"].url("/files/never.safetensors")
+    manager = env["holder"].get().manager
+    cases = [({"sha256": "abc"}, "sha256 must be 64 hexadecimal characters"),
+             ({"if_exists": "replace"}, "if_exists must be one of skip, overwrite, rename"),
+             ({"model_type": "lorax"}, "unknown model type 'lorax'"),
+             ({"subfolder": "../../etc"}, "must stay inside its model folder")]
+    for fields, words in cases:
+        answer = http.post(url("/model-manager/tasks"), json={"url": link, **fields})
+        assert answer.status_code == 400 and words in answer.json()["error"]["message"], (fields, answer.text)
+        with pytest.raises(ModelManagerError) as raised:
+            manager.submit(DownloadRequest(url=link, **fields))
+        assert words in raised.value.message
+    assert words in DownloadModel.VALIDATE_INPUTS(url=link, subfolder="../../etc")
+    assert "64 hexadecimal" in DownloadModel.VALIDATE_INPUTS(url=link, sha256="abc")
+    assert env["files"].requests_for("/files/never.safetensors") == []
