@@ -395,7 +395,8 @@ class DownloadManager:
                 task.sha256, task.sha256_expected = resolved.sha256.lower(), True
             expected = task.sha256 if task.sha256_expected else None
             state = ResumeState(total=task.total_bytes if task.missing is not None else None,
-                                etag=task.etag, missing=task.missing, segmented=task.segmented)
+                                etag=task.etag, missing=task.missing, segmented=task.segmented,
+                                grid=task.segment_grid)
             destination = task.destination
             meter = self._meters.setdefault(task_id, SpeedMeter())
             meter.reset(task.downloaded_bytes)
@@ -461,6 +462,7 @@ class DownloadManager:
                 return
             task.downloaded_bytes, task.total_bytes = progress.downloaded, progress.total
             task.missing, task.etag, task.segmented = progress.missing, progress.etag, progress.segmented
+            task.segment_grid = progress.grid
             meter = self._meters.get(task_id)
             if meter is not None:
                 task.speed_bps = meter.update(progress.downloaded)

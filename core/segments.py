@@ -4,6 +4,10 @@ The file is cut lazily into blocks handed out lowest-offset first, so that the w
 prefix grows almost as fast as the whole download and the sha256 can follow it closely
 (a hash must be computed in order).  What is persisted for a resume is just the list of
 ``[start, end)`` intervals not yet written (``end`` is None while the size is unknown).
+
+Blocks end on multiples of ``grid`` (or where a free interval ends) and are written in order
+from their start, so a resume can tell from the file itself how far each one got
+(``partial_scan``).
 """
 from __future__ import annotations
 
@@ -38,23 +42,28 @@ class Block:
 class ByteRanges:
     """Thread-safe scheduler over the missing intervals of one file."""
 
-    def __init__(self, total: int | None, missing: Iterable[Interval] | None = None) -> None:
+    def __init__(self, total: int | None, missing: Iterable[Interval] | None = None,
+                 grid: int | None = None) -> None:
         self.total = total
+        self.grid = grid
         self.changed = threading.Condition()
         self._free: list[list] = _normalise(missing if missing is not None else [[0, total]], total)
         self._claimed: set[Block] = set()
 
     # -- handing out work ---------------------------------------------------------------
-    def claim(self, block_size: int | None = None, at: int | None = None) -> Block | None:
-        """Take the lowest free bytes (or those starting at ``at``) as a block of at most
-        ``block_size`` bytes (None: the whole free interval)."""
+    def claim(self, block_size: int | None = None, at: int | None = None,
+              until: int | None = None) -> Block | None:
+        """Take the lowest free bytes (or those starting at ``at``) as a block of about
+        ``block_size`` bytes, ending on a grid line (None: the whole free interval), or exactly
+        up to ``until``."""
         with self.changed:
             for index, (start, end) in enumerate(self._free):
                 if at is not None and start != at:
                     continue
                 stop = end
-                if block_size is not None and (end is None or end - start > block_size):
-                    stop = start + block_size
+                limit = until if until is not None else self.block_end(start, block_size)
+                if limit is not None and (end is None or end > limit):
+                    stop = limit
                 if stop == end:
                     del self._free[index]
                 else:
@@ -63,6 +72,16 @@ class ByteRanges:
                 self._claimed.add(block)
                 return block
             return None
+
+    def block_end(self, start: int, block_size: int | None) -> int | None:
+        """Where a block of about ``block_size`` bytes from ``start`` ends: on the last grid
+        line within reach, at least the first one after ``start``."""
+        if block_size is None:
+            return None
+        stop = start + block_size
+        if self.grid:
+            stop = max(stop - stop % self.grid, (start // self.grid + 1) * self.grid)
+        return stop
 
     def advance(self, block: Block, count: int) -> None:
         with self.changed:
@@ -101,8 +120,8 @@ class ByteRanges:
             self.total = total
             self._free = _normalise(self._free, total)
             for block in self._claimed:
-                if block.end is None:
-                    block.end = total
+                if block.end is None or block.end > total:
+                    block.end = max(total, block.position)
             self.changed.notify_all()
 
     # -- reading the state --------------------------------------------------------------

@@ -65,6 +65,7 @@ class DownloadTask:
     etag: str | None = None  # strong validator of the URL the bytes came from
     missing: list[list[int | None]] | None = None  # [[start, end_or_None], ...] still to fetch
     segmented: bool = False  # fetched over several connections (the file may have holes)
+    segment_grid: int | None = None  # block grid the partial was written on (resume re-plans from disk)
     if_exists: str = "skip"
 
     @property

@@ -3,11 +3,16 @@
 The bytes go to the partial file only; ``Transfer.run`` returns once every byte is on disk and
 the size and sha256 are checked.  Placing the file is the manager's job.
 
-Why the first request decides everything: it asks ``Range: bytes=N-`` (N = first missing
+Why the first request decides everything: it asks ``Range: bytes=N-M`` (N = first missing
 byte, 0 for a fresh file).  A 206 proves ranges work and gives the exact size (then big files
 are fetched over several connections); a 200 means the server ignored the range, so the file
 is truncated and the body taken from byte 0 (never appended); a 416 whose ``*/size`` equals
 what we hold means the partial is already complete.
+
+Every ranged request is bounded: a connection asks for exactly the block it holds, so nothing
+arrives that another connection also fetches, and a stopped or killed run wastes at most what
+was in flight.  (Only a server that never says how big the file is gets an open-ended one.)
+A resumed segmented task re-plans from the partial file itself (``partial_scan``).
 """
 from __future__ import annotations
 
@@ -28,8 +33,9 @@ from .errors import AccessDenied, AuthRequired, ChecksumMismatch, ModelManagerEr
 from .fileio import PositionalFile
 from .hasher import PrefixHasher
 from .http import HttpClient, HttpResponse, origin_of
-from .http_answers import (CONTENT_RANGE, HTML_MESSAGE, UNSATISFIED_RANGE, body_end, content_length, host_of,
+from .http_answers import (CONTENT_RANGE, HTML_MESSAGE, UNSATISFIED_RANGE, content_length, host_of,
                            looks_like_html, reason_phrase, transport_reason)
+from .partial_scan import still_missing
 from .redact import redact_url
 from .retry import RETRYABLE_STATUSES, parse_retry_after
 from .segments import Block, ByteRanges
@@ -38,6 +44,9 @@ from .stop_signal import StopRequested, StopSignal
 from .transfer_config import RampUp, TransferConfig
 
 log = logging.getLogger(__name__)
+
+#: While one connection runs alone it asks for this many blocks at a time.
+SOLO_BLOCKS = 4
 
 __all__ = ["HTML_MESSAGE", "Progress", "ResumeState", "Retryable", "StopRequested", "StopSignal",
            "Transfer", "TransferConfig", "TransferResult"]
@@ -51,6 +60,8 @@ class ResumeState:
     etag: str | None = None
     missing: list | None = None  # [[start, end|None]], None = nothing known: start from zero
     segmented: bool = False
+    #: Block grid of the run that wrote the partial (None: unknown, do not re-plan from disk).
+    grid: int | None = None
 
 
 @dataclass
@@ -67,6 +78,7 @@ class Progress:
     etag: str | None
     segmented: bool
     verifying: bool = False
+    grid: int | None = None
 
 
 class Retryable(Exception):
@@ -121,7 +133,7 @@ class Transfer:
         self._fatal: BaseException | None = None
         self._ranges: ByteRanges | None = None
         self._hasher: PrefixHasher | None = None
-        self._solo = False  # one connection streams on from block to block
+        self._solo = False  # one connection runs alone for now (it asks for bigger blocks)
         self._halt = StopSignal()  # this pass's own stop (set by ``stop`` too)
         self._file: PositionalFile = None  # type: ignore[assignment]  # opened by run()
         self._last_report = 0.0
@@ -202,7 +214,14 @@ class Transfer:
             if size_on_disk > start:
                 self._file.truncate(start)
             missing = [[start, state.total]]
-        return ByteRanges(state.total, missing)
+        elif state.segmented and state.grid and state.total is not None:
+            # Several connections: the record may lag behind each of them; the file knows better.
+            missing = still_missing(self._file, missing, state.grid, state.total)
+        elif state.segmented:
+            # Written before blocks kept to a grid: trust only the record, for good.
+            return ByteRanges(state.total, missing, self.config.block_size)
+        state.grid = self.config.block_size
+        return ByteRanges(state.total, missing, self.config.block_size)
 
     def _reset_to_zero(self, total: int | None) -> None:
         # Only truncate a file that has data: ext4 treats truncate-to-zero-then-rewrite as a
@@ -213,6 +232,7 @@ class Transfer:
         self.state.missing = [[0, total]]
         self.state.etag = None
         self.state.segmented = False
+        self.state.grid = self.config.block_size
 
     # ---------------------------------------------------------------- the download itself
     def _download(self, ranges: ByteRanges) -> None:
@@ -225,10 +245,17 @@ class Transfer:
             and (self.state.segmented or (self.resolved.accepts_ranges and self.resolved.size == total))
         )
         self._solo = planned and self.config.ramp_up_seconds > 0 and bool(self.config.fast_connection_bps)
-        bounded = planned and not self._solo and first_end is not None
-        bounded_end = min(first_offset + self.config.block_size, first_end) if bounded else None
+        # Ask for the whole rest when it will be one stream, else for the first block only, so
+        # other connections can take what follows.  With the size unknown: as much as a file
+        # that is not split has at most (then the answer tells the size).
+        request_end = first_end
+        if first_end is None:
+            request_end = ranges.block_end(first_offset, max(self.config.segment_threshold,
+                                                             self.config.block_size))
+        elif self.config.connections > 1 and total is not None and total >= self.config.segment_threshold:
+            request_end = min(first_end, ranges.block_end(first_offset, self._block_size(segmented=True)))
         try:
-            response = self._first_response(ranges, first_offset, bounded_end)
+            response = self._first_response(ranges, first_offset, request_end)
         except _AlreadyComplete as complete:
             ranges.set_total(complete.size)
             self.state.total = complete.size
@@ -245,7 +272,11 @@ class Transfer:
                 self._close(response, reuse=False)
                 raise
         block_size = self.config.block_size if segmented else None
-        first_block = ranges.claim(block_size, at=first_offset)
+        if response.status == 206:
+            until = request_end if ranges.total is None else min(request_end, ranges.total)
+            first_block = ranges.claim(at=first_offset, until=until)
+        else:  # the whole body from byte 0
+            first_block = ranges.claim(None, at=first_offset)
         assert first_block is not None
         workers = [self._spawn(0, ranges, block_size, first_block, response)]
         extra = self.config.connections - 1 if segmented else 0
@@ -279,6 +310,12 @@ class Transfer:
         self._check_stop()
         if not ranges.done():
             raise RemoteError(f"{self._display}: the download ended with bytes still missing")
+
+    def _block_size(self, segmented: bool) -> int | None:
+        """Bytes a connection asks for at a time (None: all that is left of the interval)."""
+        if not segmented:
+            return None
+        return self.config.block_size * (SOLO_BLOCKS if self._solo else 1)
 
     def _worth_more_connections(self, ranges: ByteRanges) -> bool:
         """Near the end more connections cannot pay for their start (and a slow moment there,
@@ -332,6 +369,8 @@ class Transfer:
         # 200: the whole body from byte 0.
         if offset > 0:
             raise _RestartFromZero("the server ignored the range request")
+        if self._file.size():  # a segmented partial whose first block was missing: start clean
+            self._file.truncate(0)
         total = content_length(response)
         ranges.reset(total)
         self.state.total, self.state.missing, self.state.segmented = total, ranges.missing(), False
@@ -347,16 +386,13 @@ class Transfer:
         try:
             while not self._halt.is_set():
                 if block is None:
-                    block = ranges.claim(block_size)
+                    block = ranges.claim(self._block_size(segmented=block_size is not None))
                     if block is None:
                         return
                 before = block.written
-                keep = False
                 try:
-                    if response is None:
-                        # Alone on the file: one open-ended stream (no request per block); with
-                        # company: exactly this block.
-                        response = self._open(block.position, None if self._solo else block.end)
+                    if response is None:  # exactly this block (or the rest of it)
+                        response = self._open(block.position, block.end)
                         self._check_ranged_response(response, block)
                     ended = self._pump(response, block, ranges)
                     if block.written > before:
@@ -367,24 +403,24 @@ class Transfer:
                         block = None
                     elif block.complete:
                         ranges.release(block)
-                        following = None
-                        if self._solo and body_end(response) > block.end:
-                            following = ranges.claim(block_size, at=block.end)
-                        block, keep = following, following is not None
+                        block = None
                     # else the answer was shorter than the block: ask again for the rest
                 except _UrlRefused as refused:
                     refreshed = self._recover_refused(refused, refreshed)
-                except _AlreadyComplete:
-                    raise _RestartFromZero("the server refused the byte range (HTTP 416)") from None
+                except _AlreadyComplete as complete:
+                    if block.end is not None or complete.size != block.position:
+                        raise _RestartFromZero("the server refused the byte range (HTTP 416)") from None
+                    ranges.finish_open_ended(block)  # a size never told: the body ended right here
+                    self.state.total = ranges.total
+                    block = None
                 except Retryable as error:
                     failures = 1 if block.written > before else failures + 1
                     self._close(response, reuse=False)
                     response = None
                     self._backoff(failures, error)
                 finally:
-                    if not keep:
-                        self._close(response, reuse=block is None)
-                        response = None
+                    self._close(response, reuse=block is None)
+                    response = None
         except StopRequested:
             pass
         except BaseException as exc:  # the first fatal error stops every connection
@@ -414,8 +450,7 @@ class Transfer:
 
     def _open(self, offset: int, end: int | None) -> HttpResponse:
         url, auth = self._target()
-        open_ended = end is None or end == self.state.total
-        headers = {"Range": f"bytes={offset}-{'' if open_ended else end - 1}"}
+        headers = {"Range": f"bytes={offset}-{'' if end is None else end - 1}"}
         if self.state.etag and offset > 0:
             headers["If-Range"] = self.state.etag
         try:
@@ -635,6 +670,7 @@ class Transfer:
         self._on_progress(Progress(
             downloaded=ranges.downloaded(), total=ranges.total, missing=missing,
             etag=self.state.etag, segmented=self.state.segmented, verifying=verifying,
+            grid=self.state.grid,
         ))
 
 

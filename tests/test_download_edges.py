@@ -74,7 +74,7 @@ def test_redirect_to_another_host_never_forwards_the_key(tmp_path, hosts):
     assert all(r.header("Authorization") == f"Bearer {TOKEN}" for r in api.requests)
     assert storage.requests and all(r.header("Authorization") is None for r in storage.requests)
     # the resume went straight to the signed URL it had been redirected to
-    assert len(api.requests) == 1 and storage.requests[-1].header("Range") == "bytes=60000-"
+    assert len(api.requests) == 1 and storage.requests[-1].header("Range") == "bytes=60000-149999"
 
 
 def test_expired_signed_url_is_resolved_again_and_continues(tmp_path, hosts):
@@ -83,7 +83,7 @@ def test_expired_signed_url_is_resolved_again_and_continues(tmp_path, hosts):
     spec = storage.add("/blob", data, drop_after=[70_000])
 
     def expire_after_drop(entry):
-        if entry.header("Range") == "bytes=70000-" and not getattr(spec, "_expired", False):
+        if entry.header("Range") == "bytes=70000-149999" and not getattr(spec, "_expired", False):
             spec._expired = True
             spec.fail = [(403, None), (403, None)]  # the cached URL, then the API's same old URL
 
@@ -96,7 +96,7 @@ def test_expired_signed_url_is_resolved_again_and_continues(tmp_path, hosts):
     assert (tmp_path / "models/loras/model.safetensors").read_bytes() == data
     assert source.resolves == 2  # submit + one refresh
     assert [r.status for r in storage.requests] == [206, 403, 403, 206]
-    assert storage.requests[-1].header("Range") == "bytes=70000-"  # continued from the partial
+    assert storage.requests[-1].header("Range") == "bytes=70000-149999"  # continued from the partial
     assert all(r.header("Authorization") is None for r in storage.requests)
 
 
@@ -136,7 +136,7 @@ def test_416_with_our_size_means_complete_then_verified(tmp_path):
         server.add("/m", data)
         result = _transfer(server.url("/m"), partial, ResumeState(total=None, missing=[[0, None]]),
                            sha256(data)).run()
-        assert server.requests[-1].status == 416 and server.requests[-1].header("Range") == "bytes=40000-"
+        assert server.requests[-1].status == 416 and server.requests[-1].header("Range") == "bytes=40000-262143"
     assert result.sha256 == sha256(data) and result.size == len(data)
     assert server.bytes_served() == 0
 
@@ -203,7 +203,7 @@ def test_disk_full_mid_way_fails_clearly_keeps_partial_and_resumes(tmp_path, sma
         spec = server.add("/m.safetensors", data, drop_after=[200_000])
 
         def fill_disk(entry):
-            if entry.header("Range") == "bytes=200000-" and not filler.exists():
+            if entry.header("Range") == "bytes=200000-999999" and not filler.exists():
                 free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
                 filler.write_bytes(b"\0" * max(0, free - 100_000))
 
@@ -375,16 +375,19 @@ def _ramp_config(fast_bps):
     return replace(FAST, ramp_up_seconds=0.1, fast_connection_bps=fast_bps)
 
 
-def test_fast_single_connection_streams_alone_without_a_request_per_block(tmp_path):
+def test_fast_single_connection_runs_alone_asking_several_blocks_at_a_time(tmp_path):
     data = payload(1_000_000)  # 16 blocks of 64 KiB (test sizes)
     with RangeServer() as server:
-        server.add("/f.safetensors", data, etag='"f"', drop_after=[300_000])
+        server.add("/f.safetensors", data, etag='"f"', drop_after=[100_000])
         manager = make_manager(tmp_path, config=_ramp_config(1))  # 1 B/s counts as "fast enough"
         task = download_once(manager, request(server.url("/f.safetensors")), timeout=10)
         gets = [r for r in server.requests_for("/f.safetensors") if r.header("Range") != "bytes=0-0"]
     assert task.status == "completed", task.error
     assert (tmp_path / "models/checkpoints/f.safetensors").read_bytes() == data
-    assert [r.header("Range") for r in gets] == ["bytes=0-", "bytes=300000-"]  # streamed on, resumed once
+    # four blocks a request, resumed once inside the first; one connection all along
+    assert [r.header("Range") for r in gets] == ["bytes=0-262143", "bytes=100000-262143", "bytes=262144-524287",
+                                                  "bytes=524288-786431", "bytes=786432-999999"]
+    assert server.bytes_served("/f.safetensors") == len(data) + 1  # + the probe's one byte
 
 
 def test_slow_connection_brings_in_the_others(tmp_path):
@@ -397,7 +400,7 @@ def test_slow_connection_brings_in_the_others(tmp_path):
         served = server.bytes_served("/s.safetensors")
     assert task.status == "completed", task.error
     assert (tmp_path / "models/checkpoints/s.safetensors").read_bytes() == data
-    assert gets[0].header("Range") == "bytes=0-" and len({r.connection for r in gets}) >= 3
+    assert gets[0].header("Range") == "bytes=0-262143" and len({r.connection for r in gets}) >= 3
     assert served < 1.3 * len(data)
 
 

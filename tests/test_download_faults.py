@@ -51,7 +51,7 @@ def test_drops_mid_body_several_times_resume_with_range(tmp_path, server):
     assert task.status == "completed", task.error
     assert file_sha(tmp_path / "models/checkpoints/m.safetensors") == sha256(data)
     ranges = [r.header("Range") for r in _gets(server, "/m.safetensors")]
-    assert ranges == ["bytes=0-", "bytes=30000-", "bytes=50000-", "bytes=90000-"]
+    assert ranges == ["bytes=0-199999", "bytes=30000-199999", "bytes=50000-199999", "bytes=90000-199999"]
     assert [r.header("If-Range") for r in _gets(server, "/m.safetensors")][1:] == ['"v1"'] * 3
     assert server.bytes_served("/m.safetensors") == len(data) + 1  # + the probe's one byte
 
@@ -74,7 +74,7 @@ def test_stall_is_detected_and_retried(tmp_path, server):
     task, _ = _download(tmp_path, server, "/s.safetensors")
     assert task.status == "completed", task.error
     assert (tmp_path / "models/checkpoints/s.safetensors").read_bytes() == data
-    assert [r.header("Range") for r in _gets(server, "/s.safetensors")][-1] == "bytes=40000-"
+    assert [r.header("Range") for r in _gets(server, "/s.safetensors")][-1] == "bytes=40000-149999"
     assert time.monotonic() - started < 3  # the 1 s stall timeout fired, not the server's 3 s
 
 
@@ -92,7 +92,7 @@ def test_503_and_429_then_success_honours_retry_after(tmp_path, server):
     assert task.status == "completed", task.error
     log = server.requests_for("/r.safetensors")
     assert [r.status for r in log] == [503, 429, 206]
-    assert log[2].header("Range") == "bytes=0-"
+    assert log[2].header("Range") == "bytes=0-262143"  # size unknown: bounded all the same
     assert (tmp_path / "models/checkpoints/r.safetensors").read_bytes() == data
 
 
@@ -101,7 +101,7 @@ def test_bounded_retries_then_failed_keeps_partial_and_resume_continues(tmp_path
     spec = server.add("/f.safetensors", data, drop_after=[50_000])
 
     def fail_after_first(entry):
-        if entry.header("Range") == "bytes=50000-" and spec.fail == [] and not getattr(spec, "_armed", False):
+        if entry.header("Range") == "bytes=50000-119999" and spec.fail == [] and not getattr(spec, "_armed", False):
             spec._armed = True
             spec.fail = [(503, None)] * 10
 
@@ -122,7 +122,7 @@ def test_bounded_retries_then_failed_keeps_partial_and_resume_continues(tmp_path
         manager.shutdown()
     assert task.status == "completed", task.error
     assert (tmp_path / "models/checkpoints/f.safetensors").read_bytes() == data
-    assert _gets(server, "/f.safetensors")[-1].header("Range") == "bytes=50000-"
+    assert _gets(server, "/f.safetensors")[-1].header("Range") == "bytes=50000-119999"
 
 
 def test_server_ignoring_range_restarts_from_zero_never_appends(tmp_path, server):
@@ -135,7 +135,7 @@ def test_server_ignoring_range_restarts_from_zero_never_appends(tmp_path, server
     assert len(on_disk) == len(data) and on_disk == data
     gets = _gets(server, "/i.safetensors")
     assert [r.status for r in gets] == [200, 200, 200]
-    assert [r.header("Range") for r in gets] == ["bytes=0-", "bytes=30000-", "bytes=0-"]
+    assert [r.header("Range") for r in gets] == ["bytes=0-262143", "bytes=30000-99999", "bytes=0-262143"]
 
 
 def test_wrong_content_range_is_refused_then_retried(tmp_path, server):
@@ -243,7 +243,7 @@ def test_server_stops_honouring_ranges_mid_segmented_download(tmp_path, server):
     assert task.status == "completed", task.error
     assert (tmp_path / "models/checkpoints/g.safetensors").read_bytes() == data
     assert task.sha256 == sha256(data)
-    assert any(r.status == 200 and r.header("Range") == "bytes=0-" for r in server.requests_for("/g.safetensors"))
+    assert any(r.status == 200 and r.header("Range") == "bytes=0-262143" for r in server.requests_for("/g.safetensors"))
 
 
 def test_web_page_sent_as_octet_stream_is_recognised(tmp_path, server):

@@ -194,8 +194,8 @@ def test_restart_continues_queued_and_downloading_but_not_paused(tmp_path, serve
     finally:
         second.shutdown()
     assert (tmp_path / CKPT / "a.safetensors").read_bytes() == a
-    resumed = [r for r in server.requests_for("/a.safetensors") if r.header("Range") not in ("bytes=0-0", "bytes=0-")]
-    assert resumed and int(resumed[0].header("Range")[6:-1]) >= held - 100_000  # continued, not restarted
+    resumed = [r for r in server.requests_for("/a.safetensors") if not r.header("Range").startswith("bytes=0-")]
+    assert resumed and int(resumed[0].header("Range")[6:].split("-")[0]) >= held - 100_000  # continued, not restarted
     assert server.bytes_served("/a.safetensors") < 1.3 * len(a)
 
 
