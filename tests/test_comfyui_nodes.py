@@ -501,11 +501,11 @@ def test_example_api_workflow_and_script(comfy, files):
 
 
 def test_readme_script_runs(comfy, files):
-    """The Python example in README "REST API and events" works as printed."""
+    """The Python client example in docs/REST.md works as printed."""
     import subprocess
     import sys
 
-    readme = (EXAMPLES.parent / "README.md").read_text()
+    readme = (EXAMPLES.parent / "docs" / "REST.md").read_text()
     start = readme.index("```python\nimport json, urllib.request, uuid, websocket")
     code = readme[start + len("```python\n"): readme.index("```", start + 10)]
     served = files.add("/files/readme.safetensors", 64 << 10)
