@@ -11,9 +11,10 @@ import logging
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 import requests
@@ -24,7 +25,7 @@ from .errors import ChecksumMismatch, Conflict, InvalidInput, ModelManagerError,
 from .http import HttpClient
 from .model_types import ModelFolders, ModelLocation
 from .observers import (COMPLETE_DOWNLOAD_TASK, CREATE_DOWNLOAD_TASK, DELETE_DOWNLOAD_TASK,
-                        UPDATE_DOWNLOAD_TASK, EventHub, Throttle)
+                        UPDATE_DOWNLOAD_TASK, EventHub, EventQueue, Throttle)
 from .paths import partial_path_for, sanitize_filename
 from .progress import SpeedMeter, eta_seconds
 from .redact import redact_url
@@ -76,6 +77,9 @@ class DownloadManager:
         self._save_interval = save_interval
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
+        self._local = threading.local()  # per thread: records to write, last event queued
+        self._outbox = EventQueue(self.events, on_delivered=self._wake_waiters)
+        self._task_events: dict[str, int] = {}  # the number of each task's last event
         self._tasks: dict[str, DownloadTask] = {}
         self._runs: dict[str, _Run] = {}
         self._resolved: dict[str, ResolvedDownload] = {}  # in memory only: may hold auth headers
@@ -93,7 +97,7 @@ class DownloadManager:
         """Start running queued tasks; tasks that were queued or downloading before a restart
         continue by themselves unless ``resume_persisted`` is False (the CLI: only the task it
         asks for)."""
-        with self._lock:
+        with self._locked(wait_events=True):
             self._started = True
             if not resume_persisted:
                 self._dormant.update(t.task_id for t in self._tasks.values() if t.status == status.QUEUED)
@@ -102,7 +106,7 @@ class DownloadManager:
     def shutdown(self, timeout: float = 10) -> None:
         """Stop every transfer, keep the partials; running tasks are saved as queued so a new
         manager over the same state directory resumes them."""
-        with self._lock:
+        with self._locked():
             self._started = False
             runs = list(self._runs.items())
         for _task_id, run in runs:
@@ -110,6 +114,7 @@ class DownloadManager:
         deadline = time.monotonic() + timeout
         for _task_id, run in runs:
             run.thread.join(max(0.0, deadline - time.monotonic()))
+        self._outbox.wait_delivered(self._outbox.last, max(0.0, deadline - time.monotonic()))
 
     # ================================================================ asking for downloads
     def submit(self, request: DownloadRequest) -> tuple[DownloadTask, bool]:
@@ -131,7 +136,7 @@ class DownloadManager:
         display_url = resolved.display_url or redact_url(resolved.url)
         if if_exists == "skip" and expected is not None and location.path.is_file():
             self._check_existing(location, expected)  # may hash a large file: outside the lock
-        with self._lock:
+        with self._locked(wait_events=True):
             return self._create_or_join(request, resolved, display_url, model_type, location,
                                         expected, if_exists)
 
@@ -173,13 +178,13 @@ class DownloadManager:
         if if_exists == "skip" and location.path.is_file():
             self._mark_present(task)
             self._tasks[task.task_id] = task
-            self._store.save(task)
+            self._save(task)
             self._emit(CREATE_DOWNLOAD_TASK, task)
             self._emit(COMPLETE_DOWNLOAD_TASK, task)
             return task.copy(), True
         self._tasks[task.task_id] = task
         self._resolved[task.task_id] = resolved
-        self._store.save(task)
+        self._save(task)
         self._emit(CREATE_DOWNLOAD_TASK, task)
         self._pump()
         return task.copy(), True
@@ -240,11 +245,11 @@ class DownloadManager:
 
     # ================================================================ reading tasks
     def get(self, task_id: str) -> DownloadTask:
-        with self._lock:
+        with self._locked():
             return self._task(task_id).copy()
 
     def list(self) -> list[DownloadTask]:
-        with self._lock:
+        with self._locked():
             return [t.copy() for t in sorted(self._tasks.values(), key=lambda t: t.created_at)]
 
     def wait(self, task_id: str, timeout: float | None = None,
@@ -254,8 +259,8 @@ class DownloadManager:
         with self._changed:
             while True:
                 task = self._task(task_id)
-                if task.status in status.FINISHED:
-                    return task.copy()
+                if task.status in status.FINISHED and self._outbox.delivered(self._task_events.get(task_id, 0)):
+                    return task.copy()  # and whoever listens has heard it
                 if should_stop is not None and should_stop():
                     return task.copy()
                 remaining = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
@@ -265,7 +270,7 @@ class DownloadManager:
 
     # ================================================================ controlling tasks
     def pause(self, task_id: str) -> DownloadTask:
-        with self._lock:
+        with self._locked(wait_events=True):
             task = self._task(task_id)
             if task.status in (status.COMPLETED, status.CANCELLED):
                 raise Conflict(f"the download is {task.status}; there is nothing to pause")
@@ -276,14 +281,14 @@ class DownloadManager:
                 return task.copy()
             run.stop.set("pause")
         run.thread.join(10)
-        with self._lock:
+        with self._locked(wait_events=True):
             task = self._task(task_id)
             if task.status != status.PAUSED and task.status not in status.FINISHED:
                 self._set_status(task, status.PAUSED)
             return task.copy()
 
     def resume(self, task_id: str) -> DownloadTask:
-        with self._lock:
+        with self._locked(wait_events=True):
             task = self._task(task_id)
             self._dormant.discard(task_id)
             if task.status == status.COMPLETED and task.destination.is_file():
@@ -296,7 +301,7 @@ class DownloadManager:
 
     def cancel(self, task_id: str) -> DownloadTask:
         run = self._stop_run(task_id, "cancel")
-        with self._lock:
+        with self._locked(wait_events=True):
             task = self._task(task_id)
             if task.status == status.COMPLETED:
                 raise Conflict("the download is already completed; delete the model instead")
@@ -309,7 +314,7 @@ class DownloadManager:
 
     def delete(self, task_id: str) -> None:
         self._stop_run(task_id, "cancel")
-        with self._lock:
+        with self._locked(wait_events=True):
             task = self._task(task_id)
             if task.status != status.COMPLETED:
                 remove_file(partial_path_for(task.destination))
@@ -317,12 +322,13 @@ class DownloadManager:
             self._resolved.pop(task_id, None)
             self._dormant.discard(task_id)
             self._throttle.forget(task_id)
-            self._store.remove(task_id)
+            self._task_events.pop(task_id, None)
+            self._queue_event(DELETE_DOWNLOAD_TASK, {"task_id": task_id})
             self._changed.notify_all()
-        self.events.emit(DELETE_DOWNLOAD_TASK, {"task_id": task_id})
+        self._store.remove(task_id)
 
     def _stop_run(self, task_id: str, reason: str) -> _Run | None:
-        with self._lock:
+        with self._locked():
             self._task(task_id)
             run = self._runs.get(task_id)
             if run is not None:
@@ -356,7 +362,7 @@ class DownloadManager:
         except StopRequested:
             self._stopped(task_id, stop.reason)
         except ChecksumMismatch as exc:
-            with self._lock:
+            with self._locked():
                 task = self._tasks.get(task_id)
                 if task is not None:
                     remove_file(partial_path_for(task.destination))
@@ -374,22 +380,22 @@ class DownloadManager:
             else:
                 self._failed(task_id, f"unexpected error: {type(exc).__name__}: {exc}")
         finally:
-            with self._lock:
+            with self._locked():
                 self._runs.pop(task_id, None)
                 self._meters.pop(task_id, None)
                 self._pump()
                 self._changed.notify_all()
 
     def _transfer(self, task_id: str, stop: StopSignal) -> None:
-        with self._lock:
+        with self._locked():
             task = self._task(task_id)
             resolved = self._resolved.get(task_id)
             url = task.url
         if resolved is None:  # after a restart: fresh auth headers / signed URLs
             resolved = self._resolve_again(url, stop)
-            with self._lock:
+            with self._locked():
                 self._resolved[task_id] = resolved
-        with self._lock:
+        with self._locked():
             task = self._task(task_id)
             if task.sha256 is None and resolved.sha256:
                 task.sha256, task.sha256_expected = resolved.sha256.lower(), True
@@ -410,7 +416,7 @@ class DownloadManager:
         result = transfer.run()
         if stop.is_set():
             raise StopRequested()
-        with self._lock:
+        with self._locked():
             self._task(task_id)
             os.replace(partial_path_for(destination), destination)
         # Sidecars (Civitai info, preview) before "completed", so whoever reacts to completion
@@ -422,7 +428,7 @@ class DownloadManager:
             except Exception as exc:
                 log.warning("after-download step for %s failed: %s", redact_url(url),
                             self.settings.redactor(str(exc)))
-        with self._lock:
+        with self._locked():
             task = self._task(task_id)
             task.sha256 = result.sha256
             task.total_bytes = task.downloaded_bytes = result.size
@@ -451,12 +457,12 @@ class DownloadManager:
     def _refresh(self, task_id: str, url: str) -> ResolvedDownload:
         run = self._runs.get(task_id)
         resolved = self._resolve_again(url, run.stop if run is not None else StopSignal())
-        with self._lock:
+        with self._locked():
             self._resolved[task_id] = resolved
         return resolved
 
     def _progress(self, task_id: str, progress: Progress) -> None:
-        with self._lock:
+        with self._locked():
             task = self._tasks.get(task_id)
             if task is None:
                 return
@@ -475,22 +481,18 @@ class DownloadManager:
             now = time.monotonic()
             if now - self._last_save.get(task_id, 0.0) >= self._save_interval:
                 self._last_save[task_id] = now
-                self._store.save(task, durable=False)
+                self._save(task, durable=False)
             if self._throttle.ready(task_id):
-                payload = task.event_payload()
-            else:
-                payload = None
-        if payload is not None:
-            self.events.emit(UPDATE_DOWNLOAD_TASK, payload)
+                self._emit(UPDATE_DOWNLOAD_TASK, task)
 
     def _stopped(self, task_id: str, reason: str | None) -> None:
-        with self._lock:
+        with self._locked():
             task = self._tasks.get(task_id)
             if task is None:
                 return
             task.speed_bps, task.eta_seconds = 0.0, None
             if task.status == status.QUEUED and reason != "shutdown":
-                self._store.save(task)  # resumed again while this run was stopping: let it run anew
+                self._save(task)  # resumed again while this run was stopping: let it run anew
             elif reason == "pause":
                 self._set_status(task, status.PAUSED)
             elif reason == "cancel":
@@ -498,10 +500,10 @@ class DownloadManager:
             else:  # shutdown: a new manager picks it up again
                 task.status = status.QUEUED
                 task.touch()
-                self._store.save(task)
+                self._save(task)
 
     def _failed(self, task_id: str, message: str) -> None:
-        with self._lock:
+        with self._locked():
             task = self._tasks.get(task_id)
             if task is None:
                 return
@@ -518,7 +520,7 @@ class DownloadManager:
     def _settings_changed(self, settings: Settings) -> None:
         if self._own_http:
             self.http.set_proxy(settings.proxy)
-        with self._lock:
+        with self._locked():
             self._pump()
 
     # ================================================================ state and events
@@ -532,12 +534,54 @@ class DownloadManager:
         task.status = new_status
         task.touch()
         if save:
-            self._store.save(task)
+            self._save(task)
         self._changed.notify_all()
         self._emit(UPDATE_DOWNLOAD_TASK, task)
 
     def _emit(self, event: str, task: DownloadTask) -> None:
-        self.events.emit(event, task.event_payload())
+        self._task_events[task.task_id] = self._queue_event(event, task.event_payload())
+
+    # Under the lock, records and events are only queued; the thread writes the records when it
+    # lets go of the lock, and events go to the listeners from a thread of their own.  So a
+    # slow disk (fsync on a NAS) or a slow listener never stalls other tasks or the routes.
+    @contextmanager
+    def _locked(self, wait_events: bool = False) -> Iterator[None]:
+        """The manager's lock; on leaving the outermost one, this thread writes the records it
+        changed and (``wait_events``) waits until its events reached the listeners."""
+        local = self._local
+        depth = getattr(local, "depth", 0)
+        if depth == 0:
+            local.saves, local.event = [], 0
+        local.depth = depth + 1
+        try:
+            with self._lock:
+                yield
+        finally:
+            local.depth = depth
+            if depth == 0:
+                saves, local.saves = local.saves, []
+                for snapshot in saves:
+                    self._store.write(snapshot)
+                if wait_events and local.event:
+                    self._outbox.wait_delivered(local.event, timeout=60)
+
+    def _save(self, task: DownloadTask, durable: bool = True) -> None:
+        """Save ``task`` (lock held): written once this thread lets go of the lock."""
+        snapshot = self._store.snapshot(task, durable)
+        saves = getattr(self._local, "saves", None)
+        if getattr(self._local, "depth", 0) and saves is not None:
+            saves.append(snapshot)
+        else:
+            self._store.write(snapshot)
+
+    def _queue_event(self, event: str, payload: dict) -> int:
+        number = self._outbox.put(event, payload)
+        self._local.event = number
+        return number
+
+    def _wake_waiters(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
 
 def _hash_file(path: Path) -> str:

@@ -55,6 +55,75 @@ class EventHub:
                 log.exception("event listener failed for %s", event)
 
 
+class EventQueue:
+    """Hands events to an ``EventHub`` from a thread of its own, in the order they were put.
+
+    Whoever produces events (a download's worker, a route) only appends here, so a slow
+    listener (a busy websocket, a database) never holds up a download, a lock or a request.
+    The delivery thread starts with the first event and ends after a second with nothing to do.
+    ``wait_delivered`` lets a caller that must see its events handled (an API call returning,
+    a waiter seeing a task finish) wait for exactly that.
+    """
+
+    IDLE_SECONDS = 1.0
+
+    def __init__(self, hub: EventHub, on_delivered: Callable[[], None] | None = None) -> None:
+        self._hub = hub
+        self._on_delivered = on_delivered or (lambda: None)
+        self._cond = threading.Condition()
+        self._queue: list[tuple[int, str, dict]] = []
+        self._put = 0
+        self._delivered = 0
+        self._thread: threading.Thread | None = None
+
+    def put(self, event: str, payload: dict[str, Any]) -> int:
+        """Queue one event; returns its number for ``wait_delivered``."""
+        with self._cond:
+            self._put += 1
+            self._queue.append((self._put, event, payload))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="mm-events", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+            return self._put
+
+    @property
+    def last(self) -> int:
+        with self._cond:
+            return self._put
+
+    def delivered(self, number: int) -> bool:
+        with self._cond:
+            return self._delivered >= number
+
+    def wait_delivered(self, number: int, timeout: float | None = None) -> bool:
+        """Until event ``number`` went to every listener (at once on the delivery thread itself:
+        a listener that calls back into the manager must not wait for itself)."""
+        if threading.current_thread() is self._thread:
+            return self.delivered(number)
+        with self._cond:
+            return self._cond.wait_for(lambda: self._delivered >= number, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    self._cond.wait(self.IDLE_SECONDS)
+                if not self._queue:
+                    self._thread = None
+                    return
+                batch, self._queue = self._queue, []
+            for number, event, payload in batch:
+                self._hub.emit(event, payload)
+                with self._cond:
+                    self._delivered = number
+                    self._cond.notify_all()
+            try:
+                self._on_delivered()
+            except Exception:
+                log.exception("event delivery callback failed")
+
+
 class Throttle:
     """Allows an action at most ``per_second`` times a second (per key)."""
 
