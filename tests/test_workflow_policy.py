@@ -36,6 +36,7 @@ def entry(name, url="https://huggingface.co/a/b/resolve/main/x.safetensors", dir
     return {"name": name, "url": url, "directory": directory, **extra}
 
 
+@pytest.mark.loopback_only_network  # private, link-local and public addresses (none is ever asked)
 def test_each_refusal_has_its_reason(service):
     svc, _models, _cache = service
     refs = listing(svc, [
@@ -70,6 +71,7 @@ def test_each_refusal_has_its_reason(service):
     assert cred.status == "missing" and "hunter2" not in str(cred.to_json()) and "abcdef123" not in str(cred.to_json())
 
 
+@pytest.mark.loopback_only_network
 def test_allow_any_host_still_refuses_internal_addresses(service):
     svc, _models, _cache = service
     refs = listing(svc, [entry("a.safetensors", "https://public.example/a.safetensors"),

@@ -18,6 +18,7 @@ from support.aiohttp_app import AppServer
 from support.downloads import payload
 from support.fake_hub import FakeHub
 from support.model_files import safetensors_file
+from support.workflow_images import FIXTURES, PNG_NAME, WEBP_NAME
 
 REPO = "acme/workflow-models"
 
@@ -148,6 +149,7 @@ def png_with(texts: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.loopback_only_network  # a public host, refused without being asked
 def test_png_body_and_query_options(env):
     graph = workflow(("VAELoader", "x.safetensors",
                       {"name": "x.safetensors", "directory": "vae", "url": "https://example.org/x.safetensors"}))
@@ -160,6 +162,17 @@ def test_png_body_and_query_options(env):
     assert "example.org is not on the list of allowed hosts" in listed["models"][0]["reason"]
     refused = http.post(base("/model-manager/workflow-models/download"), data=body).json()
     assert refused["tasks"] == [] and refused["refused"][0]["name"] == "x.safetensors"
+
+
+@pytest.mark.parametrize("name", [PNG_NAME, WEBP_NAME])
+def test_images_comfyui_wrote_as_bodies(env, name):
+    body = (FIXTURES / name).read_bytes()
+    http, base = env["http"], env["url"]
+    listed = http.post(base("/model-manager/workflow-models?sizes=false"), data=body)
+    assert listed.status_code == 200, listed.text
+    assert [(m["directory"], m["name"], m["status"], m["node_ids"]) for m in listed.json()["models"]] == [
+        ("loras", "MoXinV1.safetensors", "missing", ["13"]), ("loras", "blindbox_v1_mix.safetensors", "missing", ["11"]),
+        ("checkpoints", "dreamshaper_8.safetensors", "missing", ["4"])]
 
 
 def test_bad_bodies(env):
