@@ -23,7 +23,7 @@ from .redact import redact_url
 
 USER_AGENT = "comfyui-model-manager/0.1 (+https://github.com/comfyui-model-manager)"
 CONNECT_TIMEOUT = 15.0
-#: A read that sees no byte for this long counts as a stall (contract: 60 s).
+#: A read that sees no byte for this long counts as a stall (60 s: slow links still send something every few seconds).
 READ_TIMEOUT = 60.0
 MAX_REDIRECTS = 10
 _REDIRECTS = {301, 302, 303, 307, 308}

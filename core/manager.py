@@ -421,13 +421,11 @@ class DownloadManager:
             os.replace(partial_path_for(destination), destination)
         # Sidecars (Civitai info, preview) before "completed", so whoever reacts to completion
         # (a scan, the browser) finds them; they are a bonus, so a failure is only logged.
-        hook = resolved.after_complete
-        if hook is not None:
-            try:
-                hook(destination, resolved)
-            except Exception as exc:
-                log.warning("after-download step for %s failed: %s", redact_url(url),
-                            self.settings.redactor(str(exc)))
+        try:
+            self.sources.after_complete(destination, resolved)
+        except Exception as exc:
+            log.warning("after-download step for %s failed: %s", redact_url(url),
+                        self.settings.redactor(str(exc)))
         with self._locked():
             task = self._task(task_id)
             task.sha256 = result.sha256

@@ -1,4 +1,4 @@
-"""The download task record: what is persisted (JSON, never pickle) and what the contract shows.
+"""The download task record: what is persisted (JSON, never pickle) and what clients see.
 
 ``to_json()`` gives exactly the keys clients see (REST, events, CLI); ``to_record()``/``from_record()`` add what the
 manager needs to continue after a restart (destination, expected size, ETag, the byte ranges
@@ -26,7 +26,7 @@ ACTIVE = frozenset({DOWNLOADING, VERIFYING})
 #: Statuses after which nothing happens unless the user asks again.
 FINISHED = frozenset({COMPLETED, FAILED, CANCELLED})
 
-#: Keys of the contract's task JSON, in contract order.
+#: Keys of the task JSON clients see, in the order they are written.
 CONTRACT_KEYS = (
     "task_id", "url", "source", "model_type", "filename", "status", "downloaded_bytes",
     "total_bytes", "progress", "speed_bps", "eta_seconds", "sha256", "verified", "error",
@@ -60,7 +60,7 @@ class DownloadTask:
     prompt_id: str | None = None
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
-    # --- persisted for resume, not part of the contract JSON ---------------------------
+    # --- persisted for resume, not in the JSON clients see ---------------------------
     sha256_expected: bool = False  # True when ``sha256`` came from the user or the source
     etag: str | None = None  # strong validator of the URL the bytes came from
     missing: list[list[int | None]] | None = None  # [[start, end_or_None], ...] still to fetch

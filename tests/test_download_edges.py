@@ -523,22 +523,26 @@ def test_after_complete_runs_once_the_file_is_in_place(tmp_path, hosts, hook_fai
     seen = []
 
     class _SidecarSource(_TokenSource):
-        def resolve(self, url):
-            resolved = super().resolve(url)
-
-            def write_sidecar(destination, done):
-                seen.append(destination.read_bytes() == data)  # the model is already in place
-                if hook_fails:
-                    raise OSError("the preview server is down")
-                destination.with_suffix(".civitai.info").write_text("{}")
-
-            resolved.after_complete = write_sidecar
-            return resolved
+        def after_complete(self, destination, resolved):
+            seen.append(destination.read_bytes() == data)  # the model is already in place
+            if hook_fails:
+                raise OSError("the preview server is down")
+            destination.with_suffix(".civitai.info").write_text("{}")
 
     manager = _manager_with(tmp_path, _SidecarSource(api.url("/download")))
     task = download_once(manager, request("fakeapi:model", model_type="auto"), timeout=10)
     assert task.status == "completed" and seen == [True]
     assert (tmp_path / "models/loras/model.civitai.info").exists() is (not hook_fails)
+
+
+def test_a_resolved_download_is_plain_data():
+    """What a source hands the downloader holds values only (no callables), so it can be
+    copied, compared and shown; the after-download step belongs to the source."""
+    import dataclasses
+
+    resolved = ResolvedDownload(source="x", url="https://h/f", display_url="https://h/f")
+    assert all(not callable(getattr(resolved, f.name)) for f in dataclasses.fields(resolved))
+    assert dataclasses.replace(resolved) == resolved
 
 
 def test_retry_after_from_headers_in_every_spelling():

@@ -32,10 +32,12 @@ class ResolvedDownload:
     etag: str | None = None
     accepts_ranges: bool | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    after_complete: Callable[[Path, "ResolvedDownload"], None] | None = None
 
 
 class Source(Protocol):
+    """A kind of link.  A source may also define ``after_complete(model_path, resolved)``: the
+    step after its file is verified and in place (Civitai writes its sidecars there)."""
+
     name: str
 
     def matches(self, url: str) -> bool: ...
@@ -77,3 +79,12 @@ class SourceRegistry:
                 return source.resolve(url)
         check_http_url(url)  # raises a clear InvalidInput for file://, ftp://, garbage
         raise AssertionError("the direct source accepts every http(s) URL")
+
+    def after_complete(self, model_path: Path, resolved: ResolvedDownload) -> None:
+        """Run the ``after_complete`` step of the source that resolved the download, if it has one."""
+        for source in self.sources():
+            if source.name == resolved.source:
+                step: Callable[[Path, ResolvedDownload], None] | None = getattr(source, "after_complete", None)
+                if step is not None:
+                    step(model_path, resolved)
+                return

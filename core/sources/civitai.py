@@ -226,10 +226,10 @@ class CivitaiSource:
             sha256=expected_sha256(item),
             size=None,  # sizeKB is rounded; the storage's Content-Length is the truth
             metadata=metadata,
-            after_complete=self._write_sidecars,
         )
 
-    def _write_sidecars(self, model_path: Path, resolved: ResolvedDownload) -> None:
+    def after_complete(self, model_path: Path, resolved: ResolvedDownload) -> None:
+        """The verified file is in place: write its Civitai info, preview and description."""
         from ..civitai_sidecars import write_civitai_sidecars
 
         try:
