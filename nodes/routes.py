@@ -39,10 +39,14 @@ def _task_json(task: Any) -> dict:
     return task.to_json()
 
 
-def _own_preview(runtime: Runtime, model_type: str, preview: Path) -> Path | None:
-    """The real path of ``preview`` when it lies in the type's folders or our state folder, else
-    None: a symlinked sidecar (``x.webp -> /etc/...``) can never expose another file.  The real
-    path is what gets served, so the check and the read name the same file."""
+def _preview_file(runtime: Runtime, model_type: str, name: str) -> Path | None:
+    """The real path of the model's preview when it lies in the type's folders or our state
+    folder, else None: a symlinked sidecar (``x.webp -> /etc/...``) can never expose another file.
+    The real path is what gets served, so the check and the read name the same file.  Blocking
+    (the index, ``realpath``): call it off the loop."""
+    preview = runtime.index.preview_path(model_type, name)
+    if preview is None:
+        return None
     real = Path(os.path.realpath(preview))
     allowed = [*runtime.folders.get(model_type).roots, runtime.state_dir]
     return real if any(is_within(real, Path(os.path.realpath(root))) for root in allowed) else None
@@ -183,8 +187,7 @@ class ModelManagerRoutes:
 
     async def _get_preview(self, runtime: Runtime, request: web.Request, name: str) -> web.StreamResponse:
         location = await self._locate(runtime, request, name)
-        preview = await off_loop(runtime.executor, runtime.index.preview_path, location.model_type, location.name)
-        real = None if preview is None else _own_preview(runtime, location.model_type, preview)
+        real = await off_loop(runtime.executor, _preview_file, runtime, location.model_type, location.name)
         if real is None:
             raise NotFound(f"{location.model_type}/{location.name} has no preview")
         original = request.query.get("original") in ("1", "true")
@@ -300,7 +303,9 @@ class ModelManagerRoutes:
     # -- settings and types -------------------------------------------------------------
     async def get_settings(self, request: web.Request) -> web.Response:
         runtime = await self.runtime()
-        return web.json_response(runtime.settings.public_view())
+        # off the loop: the Hub token may come from a file (huggingface_hub's saved login)
+        view = await off_loop(runtime.executor, runtime.settings.public_view)
+        return web.json_response(view)
 
     async def put_settings(self, request: web.Request) -> web.Response:
         body = await read_json_object(request, allow_empty=False)

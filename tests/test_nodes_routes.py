@@ -361,3 +361,34 @@ def test_the_node_rest_and_manager_refuse_bad_fields_with_the_same_words(env):
     assert words in DownloadModel.VALIDATE_INPUTS(url=link, subfolder="../../etc")
     assert "64 hexadecimal" in DownloadModel.VALIDATE_INPUTS(url=link, sha256="abc")
     assert env["files"].requests_for("/files/never.safetensors") == []
+
+
+def test_the_settings_view_reads_the_token_file_off_the_loop(env, tmp_path, monkeypatch):
+    """huggingface_hub's saved login is a file; a file that cannot be read at once (here a FIFO
+    nobody writes yet, like a slow network home folder) must not stall the server: other
+    requests are answered while GET /settings waits for it."""
+    import os
+
+    fifo = tmp_path / "hf-token"
+    os.mkfifo(fifo)
+    for name in ("HF_TOKEN", "HF_HUB_DISABLE_IMPLICIT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_TOKEN_PATH", str(fifo))
+    url = env["url"]
+    assert requests.get(url("/model-manager/types"), timeout=10).status_code == 200  # the runtime exists
+    answers: dict = {}
+    waiting = threading.Thread(target=lambda: answers.update(
+        settings=requests.get(url("/model-manager/settings"), timeout=30)))
+    waiting.start()
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert requests.get(url("/model-manager/types"), timeout=5).status_code == 200
+        assert time.monotonic() - started < 2.0
+        assert "settings" not in answers  # still waiting for the file
+    finally:
+        with open(fifo, "w", encoding="utf-8") as writer:  # lets the reader go
+            writer.write("hf_savedlogin0123456789\n")
+        waiting.join(15)
+    assert answers["settings"].status_code == 200
+    assert answers["settings"].json()["huggingface_token_set"] is True
