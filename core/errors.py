@@ -6,6 +6,9 @@ secrets: callers build them from redacted URLs only.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 
 class ModelManagerError(Exception):
     """Base class: a failure with a message a user can act on."""
@@ -103,3 +106,42 @@ class InsufficientSpace(ModelManagerError):
 class Cancelled(ModelManagerError):
     code = "cancelled"
     http_status = 409
+
+
+class FilePermissionDenied(ModelManagerError):
+    """The process may not read or change a file of the model library (permissions, a
+    read-only folder or filesystem)."""
+
+    code = "permission_denied"
+    http_status = 403
+
+
+def error_for_os_error(exc: OSError, action: str) -> ModelManagerError:
+    """The error to show for a file-system failure while trying to ``action`` ("delete
+    loras/x.safetensors"): a file that vanished is a 404, permissions a 403, a folder in the way
+    a 409, a full disk a 507;
+    anything else keeps its reason in the message."""
+    import errno
+
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        return NotFound(f"could not {action}: the file is gone (moved or deleted meanwhile?)")
+    if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+        return FilePermissionDenied(f"could not {action}: {reason}; check the permissions of the model "
+                                    "folder for the user ComfyUI runs as")
+    if isinstance(exc, (IsADirectoryError, FileExistsError)):
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return Conflict(f"could not {action}: a folder or file is in the way{where}")
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return InsufficientSpace(f"could not {action}: {reason}")
+    return ModelManagerError(f"could not {action}: {reason}")
+
+
+@contextmanager
+def file_errors(action: str) -> Iterator[None]:
+    """An OSError inside the block (a file vanished, permission denied, read-only folder, disk
+    full) becomes the matching error with a message that says what failed."""
+    try:
+        yield
+    except OSError as exc:
+        raise error_for_os_error(exc, action) from None

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from ..core.errors import InvalidInput, NotFound
+from ..core.errors import InvalidInput, NotFound, file_errors
 from ..core.paths import is_within
 from ..core.validation import download_fields, model_name, model_type_choice
 from ..core.redact import Redactor
@@ -50,6 +50,12 @@ def _preview_file(runtime: Runtime, model_type: str, name: str) -> Path | None:
     real = Path(os.path.realpath(preview))
     allowed = [*runtime.folders.get(model_type).roots, runtime.state_dir]
     return real if any(is_within(real, Path(os.path.realpath(root))) for root in allowed) else None
+
+
+def _read_file(action: str, read: Callable[..., Any], *args: Any) -> Any:
+    """``read(*args)`` with a file that vanished or may not be read as a 404/403 that says so."""
+    with file_errors(action):
+        return read(*args)
 
 
 class ModelManagerRoutes:
@@ -191,7 +197,8 @@ class ModelManagerRoutes:
         if real is None:
             raise NotFound(f"{location.model_type}/{location.name} has no preview")
         original = request.query.get("original") in ("1", "true")
-        served = await off_loop(runtime.executor, runtime.previews.get, real, original)
+        served = await off_loop(runtime.executor, _read_file, f"read the preview of {location.model_type}/{location.name}",
+                                runtime.previews.get, real, original)
         # nosniff: the browser takes the image type we send and never sniffs the bytes for HTML.
         # private: a model's preview is nobody else's business; no-cache: kept by the browser but
         # revalidated (a 304 without a body) so a new preview shows at once.
@@ -199,7 +206,8 @@ class ModelManagerRoutes:
                    "X-Content-Type-Options": "nosniff"}
         if etag_matches(request.headers.get("If-None-Match", ""), served.etag):
             return web.Response(status=304, headers=headers)
-        data = await off_loop(runtime.executor, served.path.read_bytes)
+        data = await off_loop(runtime.executor, _read_file, f"read the preview of {location.model_type}/{location.name}",
+                              served.path.read_bytes)
         return web.Response(body=data, content_type=served.content_type, headers=headers)
 
     async def patch_model(self, request: web.Request) -> web.Response:

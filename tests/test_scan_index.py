@@ -318,15 +318,18 @@ def test_an_unreadable_saved_index_means_a_fresh_scan(tmp_path, models, content)
     index = make_index(tmp_path)
     assert [r["name"] for r in index.list_models("loras")] == ["a.safetensors"]
     # The listing returns at the end of the index phase; the scan saves the index just after.
+    # Wait (bounded) until the file is the new index, not the unreadable one it replaces.
     deadline = time.monotonic() + 10
-    while True:
+    saved = None
+    while time.monotonic() < deadline:
         try:
             saved = json.loads((tmp_path / "state" / "model_index.json").read_text())
-            break
         except ValueError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
+            saved = None
+        entries = saved.get("entries") if isinstance(saved, dict) else None
+        if entries and saved.get("version") == 1 and isinstance(entries[0], dict) and "record" in entries[0]:
+            break
+        time.sleep(0.02)
     assert saved["version"] == 1 and saved["entries"][0]["record"]["name"] == "a.safetensors"
 
 

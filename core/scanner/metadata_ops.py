@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +143,15 @@ def _stem_shared(model_path: Path, stem: str, siblings: list[str], sidecars: set
             if (model_path.parent / name).is_file():
                 return True
     return False
+
+
+@dataclass(frozen=True)
+class DeletedModel:
+    model_type: str
+    name: str
+    files: list[Path]  # where the files were
+    trash_id: str | None  # None: deleted for good
+
+    def to_json(self) -> dict:
+        return {"model_type": self.model_type, "name": self.name, "files": [str(p) for p in self.files],
+                "trash_id": self.trash_id}
