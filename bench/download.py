@@ -1,240 +1,231 @@
-"""Download benchmark (not part of the test run): ``python bench/download.py [--size-mib 1024]``.
+"""Download benchmark (not part of the test run): ``python bench/download.py``.
 
-Starts nginx (Debian's ``/usr/sbin/nginx``) as our own process on a free 127.0.0.1 port with a
-temporary config: ``/files/`` serves at full speed, ``/limited/`` with ``limit_rate 20m`` per
-connection.  Then prints, measured in this run:
+Whole processes, timed from outside (start to exit, Python's start-up included), interleaved
+(the order rotates each round) and reported as median [min - max]; ratios are taken against a
+reference measured in the same run, pair by pair and as a ratio of medians.  Never best-of: on a
+shared machine one lucky run says nothing.
 
-1. wall time of our download of a 1 GiB file (default settings, sha256 verified) / ``curl -o``;
-2. speed-up of default settings (4 connections) over ``connections_per_download=1`` under the
-   20 MB/s per-connection limit (256 MiB file);
-3. peak RSS of the downloading process (a subprocess; ``ru_maxrss``);
-4. CPU seconds (user + system) per GiB.
+1. **Loopback, full speed**: a 1 GiB file from the local server: our CLI
+   (``python -m comfyui_model_manager.core.cli download URL --sha256 HEX``: streamed, verified,
+   renamed into place, task record written) against ``curl -o`` (no verification).
+   Target: median ours / median curl <= 1.10.
+2. **20 MB/s per connection** (``limit_rate``): a 256 MiB file: our CLI (default settings:
+   starts with one connection and opens three more when it sees the limit) against ``curl``
+   (one connection) and, when installed, ``aria2c -x4 -s4`` checking the same sha256.
 
-Each of our downloads runs in a fresh subprocess (``bench/download.py --child``) that reports
-its own wall time from submit to verified file, CPU time and peak RSS as JSON; the whole
-process time (Python start included) is printed too.
+The server is nginx when installed (``apt-get install -y nginx-light aria2``), else a Python
+fallback; the first line says which.  Peak RSS for a 4 GiB download: ``bench/download_memory.py``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import resource
 import shutil
-import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-MiB = 1024 * 1024
-NGINX = "/usr/sbin/nginx"
+from local_server import MiB, LocalServer, make_file, sha256_of
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    peak_rss_mb: float
 
 
-def make_file(path: Path, size: int) -> None:
-    block = os.urandom(8 * MiB)
-    with open(path, "wb") as fh:
-        written = 0
-        while written < size:
-            part = block[: min(len(block), size - written)]
-            fh.write(part)
-            written += len(part)
-
-
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-error_log {root}/error.log warn;
-pid {root}/nginx.pid;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path {root}/tmp;
-    proxy_temp_path {root}/tmp;
-    fastcgi_temp_path {root}/tmp;
-    uwsgi_temp_path {root}/tmp;
-    scgi_temp_path {root}/tmp;
-    types {{ application/octet-stream safetensors; }}
-    server {{
-        listen 127.0.0.1:{port};
-        location /files/ {{ alias {root}/www/; }}
-        location /limited/ {{ alias {root}/www/; limit_rate 20m; }}
-    }}
-}}
+#: Runs a command and reports its wall time, CPU and peak RSS.  A child's peak RSS (``ru_maxrss``)
+#: starts at the RSS of the process that spawned it, so the spawning is done by this small
+#: process (``python -S``: about 8 MB) rather than by the benchmark itself; the wall time is taken
+#: around the command only, so the spawner's own start-up is in nobody's figure.
+SPAWNER = """
+import json, os, sys, time
+report, command = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.posix_spawnp(command[0], command, os.environ)
+_pid, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+with open(report, "w") as fh:
+    json.dump({"code": os.waitstatus_to_exitcode(status), "wall": wall,
+               "cpu": usage.ru_utime + usage.ru_stime, "rss_kib": usage.ru_maxrss}, fh)
 """
 
 
-def start_nginx(root: Path, port: int) -> subprocess.Popen:
-    (root / "tmp").mkdir(exist_ok=True)
-    conf = root / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(root=root, port=port))
-    proc = subprocess.Popen([NGINX, "-p", str(root), "-c", str(conf), "-g", "user root;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit(f"nginx did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+def timed(command: list[str], log: Path, env: dict[str, str] | None = None) -> Run:
+    """Run ``command`` to its end, its output into ``log``; wall time, CPU and peak RSS."""
+    report = log.with_suffix(".json")
+    with open(log, "wb") as out:
+        subprocess.run([sys.executable, "-S", "-c", SPAWNER, str(report), *command],
+                       stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, check=True)
+    result = json.loads(report.read_text())
+    if result["code"] != 0:
+        tail = log.read_text(errors="replace")[-2000:]
+        raise SystemExit(f"{command[0]} exited with {result['code']}:\n{tail}")
+    return Run(result["wall"], result["cpu"], result["rss_kib"] / 1024)
 
 
-def run_curl(url: str, dest: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run(["curl", "-s", "-f", "-o", str(dest), url], check=True)
-    elapsed = time.perf_counter() - started
-    dest.unlink()
-    return elapsed
+class Contenders:
+    """The commands compared; each ``run(name)`` starts from an empty destination folder."""
+
+    def __init__(self, dest: Path, url: str, sha256: str, size: int, pycache: Path | None = None) -> None:
+        self.dest, self.url, self.sha256, self.size, self.pycache = dest, url, sha256, size, pycache
+        self.log = dest.parent / f"{dest.name}.log"
+
+    def _fresh(self) -> Path:
+        shutil.rmtree(self.dest, ignore_errors=True)
+        self.dest.mkdir(parents=True)
+        return self.dest
+
+    def run(self, name: str) -> Run:
+        dest = self._fresh()
+        if name.startswith("ours"):
+            home = dest / "home"
+            home.mkdir()
+            if name == "ours -c1":
+                (home / "settings.json").write_text('{"connections_per_download": 1}')
+            env = {**os.environ, "COMFYUI_MODEL_MANAGER_HOME": str(home)}
+            env.pop("COMFYUI_PATH", None)
+            if self.pycache is not None:
+                env["PYTHONPYCACHEPREFIX"] = str(self.pycache)
+            command = [sys.executable, "-m", "comfyui_model_manager.core.cli", "download", self.url,
+                       "--type", "checkpoints", "--models-dir", str(dest / "models"), "--sha256", self.sha256]
+            result = timed(command, self.log, env)
+            landed = dest / "models" / "checkpoints" / Path(self.url).name
+        elif name == "curl":
+            landed = dest / "curl.out"
+            result = timed(["curl", "-s", "-f", "-o", str(landed), self.url], self.log)
+        elif name == "aria2c -x4":
+            landed = dest / "aria2.out"
+            result = timed(["aria2c", "-q", "-x4", "-s4", "--file-allocation=none", "--allow-overwrite=true",
+                            "--auto-file-renaming=false", f"--checksum=sha-256={self.sha256}",
+                            "-d", str(dest), "-o", landed.name, self.url], self.log)
+        else:
+            raise ValueError(name)
+        if landed.stat().st_size != self.size:
+            raise SystemExit(f"{name}: {landed} holds {landed.stat().st_size} bytes, expected {self.size}")
+        shutil.rmtree(dest, ignore_errors=True)
+        return result
 
 
-def run_ours(url: str, work: Path, connections: int) -> dict:
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--child", url, str(work), str(connections)],
-                         check=True, capture_output=True, text=True)
-    result = json.loads(out.stdout)
-    result["process_wall"] = time.perf_counter() - started
-    shutil.rmtree(work)
-    return result
+def byte_compile(pycache: Path) -> str:
+    """Compile the pack's modules once into ``pycache`` (what ``pip install`` does at install
+    time), so that no run pays for compiling them: with ``PYTHONDONTWRITEBYTECODE`` set, or in a
+    read-only checkout, every run would otherwise compile them again."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("comfyui_model_manager")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("install the pack first: pip install -e .")
+    package = list(spec.submodule_search_locations)[0]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-x", r"[/\\](tests|bench|\.venv)[/\\]", package],
+                   env={**os.environ, "PYTHONPYCACHEPREFIX": str(pycache)}, check=True, stdout=subprocess.DEVNULL)
+    return package
 
 
-def child(url: str, work: Path, connections: int) -> None:
-    """Runs in a subprocess: one download with the real manager, then report as JSON."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
-    from comfyui_model_manager.core.manager import DownloadManager, DownloadRequest
-    from comfyui_model_manager.core.model_types import ModelFolders
-    from comfyui_model_manager.core.settings import Settings
-
-    import logging
-
-    ramp_notes: list[str] = []
-
-    class _Notes(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if "opening" in record.getMessage():
-                ramp_notes.append(record.getMessage())
-
-    transfer_log = logging.getLogger("comfyui_model_manager.core.transfer")
-    transfer_log.setLevel(logging.INFO)
-    transfer_log.addHandler(_Notes())
-    settings = Settings(work / "settings.json", environ={})
-    settings.update({"connections_per_download": connections})
-    manager = DownloadManager(ModelFolders.from_models_dir(work / "models"), work / "state", settings)
-    manager.start()
-    started = time.perf_counter()
-    task, _ = manager.submit(DownloadRequest(url=url, model_type="checkpoints"))
-    task = manager.wait(task.task_id)
-    wall = time.perf_counter() - started
-    manager.shutdown()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({
-        "status": task.status, "error": task.error, "sha256": task.sha256, "bytes": task.total_bytes,
-        "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024,
-        "ramp": ramp_notes,
-    }))
+def interleaved(contenders: Contenders, names: list[str], rounds: int) -> dict[str, list[Run]]:
+    runs: dict[str, list[Run]] = {name: [] for name in names}
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            runs[name].append(contenders.run(name))
+    return runs
 
 
-def sha256_of(path: Path) -> str:
-    import hashlib
+def spread(values: list[float], unit: str = "s", digits: int = 3) -> str:
+    unit = f" {unit}" if unit else ""
+    return (f"{statistics.median(values):.{digits}f}{unit} [{min(values):.{digits}f} - "
+            f"{max(values):.{digits}f}]")
 
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(8 * MiB), b""):
-            h.update(chunk)
-    return h.hexdigest()
+
+def report(title: str, runs: dict[str, list[Run]], reference: str, targets: dict[str, str]) -> None:
+    print(title)
+    width = max(len(name) for name in runs)
+    for name, values in runs.items():
+        print(f"  {name:<{width}}  wall {spread([r.wall for r in values])}   "
+              f"cpu {spread([r.cpu for r in values], digits=2)}   "
+              f"peak RSS {spread([r.peak_rss_mb for r in values], 'MB', 0)}")
+    ref = [r.wall for r in runs[reference]]
+    for name, values in runs.items():
+        if name == reference:
+            continue
+        walls = [r.wall for r in values]
+        pairs = [a / b for a, b in zip(walls, ref)]
+        print(f"  {name} / {reference}: median/median {statistics.median(walls) / statistics.median(ref):.3f}"
+              f"   pair by pair {spread(pairs, '', 3)}   {targets.get(name, '')}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--limited-mib", type=int, default=256)
-    parser.add_argument("--runs", type=int, default=5, help="best of N for the 1 GiB comparison")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024, help="the loopback file (default 1024)")
+    parser.add_argument("--runs", type=int, default=5, help="interleaved rounds of the loopback case")
+    parser.add_argument("--limited-mib", type=int, default=256, help="the rate-limited file (default 256)")
+    parser.add_argument("--limited-runs", type=int, default=3, help="interleaved rounds of the limited case")
+    parser.add_argument("--limit-mbps", type=float, default=20, help="per-connection limit, MB/s (default 20)")
+    parser.add_argument("--single", action="store_true",
+                        help="also run ours with connections_per_download=1 in the limited case")
+    parser.add_argument("--skip-limited", action="store_true", help="only the loopback case")
+    parser.add_argument("--skip-loopback", action="store_true", help="only the limited case")
+    parser.add_argument("--server", choices=("auto", "nginx", "python"), default="auto")
+    parser.add_argument("--no-bytecode", action="store_true",
+                        help="do not byte-compile the pack first (each run then compiles it if "
+                             "PYTHONDONTWRITEBYTECODE is set)")
     parser.add_argument("--dest", type=Path, default=None,
-                        help="folder the downloads (ours and curl's) land in; default: the temp folder "
-                             "on the same disk as nginx's files (e.g. /dev/shm for a disk-free comparison)")
-    parser.add_argument("--skip-limited", action="store_true", help="only the 1 GiB comparison")
+                        help="folder the downloads land in (default: a temp folder next to the served "
+                             "files; e.g. /dev/shm for a disk-free comparison)")
     args = parser.parse_args()
-    if not Path(NGINX).exists() or not shutil.which("curl"):
-        raise SystemExit("needs /usr/sbin/nginx and curl")
+    if not shutil.which("curl"):
+        raise SystemExit("needs curl (apt-get install -y curl)")
     root = Path(tempfile.mkdtemp(prefix="mm-bench-"))
-    os.chmod(root, 0o755)
-    (root / "www").mkdir()
-    big, limited = root / "www/big.safetensors", root / "www/limited.safetensors"
-    make_file(big, args.size_mib * MiB)
-    make_file(limited, args.limited_mib * MiB)
-    expected_big = sha256_of(big)
-    port = free_port()
-    nginx = start_nginx(root, port)
+    dest_root = Path(tempfile.mkdtemp(prefix="mm-bench-dest-", dir=args.dest)) if args.dest else root
+    pycache = None if args.no_bytecode else root / "pycache"
     try:
-        base = f"http://127.0.0.1:{port}"
-        dest = Path(tempfile.mkdtemp(prefix="mm-bench-dest-", dir=args.dest)) if args.dest else root
-        curl_times, ours, single = [], [], []
-        contenders = ["curl", 4, 1]
-        for run in range(args.runs):  # interleaved, order rotated, best of N: such machines are noisy
-            for who in contenders[run % 3:] + contenders[:run % 3]:
-                if who == "curl":
-                    curl_times.append(run_curl(f"{base}/files/big.safetensors", dest / "curl.out"))
-                    continue
-                result = run_ours(f"{base}/files/big.safetensors", dest / "ours", who)
-                assert result["status"] == "completed" and result["sha256"] == expected_big, result
-                (ours if who == 4 else single).append(result)
-        best = min(ours, key=lambda r: r["wall"])
-        best_single = min(single, key=lambda r: r["wall"])
-        curl_best = min(curl_times)
-        gib = best["bytes"] / (1024 * MiB)
-        print(f"{args.size_mib} MiB file from nginx on 127.0.0.1 to {dest} (best of {args.runs}, interleaved)")
-        print(f"  curl -o                         : {curl_best:.3f} s   (all runs: "
-              f"{', '.join(f'{t:.2f}' for t in curl_times)})")
-        print(f"  ours, default settings          : {best['wall']:.3f} s   (submit -> verified file in place; "
-              f"whole process incl. Python start {best['process_wall']:.3f} s; all runs: "
-              f"{', '.join(format(r['wall'], '.2f') for r in ours)})")
-        print(f"  ours, connections_per_download=1: {best_single['wall']:.3f} s")
-        ramped = sum(1 for r in ours if r["ramp"])
-        print(f"  default runs that opened extra connections: {ramped} of {len(ours)}"
-              + (f" ({ours[0]['ramp'][0] if ours[0]['ramp'] else ''})" if ramped else ""))
-        print(f"  ratio ours / curl               : {best['wall'] / curl_best:.3f}   (target <= 1.10; "
-              f"whole process: {best['process_wall'] / curl_best:.3f}; one connection: "
-              f"{best_single['wall'] / curl_best:.3f})")
-        import statistics
-
-        median_ratio = statistics.median(r["wall"] for r in ours) / statistics.median(curl_times)
-        print(f"  median ours / median curl       : {median_ratio:.3f}   (the spread of this machine)")
-        print(f"  peak RSS of the download process: {max(r['max_rss_mb'] for r in ours + single):.1f} MB (target <= 150)")
-        print(f"  CPU seconds per GiB             : {best['cpu'] / gib:.2f} (user+system, whole process)")
-
-        if args.skip_limited:
-            return
-        url = f"{base}/limited/limited.safetensors"
-        one = run_ours(url, root / "ours", 1)
-        default = run_ours(url, root / "ours", 4)
-        assert one["status"] == default["status"] == "completed", (one, default)
-        print(f"{args.limited_mib} MiB under nginx limit_rate 20m per connection")
-        print(f"  connections_per_download=1      : {one['wall']:.2f} s ({args.limited_mib * MiB / one['wall'] / 1e6:.1f} MB/s)")
-        print(f"  default (4 connections)         : {default['wall']:.2f} s ({args.limited_mib * MiB / default['wall'] / 1e6:.1f} MB/s)")
-        print(f"  speed-up                        : {one['wall'] / default['wall']:.2f}x  (target >= 3.5)")
+        if pycache is not None:
+            package = byte_compile(pycache)
+            print(f"our modules ({package}) byte-compiled once into {pycache}, as an install does")
+        with LocalServer(root, limit_bps=int(args.limit_mbps * 1e6), prefer=args.server) as server:
+            print(f"server: {server.kind} on 127.0.0.1:{server.port}; downloads land in {dest_root}; "
+                  f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+            if not args.skip_loopback:
+                big = server.www / "big.safetensors"
+                make_file(big, args.size_mib * MiB)
+                expected = sha256_of(big)
+                contenders = Contenders(dest_root / "loopback", server.url(big.name), expected, big.stat().st_size,
+                                        pycache)
+                runs = interleaved(contenders, ["curl", "ours"], args.runs)
+                report(f"{args.size_mib} MiB at full speed over loopback, {args.runs} interleaved rounds, "
+                       "whole processes", runs, "curl", {"ours": "(target <= 1.10)"})
+                big.unlink()
+            if not args.skip_limited:
+                limited = server.www / "limited.safetensors"
+                make_file(limited, args.limited_mib * MiB)
+                expected = sha256_of(limited)
+                names = ["curl", "ours"] + (["ours -c1"] if args.single else [])
+                if shutil.which("aria2c"):
+                    names.append("aria2c -x4")
+                else:
+                    print("(aria2c not installed: apt-get install -y aria2)")
+                contenders = Contenders(dest_root / "limited", server.url(limited.name, limited=True), expected,
+                                        limited.stat().st_size, pycache)
+                runs = interleaved(contenders, names, args.limited_runs)
+                report(f"{args.limited_mib} MiB at {args.limit_mbps:g} MB/s per connection, {args.limited_runs} "
+                       "interleaved rounds, whole processes (aria2c checks the sha256 too)", runs, "curl",
+                       {"ours": "(we were 1/4.1 = 0.244 of curl)"})
+                if "aria2c -x4" in runs:
+                    ours = statistics.median(r.wall for r in runs["ours"])
+                    aria = statistics.median(r.wall for r in runs["aria2c -x4"])
+                    print(f"  ours / aria2c -x4: median/median {ours / aria:.3f}   (we were 0.94)")
+            print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:
-        nginx.terminate()
-        nginx.wait(10)
         shutil.rmtree(root, ignore_errors=True)
         if args.dest:
-            shutil.rmtree(dest, ignore_errors=True)
+            shutil.rmtree(dest_root, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]))
-    else:
-        main()
+    main()

@@ -8,7 +8,10 @@ mixed sidecars, then prints:
 - hashing throughput of ``FileHasher`` as a ratio of Python's ``hashlib.sha256`` over the same
   bytes in the same run (target >= 0.85), on a real (non-sparse) file.
 
-Usage: python bench/scan.py [--count 10000] [--hash-mib 512] [--dir /tmp/somewhere]
+Every figure is the median [min - max] of ``--rounds`` interleaved rounds (each cold round starts
+from an empty state folder; the OS page cache is not dropped); ratios are taken pair by pair.
+
+Usage: python bench/scan.py [--count 10000] [--hash-mib 512] [--rounds 3] [--dir /tmp/somewhere]
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import struct
 import sys
 import tempfile
@@ -86,38 +90,47 @@ def new_index(models: Path, state: Path) -> ModelIndex:
                       refresh_on_first_list=False)
 
 
-def drop_caches_hint() -> None:
-    """Cold means "our state is empty"; the OS page cache is not dropped (needs root and hurts others)."""
 
 
-def bench_index(base: Path, count: int) -> dict[str, float]:
-    models, state = base / "models", base / "state"
+
+def bench_index(base: Path, count: int, rounds: int) -> dict[str, list[float]]:
+    """``rounds`` interleaved rounds, each from an empty state folder: cold scan, warm rescan,
+    warm start (a new index listing the persisted one, then its rescan)."""
+    models = base / "models"
     started = time.perf_counter()
     stats = build_library(models, count)
     built = time.perf_counter() - started
     print(f"library: {stats} built in {built:.1f} s")
 
-    times: dict[str, float] = {}
+    times: dict[str, list[float]] = {}
 
     def timed(name: str, action):
         wall, cpu = time.perf_counter(), time.process_time()
         result = action()
-        times[name] = time.perf_counter() - wall
-        times[name + "_cpu"] = time.process_time() - cpu
+        times.setdefault(name, []).append(time.perf_counter() - wall)
+        times.setdefault(name + "_cpu", []).append(time.process_time() - cpu)
         return result
 
-    index = new_index(models, state)
-    report = timed("cold", lambda: index.scan("all"))
-    assert report.count == stats["models"], (report.count, stats)
-    timed("warm", lambda: index.scan("all"))
-    restarted = new_index(models, state)
-    listed = timed("warm_list", lambda: restarted.list_models(None))
-    assert len(listed) == stats["models"]
-    timed("warm_restart_scan", lambda: restarted.scan("all"))
-    return {**times, "index_bytes": (state / "model_index.json").stat().st_size}
+    for round_index in range(rounds):
+        state = base / f"state-{round_index}"
+        index = new_index(models, state)
+        report = timed("cold", lambda: index.scan("all"))
+        assert report.count == stats["models"], (report.count, stats)
+        timed("warm", lambda: index.scan("all"))
+        restarted = new_index(models, state)
+        listed = timed("warm_list", lambda: restarted.list_models(None))
+        assert len(listed) == stats["models"]
+        timed("warm_restart_scan", lambda: restarted.scan("all"))
+        times.setdefault("index_bytes", []).append((state / "model_index.json").stat().st_size)
+    return times
 
 
-def bench_hash(base: Path, mib: int) -> dict[str, float]:
+def spread(values: list[float], digits: int = 2) -> str:
+    """median [min - max]"""
+    return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f} - {max(values):.{digits}f}]"
+
+
+def bench_hash(base: Path, mib: int, rounds: int) -> dict:
     path = base / "hash.bin"
     chunk = os.urandom(16 << 20)
     with open(path, "wb") as fh:
@@ -146,19 +159,20 @@ def bench_hash(base: Path, mib: int) -> dict[str, float]:
         return time.perf_counter() - t0, digest
 
     results = {"ours": [], "file": [], "memory": []}
-    for _ in range(3):  # interleave and keep the best of three for each
+    for _ in range(rounds):  # interleaved; medians, min and max below
         for name, fn in (("ours", ours), ("file", plain_file), ("memory", plain_memory)):
             seconds, digest = fn()
             results[name].append((seconds, digest))
     digests = {d for runs in results.values() for _, d in runs}
     assert len(digests) == 1, "digests differ"
-    best = {name: min(s for s, _ in runs) for name, runs in results.items()}
+    seconds = {name: [s for s, _ in runs] for name, runs in results.items()}
     del data
-    return {"size": size, **{f"{k}_mb_s": size / v / 1e6 for k, v in best.items()},
-            "ratio_vs_memory": best["memory"] / best["ours"], "ratio_vs_file_digest": best["file"] / best["ours"]}
+    return {"size": size, "seconds": seconds,
+            "ratio_vs_memory": [m / o for m, o in zip(seconds["memory"], seconds["ours"])],
+            "ratio_vs_file_digest": [f / o for f, o in zip(seconds["file"], seconds["ours"])]}
 
 
-def bench_scan_hashing(base: Path, files: int = 8, mib: int = 32) -> dict[str, float]:
+def bench_scan_hashing(base: Path, rounds: int, files: int = 8, mib: int = 32) -> dict:
     """A whole ``scan --hashes`` (worker threads, cache writes) against plain sequential hashlib."""
     models = base / "hash-models"
     folder = models / "checkpoints"
@@ -168,7 +182,7 @@ def bench_scan_hashing(base: Path, files: int = 8, mib: int = 32) -> dict[str, f
             fh.write(os.urandom(mib << 20))
     paths = sorted(folder.iterdir())
     plain_runs, our_runs = [], []
-    for attempt in range(3):  # interleaved, best of three (the machine may be shared)
+    for attempt in range(rounds):  # interleaved; medians, min and max below
         t0 = time.perf_counter()
         for path in paths:
             with open(path, "rb") as fh:
@@ -182,9 +196,8 @@ def bench_scan_hashing(base: Path, files: int = 8, mib: int = 32) -> dict[str, f
     t0 = time.perf_counter()
     index.scan("checkpoints", compute_hashes=True)
     cached = time.perf_counter() - t0
-    plain, ours = min(plain_runs), min(our_runs)
-    return {"total_mib": files * mib, "plain": plain, "ours": ours, "cached": cached,
-            "workers": index.hash_workers}
+    return {"total_mib": files * mib, "plain": plain_runs, "ours": our_runs, "cached": cached,
+            "workers": index.hash_workers, "ratio": [p / o for p, o in zip(plain_runs, our_runs)]}
 
 
 def main() -> None:
@@ -192,27 +205,31 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--hash-mib", type=int, default=512)
     parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians, min and max)")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="mm-bench-", dir=args.dir))
     try:
-        index = bench_index(base, args.count)
-        print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (wall times suffer from other load)")
-        print(f"cold index  ({args.count} models): {index['cold']:.2f} s wall, {index['cold_cpu']:.2f} s CPU"
-              f"   (target <= 3 s)")
-        print(f"warm rescan ({args.count} models): {index['warm']:.2f} s wall, {index['warm_cpu']:.2f} s CPU"
-              f"   (target <= 1 s)")
-        print(f"warm start: list from disk {index['warm_list']:.2f} s, then rescan {index['warm_restart_scan']:.2f} s"
-              f"   (index file {index['index_bytes'] / 1e6:.1f} MB)")
-        hashing = bench_hash(base, args.hash_mib)
-        print(f"hashing {hashing['size'] >> 20} MiB: FileHasher {hashing['ours_mb_s']:.0f} MB/s, "
-              f"hashlib.sha256 on the bytes in memory {hashing['memory_mb_s']:.0f} MB/s, "
-              f"hashlib.file_digest {hashing['file_mb_s']:.0f} MB/s")
-        print(f"hashing ratio vs hashlib.sha256 over the same bytes: {hashing['ratio_vs_memory']:.2f} "
-              f"(target >= 0.85); vs hashlib.file_digest: {hashing['ratio_vs_file_digest']:.2f}")
-        scan_hash = bench_scan_hashing(base)
+        print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
+              f"(wall times suffer from other load); median [min - max] of {args.rounds} interleaved rounds")
+        index = bench_index(base, args.count, args.rounds)
+        print(f"cold index  ({args.count} models): {spread(index['cold'])} s wall, "
+              f"{spread(index['cold_cpu'])} s CPU   (target <= 3 s)")
+        print(f"warm rescan ({args.count} models): {spread(index['warm'])} s wall, "
+              f"{spread(index['warm_cpu'])} s CPU   (target <= 1 s)")
+        print(f"warm start: list from disk {spread(index['warm_list'])} s, then rescan "
+              f"{spread(index['warm_restart_scan'])} s   (index file {index['index_bytes'][0] / 1e6:.1f} MB)")
+        hashing = bench_hash(base, args.hash_mib, args.rounds)
+        speeds = {name: [hashing["size"] / s / 1e6 for s in runs] for name, runs in hashing["seconds"].items()}
+        print(f"hashing {hashing['size'] >> 20} MiB (MB/s): FileHasher {spread(speeds['ours'], 0)}, "
+              f"hashlib.sha256 on the bytes in memory {spread(speeds['memory'], 0)}, "
+              f"hashlib.file_digest {spread(speeds['file'], 0)}")
+        print(f"hashing ratio vs hashlib.sha256 over the same bytes, pair by pair: "
+              f"{spread(hashing['ratio_vs_memory'])} (target >= 0.85); "
+              f"vs hashlib.file_digest: {spread(hashing['ratio_vs_file_digest'])}")
+        scan_hash = bench_scan_hashing(base, args.rounds)
         print(f"scan --hashes of {scan_hash['total_mib']} MiB in 8 files ({scan_hash['workers']} workers): "
-              f"{scan_hash['ours']:.2f} s vs sequential hashlib.file_digest {scan_hash['plain']:.2f} s "
-              f"(ratio {scan_hash['plain'] / scan_hash['ours']:.2f}, best of 3); rescan from the cache {scan_hash['cached']:.3f} s")
+              f"{spread(scan_hash['ours'])} s vs sequential hashlib.file_digest {spread(scan_hash['plain'])} s "
+              f"(ratio pair by pair {spread(scan_hash['ratio'])}); rescan from the cache {scan_hash['cached']:.3f} s")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
