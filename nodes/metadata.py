@@ -1,7 +1,7 @@
 """SetModelPreview and DeleteModel: change what sits beside a model file."""
 from __future__ import annotations
 
-import math
+import os
 from typing import Any
 
 from ..core.errors import InvalidInput
@@ -21,8 +21,10 @@ class _ChangeModelNode(PickerNode):
     RETURN_TYPES: tuple = ()
 
     @classmethod
-    def IS_CHANGED(cls, **_: Any) -> float:
-        return math.nan  # writing is the point: run every time it is queued
+    def IS_CHANGED(cls, **_: Any) -> str:
+        """A new value on every call: writing is the point, so it runs every time it is queued.
+        (Not ``math.nan``: that is one object, and ComfyUI's cache finds it again by identity.)"""
+        return os.urandom(8).hex()
 
 
 class SetModelPreview(_ChangeModelNode):

@@ -86,6 +86,16 @@ def test_download_is_changed_without_a_known_file_always_runs():
     assert value == "generation-0"  # nothing delivered yet: a stable value
 
 
+def test_nodes_that_change_files_run_every_time_they_are_queued():
+    """ComfyUI keeps a node's result while IS_CHANGED gives back the same key: the value must never
+    be found again in a dict (math.nan would be, by identity), or a second delete is skipped."""
+    for name in ("DeleteModel", "SetModelPreview"):
+        node = pack.NODE_CLASS_MAPPINGS[name]
+        first = node.IS_CHANGED(model_type="loras", model_name="x.safetensors")
+        second = node.IS_CHANGED(model_type="loras", model_name="x.safetensors")
+        assert second not in {first: True}, name
+
+
 def test_picker_validation_messages():
     assert validate_picker("loras", "sub/x.safetensors", {}) is True
     assert validate_picker("loras", None, {"model_name": "STRING"}) is True
