@@ -3,6 +3,7 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { cancelScan, getScan, listTasks, taskAction } from "./api.js";
+import { EVENTS, loadStylesheet } from "./events.js";
 import { ACTIVE_STATUSES } from "./format.js";
 import { confirmAction, downloadMenuItems, patchExtraMenuOptions, scanMenuItems } from "./menu.js";
 import { DOWNLOAD_NODE, NodeProgress, SCAN_NODE } from "./node_progress.js";
@@ -14,14 +15,6 @@ import {
 } from "./toasts.js";
 import { installUndoToasts } from "./undo_toast.js";
 
-const EVENTS = Object.freeze({
-  create: "model_manager.create_download_task",
-  update: "model_manager.update_download_task",
-  complete: "model_manager.complete_download_task",
-  remove: "model_manager.delete_download_task",
-  scanUpdate: "model_manager.update_scan_task",
-  scanComplete: "model_manager.complete_scan_task",
-});
 const KIND_OF_CLASS = { [DOWNLOAD_NODE]: "download", [SCAN_NODE]: "scan" };
 const REFRESH_DELAY_MS = 400;
 /** A node error this soon after its task failed or was cancelled repeats what was shown. */
@@ -40,18 +33,20 @@ class ModelManagerUI {
     this.refreshTimer = null;
     /** prompt_id -> the workflow that was open when it started (node ids repeat across workflows) */
     this.promptWorkflows = new Map();
+    /** the Models sidebar tab, when this frontend has sidebar tabs */
+    this.sidebar = null;
   }
 
   // -- lifetime ------------------------------------------------------------------------
   async setup() {
-    this.loadStyles();
+    loadStylesheet(new URL("./model_manager.css", import.meta.url));
     this.listen(EVENTS.create, (task) => this.onTask(task));
     this.listen(EVENTS.update, (task) => this.onTask(task));
     this.listen(EVENTS.complete, (task) => this.onTask(task, true));
     this.listen(EVENTS.remove, ({ task_id }) => this.onTaskRemoved(task_id));
     this.listen(EVENTS.scanUpdate, (scan) => this.onScan(scan));
     this.listen(EVENTS.scanComplete, (scan) => this.onScanComplete(scan));
-    installUndoToasts(this.app, (name, handler) => this.listen(name, handler), () => this.scheduleLoaderRefresh());
+    installUndoToasts(this.app, (name, handler) => this.listen(name, handler), (type) => this.modelsChanged(type));
     api.addEventListener("executing", (event) => {
       const detail = event.detail;
       this.executingNodeId = detail == null ? null : String(detail?.node ?? detail);
@@ -63,13 +58,6 @@ class ModelManagerUI {
     api.addEventListener("execution_error", (event) => this.onExecutionError(event.detail));
     api.addEventListener("reconnected", () => this.loadTasks());
     await this.loadTasks();
-  }
-
-  loadStyles() {
-    const href = new URL("./model_manager.css", import.meta.url).href;
-    if (document.querySelector(`link[href="${href}"]`)) return;
-    const link = Object.assign(document.createElement("link"), { rel: "stylesheet", href });
-    document.head.appendChild(link);
   }
 
   listen(name, handler) {
@@ -195,13 +183,17 @@ class ModelManagerUI {
     }
   }
 
-  /** The ScanModels node a scan belongs to: named in the event, already following, or running. */
+  /**
+   * The ScanModels node a scan belongs to: named in the event, already following, or running.
+   * A finished scan is never adopted by another node (a late answer of an old scan would
+   * otherwise land on the first idle node).
+   */
   scanController(scan) {
     const scans = [...this.controllers].filter((controller) => controller.kind === "scan");
     const byId = (id) => scans.find((controller) => controller.matches(id));
-    return byId(scan.node_id)
-      ?? scans.find((controller) => controller.taskId === scan.scan_id)
-      ?? byId(this.executingNodeId)
+    const named = byId(scan.node_id) ?? scans.find((controller) => controller.taskId === scan.scan_id);
+    if (named || scan.finished || scan.node_id != null) return named;
+    return byId(this.executingNodeId)
       ?? scans.find((controller) => !controller.taskId
         && [scan.model_type, "all", undefined].includes(controller.widgetValue("model_type")));
   }
@@ -224,6 +216,12 @@ class ModelManagerUI {
     else if (kind === "download") {
       showToast(this.app, { severity: "error", summary: "Download failed", detail: message, life: 12000 });
     }
+  }
+
+  /** A model of `modelType` was deleted or restored: loader lists and the sidebar follow. */
+  modelsChanged(modelType) {
+    this.scheduleLoaderRefresh();
+    this.sidebar?.modelsChanged(modelType);
   }
 
   /** New files show up in loader nodes' lists without reloading the page. */
@@ -288,7 +286,7 @@ app.registerExtension({
   settings: settingDefinitions(),
   setup: async () => {
     const ready = ui.setup(); // its event listeners are in place before the sidebar's
-    registerSidebar(app, ui.store);
+    ui.sidebar = registerSidebar(app, ui.store);
     await ready;
   },
   nodeCreated: (node) => ui.nodeCreated(node),

@@ -1,17 +1,12 @@
 // Toasts through ComfyUI's toast API (app.extensionManager.toast); on frontends without it,
 // a small self-closing DOM note (never alert(), which would block the page).
+import { noteBox } from "./events.js";
 import { modelLabel } from "./format.js";
 
 const FALLBACK_ID = "mm-toast-fallback";
 
 function fallbackToast({ severity, summary, detail, life }) {
-  let box = document.getElementById(FALLBACK_ID);
-  if (!box) {
-    box = document.createElement("div");
-    box.id = FALLBACK_ID;
-    box.className = "mm-toast-fallback";
-    document.body.appendChild(box);
-  }
+  const box = noteBox(FALLBACK_ID, "mm-toast-fallback");
   const note = document.createElement("div");
   note.className = `mm-toast mm-toast-${severity}`;
   const title = document.createElement("strong");

@@ -1,34 +1,26 @@
 // "Deleted NAME — Undo" for 15 s after every model delete (event model_manager.delete_model),
-// whether it came from our UI, a DeleteModel node, the REST API or another tab. ComfyUI's toast
-// API shows text only, so this note is our own small element with an Undo button; Undo calls the
-// restore route, then the loaders' lists are refreshed like after a download.
+// whether it came from the sidebar, a DeleteModel node, the REST API or another tab: the one Undo
+// of the page. ComfyUI's toast API shows text only, so this note is our own small element with an
+// Undo button; Undo calls the restore route, then whoever lists models is told, like after a
+// download.
 import { restoreFromTrash } from "./api.js";
+import { EVENTS, noteBox } from "./events.js";
 import { showToast, toastActionError } from "./toasts.js";
 
-export const DELETE_MODEL_EVENT = "model_manager.delete_model";
+export const DELETE_MODEL_EVENT = EVENTS.modelDeleted;
 export const UNDO_LIFE_MS = 15000;
 const BOX_ID = "mm-undo-toasts";
 
-function container() {
-  let box = document.getElementById(BOX_ID);
-  if (!box) {
-    box = document.createElement("div");
-    box.id = BOX_ID;
-    box.className = "mm-undo-toasts";
-    document.body.appendChild(box);
-  }
-  return box;
-}
-
 /**
- * Shows the note for one delete. `refreshLoaders()` runs after the delete and after a restore.
+ * Shows the note for one delete. `modelsChanged(modelType)` runs after a restore.
  * Returns the note's element (it removes itself after `life` ms or once Undo has finished).
  */
-export function showUndoToast(app, payload, refreshLoaders, life = UNDO_LIFE_MS) {
+export function showUndoToast(app, payload, modelsChanged, life = UNDO_LIFE_MS) {
   const { trash_id: trashId, model_type: modelType, name } = payload ?? {};
   const note = document.createElement("div");
   note.className = "mm-toast mm-undo-toast";
-  note.dataset.trashId = trashId;
+  note.setAttribute("role", "status");
+  Object.assign(note.dataset, { trashId, modelType, name });
   const text = document.createElement("span");
   text.textContent = `Deleted ${name} — `;
   const undo = document.createElement("button");
@@ -41,7 +33,10 @@ export function showUndoToast(app, payload, refreshLoaders, life = UNDO_LIFE_MS)
   close.title = "Dismiss";
   close.textContent = "×";
   note.append(text, undo, close);
-  container().appendChild(note);
+  noteBox(BOX_ID, "mm-undo-toasts").appendChild(note);
+  // Deleted from our sidebar with the keyboard: the focus (lost with the Delete button) goes to Undo.
+  const focused = document.activeElement;
+  if (!focused || focused === document.body || focused.closest?.(".mm-sb")) undo.focus({ preventScroll: true });
   let timer = setTimeout(() => note.remove(), life);
   close.addEventListener("click", () => { clearTimeout(timer); note.remove(); });
   undo.addEventListener("click", async () => {
@@ -55,7 +50,7 @@ export function showUndoToast(app, payload, refreshLoaders, life = UNDO_LIFE_MS)
         severity: "success", summary: "Restored", life: 5000,
         detail: `${modelType}/${model?.name ?? name} is back.`,
       });
-      refreshLoaders?.();
+      modelsChanged?.(modelType);
     } catch (error) {
       undo.disabled = false;
       undo.textContent = "Undo";
@@ -66,12 +61,22 @@ export function showUndoToast(app, payload, refreshLoaders, life = UNDO_LIFE_MS)
   return note;
 }
 
-/** Listens for deletes: `listen(name, handler)` is the extension's event subscription. */
-export function installUndoToasts(app, listen, refreshLoaders) {
+/** Moves the focus to the Undo of `modelType`/`name`'s note, if it is shown (keyboard users). */
+export function focusUndoOf(modelType, name) {
+  const note = [...document.querySelectorAll(".mm-undo-toast")]
+    .find((n) => n.dataset.modelType === modelType && n.dataset.name === name);
+  note?.querySelector(".mm-undo-button")?.focus({ preventScroll: true });
+}
+
+/**
+ * Listens for deletes: `listen(name, handler)` is the extension's event subscription;
+ * `modelsChanged(modelType)` runs after each delete and each restore (loader lists, the sidebar).
+ */
+export function installUndoToasts(app, listen, modelsChanged) {
   listen(DELETE_MODEL_EVENT, (payload) => {
-    refreshLoaders?.(); // the deleted file leaves the loaders' lists
+    modelsChanged?.(payload?.model_type); // the deleted file leaves the lists
     if (payload?.trash_id) {
-      showUndoToast(app, payload, refreshLoaders);
+      showUndoToast(app, payload, modelsChanged);
     } else {
       showToast(app, {
         severity: "info", summary: "Deleted for good", life: 6000,

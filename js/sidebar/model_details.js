@@ -1,50 +1,17 @@
 // One model's details inside the sidebar: preview (Set preview from a file or a pasted image),
 // description (sanitised; Edit / Save through PATCH), trigger words (Copy), facts, sidecars,
-// links, and Delete (to the trash, with Undo).
-import { api } from "../../../scripts/api.js";
+// links, and Delete (to the trash; the page-wide "Deleted NAME — Undo" note offers the Undo).
 import { formatBytes } from "../format.js";
 import { showToast, toastActionError } from "../toasts.js";
 import { basename, button, clear, copyText, h, spinner } from "./dom.js";
-import { deleteModel, getModel, listTrash, restoreTrash, saveDescription, uploadPreview } from "./requests.js";
+import { deleteModel, getModel, saveDescription, uploadPreview } from "./requests.js";
 import { renderDescription } from "./sanitize.js";
-
-const UNDO_SECONDS = 15;
-const DELETE_EVENT = "model_manager.delete_model";
 
 function civitaiLink(model) {
   const ids = model.civitai;
   if (!ids?.model_id) return null;
   const version = ids.version_id ? `?modelVersionId=${encodeURIComponent(ids.version_id)}` : "";
   return `https://civitai.com/models/${encodeURIComponent(ids.model_id)}${version}`;
-}
-
-/** The trash id of a just deleted model: from the delete event, else from the trash list. */
-function waitForTrashId(model, timeoutMs = 3000) {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = (id) => {
-      if (done) return;
-      done = true;
-      api.removeEventListener(DELETE_EVENT, listener);
-      clearTimeout(timer);
-      resolve(id ?? null);
-    };
-    const listener = (event) => {
-      const detail = event.detail ?? {};
-      if (detail.model_type === model.type && detail.name === model.name) finish(detail.trash_id);
-    };
-    api.addEventListener(DELETE_EVENT, listener);
-    const timer = setTimeout(async () => {
-      try {
-        const items = await listTrash();
-        const mine = items.filter((item) => item.model_type === model.type && item.name === model.name)
-          .sort((a, b) => (b.deleted_at ?? 0) - (a.deleted_at ?? 0));
-        finish(mine[0]?.id);
-      } catch {
-        finish(null);
-      }
-    }, timeoutMs);
-  });
 }
 
 export class ModelDetails {
@@ -220,7 +187,6 @@ export class ModelDetails {
 
   async remove() {
     const model = this.model;
-    const trashId = waitForTrashId(model);
     try {
       await deleteModel(model.type, model.name);
     } catch (error) {
@@ -228,45 +194,6 @@ export class ModelDetails {
       return;
     }
     this.onBack();
-    this.onDeleted?.(model, trashId);
+    this.onDeleted?.(model);
   }
-}
-
-/** "Deleted NAME — Undo" inside `container` for UNDO_SECONDS; Undo restores from the trash. */
-export function showUndo(app, container, model, trashIdPromise, onRestored) {
-  clear(container);
-  container.hidden = false;
-  let seconds = UNDO_SECONDS;
-  const label = h("span", { text: `Deleted ${basename(model.name)}` });
-  const undo = button("Undo", async () => {
-    undo.disabled = true;
-    const id = await trashIdPromise;
-    if (!id) {
-      showToast(app, { severity: "error", summary: "Cannot undo", detail: "The model was deleted for good (no trash entry)." });
-      return;
-    }
-    try {
-      await restoreTrash(id);
-      stop();
-      showToast(app, { severity: "success", summary: "Restored", detail: basename(model.name), life: 3000 });
-      onRestored?.();
-    } catch (error) {
-      undo.disabled = false;
-      toastActionError(app, "undo delete", error);
-    }
-  }, { icon: "pi-undo", className: "mm-sb-primary mm-sb-small" });
-  const countdown = h("span", { className: "mm-sb-hint", text: `${seconds}s` });
-  container.append(label, undo, countdown);
-  const timer = setInterval(() => {
-    seconds -= 1;
-    countdown.textContent = `${seconds}s`;
-    if (seconds <= 0) stop();
-  }, 1000);
-  function stop() {
-    clearInterval(timer);
-    clear(container);
-    container.hidden = true;
-  }
-  undo.focus();
-  return stop;
 }

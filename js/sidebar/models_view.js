@@ -1,11 +1,12 @@
 // The Models view: folder type, search, sort, a virtualised grid or list, a Scan button with
 // live progress, and the details of the model clicked.
-import { cancelScan } from "../api.js";
+import { cancelScan, getScan } from "../api.js";
 import { formatBytes } from "../format.js";
+import { focusUndoOf } from "../undo_toast.js";
 import { showToast, toastActionError } from "../toasts.js";
 import { basename, button, clear, h, select, spinner } from "./dom.js";
 import { startModelDrag } from "./loaders.js";
-import { ModelDetails, showUndo } from "./model_details.js";
+import { ModelDetails } from "./model_details.js";
 import { listModels, listTypes, previewUrl, startScan } from "./requests.js";
 import { VirtualGrid } from "./virtual_grid.js";
 
@@ -45,9 +46,11 @@ export class ModelsView {
     this.sortSelect = select("Sort", SORTS, this.sort, (value) => { this.sort = value; this.load(); });
     this.modeButton = button("List view", () => this.toggleMode(), { icon: "pi-list", iconOnly: true });
     this.scanButton = button("Scan", () => this.scan(), { icon: "pi-sync" });
+    this.deepScan = h("input", { type: "checkbox", "aria-label": "Also hash and fetch Civitai info" });
+    const deepLabel = h("label", { className: "mm-sb-check", title: "Computes sha256 of every file and looks each up on Civitai (slower)" },
+      this.deepScan, h("span", { text: "hashes + Civitai" }));
     this.scanLine = h("div", { className: "mm-sb-scan", hidden: true, "aria-live": "polite" });
     this.count = h("div", { className: "mm-sb-count", "aria-live": "polite" });
-    this.undoBar = h("div", { className: "mm-sb-undo", role: "status", hidden: true });
     this.grid = new VirtualGrid({
       fetchPage: (offset, limit) => listModels({ type: this.type, offset, limit, q: this.q, sort: this.sort }),
       renderItem: (model) => this.card(model),
@@ -58,17 +61,17 @@ export class ModelsView {
     this.details = new ModelDetails(app, {
       onBack: () => this.closeDetails(),
       onChanged: (model) => this.changed(model),
-      onDeleted: (model, trashId) => {
+      onDeleted: (model) => {
         this.load();
-        showUndo(this.app, this.undoBar, model, trashId, () => this.load());
+        focusUndoOf(model.type, model.name); // when the note came first; else it takes the focus itself
       },
       previewSrc: (model) => this.previewSrc(model),
     });
     this.library = h("div", { className: "mm-sb-library" },
-      h("div", { className: "mm-sb-toolbar" }, this.typeSelect, this.scanButton),
+      h("div", { className: "mm-sb-toolbar" }, this.typeSelect, this.scanButton, deepLabel),
       h("div", { className: "mm-sb-toolbar" }, this.search),
       h("div", { className: "mm-sb-toolbar" }, this.sortSelect, this.modeButton),
-      this.scanLine, this.undoBar, this.count, this.grid.element);
+      this.scanLine, this.count, this.grid.element);
     this.element = h("section", { className: "mm-sb-models", "aria-label": "Models" }, this.library, this.details.element);
   }
 
@@ -169,7 +172,7 @@ export class ModelsView {
     if (this.scanId) return;
     this.scanButton.disabled = true;
     try {
-      const { scan_id: scanId } = await startScan(this.type);
+      const { scan_id: scanId } = await startScan(this.type, this.deepScan.checked);
       this.scanId = scanId;
       this.showScan({ scan_id: scanId, status: "scanning", scanned: 0, total: 0 });
     } catch (error) {
@@ -185,9 +188,27 @@ export class ModelsView {
     this.showScan(payload);
   }
 
+  /** The completion event has the counts but not how the scan ended: the route tells. */
+  async finishScan(scan) {
+    let status = scan.status;
+    if (!status) {
+      try {
+        status = (await getScan(scan.scan_id)).status;
+      } catch (error) {
+        console.warn("[Model Manager] could not read the scan status:", error.message);
+      }
+    }
+    this.showScan({ ...scan, status: status ?? "completed", final: true });
+  }
+
   showScan(scan) {
+    if (scan.finished && !scan.final) {
+      this.finishScan(scan);
+      return;
+    }
     clear(this.scanLine);
     this.scanLine.hidden = false;
+    this.scanLine.dataset.scanId = scan.scan_id ?? "";
     if (scan.finished) {
       this.scanId = null;
       this.scanButton.disabled = false;

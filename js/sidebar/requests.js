@@ -27,11 +27,9 @@ export const saveDescription = (type, name, description) =>
 
 export const deleteModel = (type, name) => request("DELETE", `/model-manager/models/${path(type, name)}`);
 
-export const listTrash = async () => (await request("GET", "/model-manager/trash"))?.items ?? [];
-
-export const restoreTrash = (id) => request("POST", `/model-manager/trash/${encodeURIComponent(id)}/restore`);
-
-export const startScan = (modelType) => request("POST", "/model-manager/scans", { model_type: modelType || "all" });
+/** `deep`: also hash every file and look it up on Civitai. */
+export const startScan = (modelType, deep = false) => request("POST", "/model-manager/scans",
+  { model_type: modelType || "all", ...(deep ? { compute_hashes: true, fetch_civitai_info: true } : {}) });
 
 /** The URL the page loads a preview from (the route answers 304 while it is unchanged). */
 export const previewUrl = (type, name, version = "") =>

@@ -1,6 +1,7 @@
 // The "Models" sidebar tab (id model-manager): Downloads and Models views, fed by the pack's
 // events and REST routes. Registered with app.extensionManager.registerSidebarTab.
 import { api } from "../../../scripts/api.js";
+import { EVENTS, loadStylesheet } from "../events.js";
 import { showToast } from "../toasts.js";
 import { h } from "./dom.js";
 import { DownloadsView } from "./downloads_view.js";
@@ -8,15 +9,6 @@ import { installCanvasDrop } from "./loaders.js";
 import { ModelsView } from "./models_view.js";
 
 export const TAB_ID = "model-manager";
-const EVENTS = {
-  create: "model_manager.create_download_task",
-  update: "model_manager.update_download_task",
-  complete: "model_manager.complete_download_task",
-  remove: "model_manager.delete_download_task",
-  scanUpdate: "model_manager.update_scan_task",
-  scanComplete: "model_manager.complete_scan_task",
-  modelDeleted: "model_manager.delete_model",
-};
 
 class Sidebar {
   constructor(app, store) {
@@ -79,6 +71,11 @@ class Sidebar {
     this.select(this.view);
   }
 
+  /** A model of `modelType` was deleted or restored (from anywhere): the library follows. */
+  modelsChanged(modelType) {
+    if (this.models.loaded && this.models.type === modelType) this.models.load();
+  }
+
   listen() {
     const on = (name, handler) => api.addEventListener(name, (event) => {
       try {
@@ -107,12 +104,6 @@ class Sidebar {
   }
 }
 
-function loadStyles() {
-  const href = new URL("./sidebar.css", import.meta.url).href;
-  if (document.querySelector(`link[href="${href}"]`)) return;
-  document.head.append(Object.assign(document.createElement("link"), { rel: "stylesheet", href }));
-}
-
 /** Registers the tab (frontends without sidebar tabs get nothing, and a console note). */
 export function registerSidebar(app, store) {
   const manager = app.extensionManager;
@@ -120,7 +111,7 @@ export function registerSidebar(app, store) {
     console.info("[Model Manager] this ComfyUI frontend has no sidebar tabs; the Models tab is not shown");
     return null;
   }
-  loadStyles();
+  loadStylesheet(new URL("./sidebar.css", import.meta.url));
   const sidebar = new Sidebar(app, store);
   sidebar.listen();
   manager.registerSidebarTab({
