@@ -389,7 +389,11 @@ def test_reload_during_a_download_reattaches_each_panel_to_its_task(page, comfy,
         assert task_ids[0] != task_ids[1]
         assert _task(comfy, task_ids[0])["filename"] == first_file.name
         assert _task(comfy, task_ids[1])["filename"] == second_file.name
-        time.sleep(1.0)  # the frontend saves the open workflow shortly after a change
+        # The frontend saves the open workflow (where depends on its version) shortly after a
+        # change; reload only once both nodes are in that copy, or the reload would drop them.
+        page.page.wait_for_function("""(names) => [localStorage, sessionStorage].some((store) =>
+            Object.keys(store).some((key) => names.every((n) => (store.getItem(key) ?? '').includes(n))))""",
+                                    arg=[first_file.name, second_file.name], timeout=20000, polling=200)
         page.reload()
         for node, task_id in zip((first, second), task_ids):
             after = page.wait_panel(node, f"p.taskId === {json.dumps(task_id)} && p.status === 'downloading'",

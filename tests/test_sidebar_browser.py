@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +20,15 @@ from typing import Any
 
 import pytest
 
-from support.browser import ComfyPage, chromium, quiet_comfy_user, require_browser
-from support.comfyui_harness import PACK_ROOT, ComfyUIServer, require_comfyui
+from support.browser import ComfyPage, chromium, require_browser, start_comfy_for_mode
+from support.comfyui_harness import PACK_ROOT, ComfyUIServer
 from support.fake_civitai import FakeCivitai
 from support.fake_hub import FakeHub
 from support.scanner_files import image_bytes, safetensors_bytes, write_safetensors
 
-pytestmark = [pytest.mark.comfyui, pytest.mark.browser]
+# The first test of a mode also starts ComfyUI and indexes 10,000 models: slow on a busy machine.
+pytestmark = [pytest.mark.comfyui, pytest.mark.browser, pytest.mark.timeout(480)]
 
-MODES = ("pinned", "newest", "newest-vue")
 BIG = 4 << 20  # 64 chunks of 64 KiB: ~5 s at the delays below, time to pause and resume
 CHUNK_DELAY = 0.08
 MANY = 10_000
@@ -44,15 +45,6 @@ XSS_DESCRIPTION = """# Totally normal model
 <form action="javascript:alert(1)"><button>go</button></form>
 Safe link: https://civitai.com/models/1
 """
-
-
-def frontend_args(mode: str) -> list[str]:
-    if mode == "pinned":
-        return []
-    root = os.environ.get("COMFYUI_FRONTEND_NEW_ROOT", "")
-    if not root or not Path(root, "index.html").is_file():
-        pytest.skip("COMFYUI_FRONTEND_NEW_ROOT does not name the newest frontend's static folder")
-    return ["--front-end-root", root]
 
 
 @dataclass
@@ -101,29 +93,22 @@ def _fill_models(models: Path) -> None:
         (many / f"emb_{index:05d}.safetensors").write_bytes(data)
 
 
-@pytest.fixture(scope="module", params=MODES)
-def stack(request, tmp_path_factory):
-    mode = request.param
-    installation = require_comfyui()
+@pytest.fixture(scope="module")
+def stack(frontend_mode, tmp_path_factory):
+    mode = frontend_mode.name
     executable = require_browser()
-    args = frontend_args(mode)
     base = tmp_path_factory.mktemp(f"sidebar-{mode}")
-    settings_file = quiet_comfy_user(base)
-    if mode == "newest-vue":
-        current = json.loads(settings_file.read_text())
-        current["Comfy.VueNodes.Enabled"] = True
-        settings_file.write_text(json.dumps(current))
     state = base / "user" / "model_manager"
     state.mkdir(parents=True)
     (state / "settings.json").write_text(json.dumps({"connections_per_download": 1}))
+    _fill_models(base / "models")
     civitai, hub = FakeCivitai(), FakeHub()
     facts = _fill_fakes(civitai, hub)
-    comfy = ComfyUIServer(installation, base, extra_args=args,
-                          env={"CIVITAI_BASE_URL": civitai.base_url, "HF_ENDPOINT": hub.endpoint})
-    _fill_models(comfy.models_dir)
     shots = tmp_path_factory.mktemp(f"shots-{mode}")
+    comfy = None
     try:
-        comfy.start()
+        comfy = start_comfy_for_mode(frontend_mode, base,
+                                     env={"CIVITAI_BASE_URL": civitai.base_url, "HF_ENDPOINT": hub.endpoint})
         for model_type in ("embeddings", "loras"):  # index once, so the tests time the UI, not the walk
             assert comfy.get(f"/model-manager/models?type={model_type}&limit=1", timeout=120).status_code == 200
         with chromium(tmp_path_factory.mktemp(f"profile-{mode}"), executable) as context:
@@ -133,7 +118,8 @@ def stack(request, tmp_path_factory):
             yield stack
             tab.page.close()
     finally:
-        comfy.stop()
+        if comfy is not None:
+            comfy.stop()
         civitai.close()
         hub.close()
         if mode == "pinned" and os.environ.get("MM_UPDATE_SCREENSHOTS") == "1":
@@ -442,20 +428,149 @@ def test_a_preview_uploaded_and_shown(page, stack, tmp_path) -> None:
     assert page.log.ours() == []
 
 
-def test_a_model_deleted_and_undone(page, stack) -> None:
-    if stack.comfy.get("/model-manager/trash").status_code == 404:
-        pytest.skip("the recoverable delete (trash routes) is not on this branch yet")
-    target = stack.comfy.models_dir / "loras" / "style_05.safetensors"
+LORA_LIST = "(id) => app.graph.getNodeById(id).widgets.find((w) => w.name === 'lora_name').options.values"
+
+
+def undo_notes(page: ComfyPage, name: str) -> list[str]:
+    """Every note on the page (ours and the frontend's toasts) that tells of deleting ``name``."""
+    return [text for text in page.toasts() if f"Deleted {name}" in text]
+
+
+def wait_loader_lists(page: ComfyPage, loader_id: int, name: str, present: bool) -> None:
+    """Waits until the LoraLoader's list has (or has not) ``name`` (the lists refresh on their own)."""
+    page.page.wait_for_function(f"([id, name]) => ({LORA_LIST})(id).includes(name) === {json.dumps(present)}",
+                                arg=[loader_id, name], timeout=15000)
+
+
+LISTS_PROBE = """
+import json, os, sys
+sys.path.insert(0, os.getcwd())
+sys.argv = ["main.py", "--base-directory", sys.argv[1]]
+import comfy.options
+comfy.options.enable_args_parsing()
+import folder_paths
+print(json.dumps({kind: folder_paths.get_filename_list(kind) for kind in folder_paths.folder_names_and_paths}))
+"""
+
+
+def comfyui_lists(comfy: ComfyUIServer) -> dict[str, list[str]]:
+    """folder_paths.get_filename_list of every folder type, asked in a fresh ComfyUI interpreter
+    with the same base directory (what every loader node offers)."""
+    run = subprocess.run([str(comfy.installation.python), "-c", LISTS_PROBE, str(comfy.base_dir)],
+                         cwd=comfy.installation.path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_a_model_deleted_from_the_sidebar_and_undone(page, stack) -> None:
+    name = "style_05.safetensors"
+    target = stack.comfy.models_dir / "loras" / name
     before = target.read_bytes()
-    details = open_details(page, "loras", "style_05.safetensors")
+    loader_id = page.add_node("LoraLoader", (600, 120))
+    page.evaluate("(id) => { app.graph.getNodeById(id).mode = 2; }", loader_id)
+    assert name in page.evaluate(LORA_LIST, loader_id)
+    details = open_details(page, "loras", name)
     details.get_by_role("button", name="Delete").click()
-    undo = page.page.locator(".mm-sb-undo")
-    undo.get_by_role("button", name="Undo").wait_for(timeout=10000)
-    assert "Deleted style_05.safetensors" in undo.inner_text()
+    note = page.page.locator(".mm-undo-toast", has_text=f"Deleted {name}")
+    note.get_by_role("button", name="Undo").wait_for(timeout=10000)
+    assert page.evaluate("() => document.activeElement?.classList.contains('mm-undo-button')")  # keyboard: Undo has focus
+    notes = undo_notes(page, name)
+    assert len(notes) == 1 and notes[0].startswith(f"Deleted {name} — Undo"), page.toasts()  # one Undo, ours
     assert not target.exists()
-    undo.get_by_role("button", name="Undo").click()
-    page.wait_toast("Restored")
+    panel = show_view(page, "Models")
+    page.page.wait_for_function("() => document.querySelector('.mm-sb-count')?.innerText.startsWith('0 models')",
+                                timeout=10000)  # the search for it finds nothing now
+    wait_loader_lists(page, loader_id, name, present=False)
+    assert len(undo_notes(page, name)) == 1, page.toasts()
+    note.get_by_role("button", name="Undo").click()
+    page.wait_toast("Restored", f"loras/{name}")
     assert target.read_bytes() == before
+    note.wait_for(state="detached", timeout=5000)
+    panel.locator(f".mm-sb-card[data-name='{name}']").wait_for(timeout=10000)  # back in the library
+    wait_loader_lists(page, loader_id, name, present=True)  # and on the loader's list
+    assert undo_notes(page, name) == []
+    assert page.log.ours() == []
+
+
+def test_a_delete_model_run_offers_one_undo_for_15_seconds(page, stack) -> None:
+    """A script's DeleteModel prompt (no browser involved): the page shows the one note, the trash
+    is on no ComfyUI list while the model is in it, and Undo brings it back everywhere."""
+    name = "style_07.safetensors"
+    target = stack.comfy.models_dir / "loras" / name
+    before = target.read_bytes()
+    loader_id = page.add_node("LoraLoader", (600, 120))
+    page.evaluate("(id) => { app.graph.getNodeById(id).mode = 2; }", loader_id)
+    panel = show_models(page, "loras")
+    search(page, panel, "style_07")
+    panel.locator(f".mm-sb-card[data-name='{name}']").wait_for(timeout=10000)
+    page.evaluate("""() => {  // when each note comes and goes, by the page's clock
+        window.__mmNotes = {};
+        const seen = (nodes, key) => [...nodes].filter((n) => n.classList?.contains('mm-undo-toast'))
+            .forEach((n) => { (window.__mmNotes[n.dataset.name] ??= {})[key] = performance.now(); });
+        new MutationObserver((changes) => changes.forEach((c) => { seen(c.addedNodes, 'added'); seen(c.removedNodes, 'removed'); }))
+            .observe(document.body, { childList: true, subtree: true });
+    }""")
+    with stack.comfy.websocket() as ws:
+        prompt_id = stack.comfy.queue_prompt({"1": {"class_type": "DeleteModel", "inputs": {
+            "model_type": "loras", "model_name": name, "confirm": True}}}, client_id=ws.client_id)
+        assert ws.wait_for_prompt_end(prompt_id)["type"] == "execution_success"
+    note = page.page.locator(".mm-undo-toast", has_text=f"Deleted {name}")
+    note.get_by_role("button", name="Undo").wait_for(timeout=10000)
+    assert not target.exists()
+    panel.locator(f".mm-sb-card[data-name='{name}']").wait_for(state="detached", timeout=10000)
+    wait_loader_lists(page, loader_id, name, present=False)
+    assert len(undo_notes(page, name)) == 1, page.toasts()
+    # The trash holds the file, and no folder type of ComfyUI lists it (nor anything in the trash).
+    trash = stack.comfy.get("/model-manager/trash").json()["items"]
+    entry = next(item for item in trash if item["name"] == name)
+    lists = comfyui_lists(stack.comfy)
+    listed = [f"{kind}/{file}" for kind, files in lists.items() if kind != "custom_nodes" for file in files]
+    assert name not in lists["loras"] and "style_06.safetensors" in lists["loras"]
+    assert not [f for f in listed if "trash" in f.lower() or f.endswith(f"/{name}")], listed
+    assert name not in stack.comfy.object_info("LoraLoader")["LoraLoader"]["input"]["required"]["lora_name"][0]
+    # Left alone, the note goes after 15 s; the trash entry stays (the CLI or the REST route can restore).
+    note.wait_for(state="detached", timeout=25000)
+    life = page.evaluate("(name) => window.__mmNotes[name].removed - window.__mmNotes[name].added", name)
+    assert 14_900 <= life <= 16_000, life
+    assert stack.comfy.post(f"/model-manager/trash/{entry['id']}/restore").status_code == 200
+    assert target.read_bytes() == before
+    # A second run, undone from the page: the lists have the model again.
+    with stack.comfy.websocket() as ws:
+        prompt_id = stack.comfy.queue_prompt({"1": {"class_type": "DeleteModel", "inputs": {
+            "model_type": "loras", "model_name": name, "confirm": True}}}, client_id=ws.client_id)
+        assert ws.wait_for_prompt_end(prompt_id)["type"] == "execution_success"
+        assert not target.exists(), [m["type"] for m in ws.messages]
+    note.get_by_role("button", name="Undo").click()
+    page.wait_toast("Restored", f"loras/{name}")
+    assert target.read_bytes() == before
+    panel.locator(f".mm-sb-card[data-name='{name}']").wait_for(timeout=10000)
+    wait_loader_lists(page, loader_id, name, present=True)
+    assert name in stack.comfy.object_info("LoraLoader")["LoraLoader"]["input"]["required"]["lora_name"][0]
+    assert page.log.ours() == []
+
+
+def test_a_scan_cancelled_from_the_sidebar(page, stack) -> None:
+    stack.civitai.api_delay = 1.0  # each Civitai lookup takes a second: time to cancel
+    try:
+        panel = show_models(page, "loras")
+        page.page.wait_for_function("() => !document.querySelector('.mm-sb-scan')?.dataset.status?.startsWith('running')",
+                                    timeout=30000)
+        panel.get_by_label("Also hash and fetch Civitai info").check()
+        panel.get_by_role("button", name="Scan", exact=True).click()
+        line = panel.locator(".mm-sb-scan")
+        page.page.wait_for_function("() => document.querySelector('.mm-sb-scan')?.dataset.status === 'running'",
+                                    timeout=20000)
+        scan_id = line.get_attribute("data-scan-id")
+        line.get_by_role("button", name="Cancel scan").click()
+        page.page.wait_for_function("() => document.querySelector('.mm-sb-scan')?.innerText.includes('Scan cancelled')",
+                                    timeout=20000)
+        page.wait_toast("Scan cancelled")
+        assert stack.comfy.get(f"/model-manager/scans/{scan_id}").json()["status"] == "cancelled"
+        assert panel.get_by_role("button", name="Scan", exact=True).is_enabled()
+    finally:
+        stack.civitai.api_delay = 0.0
+        panel.get_by_label("Also hash and fetch Civitai info").uncheck()
+    assert page.log.ours() == []
 
 
 def _drag_card_to_canvas(page: ComfyPage, card: Any, point: tuple[float, float]) -> None:

@@ -24,6 +24,7 @@ Behaviour knobs (attributes; change them at any time):
 - ``expire_signatures()``: every signed storage URL issued so far answers 403 from now on.
 - ``storage_fault(drop_after=N, expire_on_drop=True)``: the next storage GET closes the
   connection after byte N (and expires signatures when it does); ``storage_delay`` slows it.
+- ``api_delay``: seconds every v1 API answer waits (a slow Civitai keeps a scan running).
 - ``storage_serves_html = True``: storage answers 200 text/html (a login page) instead of bytes.
 - ``HEAD /api/download/models/{vid}`` answers 401 even with a valid key (reported of the real site):
   use GET without following the redirect, or GET with ``Range: bytes=0-0``.
@@ -145,6 +146,7 @@ class FakeCivitai:
         self.download_limited = False
         self.storage_serves_html = False
         self.storage_delay = 0.0
+        self.api_delay = 0.0
         self.signature_ttl = 86400.0
         self._lock = threading.Lock()
         self._api_limit = 0
@@ -341,6 +343,8 @@ class FakeCivitai:
         return json_reply(404, {"error": "Not found"})
 
     def _handle_v1(self, request: LoggedRequest) -> Reply:
+        if self.api_delay:
+            time.sleep(self.api_delay)
         with self._lock:
             if self._api_limit > 0:
                 self._api_limit -= 1
