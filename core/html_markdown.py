@@ -89,10 +89,8 @@ class _Converter(HTMLParser):
             self._newlines(2)
             self.out.append("---")
             self._newlines(2)
-        elif tag in _INLINE_MARKS:
-            self.out.append(_INLINE_MARKS[tag])
-        elif tag == "code" and not self.pre:
-            self.out.append("`")
+        elif (mark := self._inline_mark(tag)) is not None:
+            self.out.append(mark)
         elif tag == "pre":
             self._newlines(2)
             self.out.append("```\n")
@@ -122,6 +120,13 @@ class _Converter(HTMLParser):
                 alt = (attributes.get("alt") or "image").replace("]", "")
                 self.out.append(f"![{alt}]({src})")
 
+    def _inline_mark(self, tag: str) -> str | None:
+        """The Markdown that opens and closes an inline tag (``**``, ``_``…), or None; inside
+        ``<pre>`` a ``<code>`` adds nothing (the fence already marks it)."""
+        if tag == "code":
+            return None if self.pre else "`"
+        return _INLINE_MARKS.get(tag)
+
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP:
             self.skip = max(self.skip - 1, 0)
@@ -130,10 +135,8 @@ class _Converter(HTMLParser):
             return
         if tag in ("h1", "h2", "h3", "h4", "h5", "h6", "p", "div", "section", "article", "table", "figure"):
             self._newlines(2)
-        elif tag in _INLINE_MARKS:
-            self.out.append(_INLINE_MARKS[tag])
-        elif tag == "code" and not self.pre:
-            self.out.append("`")
+        elif (mark := self._inline_mark(tag)) is not None:
+            self.out.append(mark)
         elif tag == "pre":
             self.pre = max(self.pre - 1, 0)
             self.out.append("\n```")
