@@ -74,7 +74,7 @@ def describe_link(sources: SourceRegistry, url: str, nsfw_level: int = 1,
 
 def _describe_civitai(sources: SourceRegistry, resolved: ResolvedDownload, answer: dict[str, Any],
                       nsfw_level: int) -> None:
-    from .civitai_sidecars import choose_image
+    from .sources.civitai_sidecars import choose_image
 
     version = resolved.metadata.get("civitai_version") or {}
     base_url = str(resolved.metadata.get("civitai_base_url") or "").rstrip("/")

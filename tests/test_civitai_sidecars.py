@@ -10,7 +10,7 @@ from PIL import Image
 from support.fake_civitai import FakeCivitai
 from support.scanner_files import png_header_only
 
-from comfyui_model_manager.core.civitai_sidecars import to_webp, write_civitai_sidecars
+from comfyui_model_manager.core.sources.civitai_sidecars import to_webp, write_civitai_sidecars
 from comfyui_model_manager.core.html_markdown import html_to_markdown
 from comfyui_model_manager.core.http import HttpClient
 from comfyui_model_manager.core.images import ImageTooLarge

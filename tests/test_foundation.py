@@ -118,7 +118,7 @@ def test_read_json_survives_absurd_nesting(tmp_path) -> None:
 
 
 def test_exclusive_create_without_hard_links(tmp_path) -> None:
-    from comfyui_model_manager.core.civitai_sidecars import create_exclusive_without_links
+    from comfyui_model_manager.core.sources.civitai_sidecars import create_exclusive_without_links
 
     target = tmp_path / "m.md"
     assert create_exclusive_without_links(target, b"first") is True

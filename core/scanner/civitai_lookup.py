@@ -107,7 +107,7 @@ class CivitaiLookup:
             return LookupResult(not_found=True)
         model = self._model_of(version, should_stop)
         try:
-            from ..civitai_sidecars import existing_preview, write_civitai_sidecars
+            from ..sources.civitai_sidecars import existing_preview, write_civitai_sidecars
 
             written = write_civitai_sidecars(model_path, version, settings=self.settings, http=self.http,
                                              model=model, base_url=self.client.base_url)

@@ -30,7 +30,7 @@ from .model_record import EMBEDDED_PREVIEW, build_record, light, sidecars_of, si
 from .safetensors_header import cover_image, read_header
 from .scan_job import ScanJob
 from .scan_task import ScanReport, ScanTask
-from .sidecars import list_siblings
+from ..sidecars import list_siblings
 from .walker import FoundModel, is_partial_or_hidden
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from ..images import ImageTooLarge, webp_bytes
 from ..jsonio import atomic_write_bytes
 from ..model_types import MODEL_EXTENSIONS
 from ..paths import partial_path_for
-from .sidecars import match_names, model_stem, preview_candidates, sidecar_candidates
+from ..sidecars import match_names, model_stem, preview_candidates, sidecar_candidates
 
 MAX_DESCRIPTION_CHARS = 1_000_000
 MAX_PREVIEW_PIXELS = 64_000_000

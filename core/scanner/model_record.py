@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .safetensors_header import bounded_metadata, cover_image, is_safetensors, read_header
-from .sidecars import SidecarNames, find_sidecars, read_json_object, read_text
+from ..sidecars import SidecarNames, find_sidecars, read_json_object, read_text
 from .walker import FoundModel
 
 #: How many ``ss_tag_frequency`` tags become trigger words when Civitai gives none.

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 from ..model_types import ModelType
 from ..paths import PARTIAL_SUFFIX
-from .sidecars import Siblings
+from ..sidecars import Siblings
 
 #: Suffixes of files that are still being written by us or by other tools.
 PARTIAL_SUFFIXES = (PARTIAL_SUFFIX, ".part", ".tmp", ".incomplete", ".crdownload", ".aria2")

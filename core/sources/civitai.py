@@ -12,7 +12,7 @@ key in ``auth_headers`` (``HttpClient`` drops it at the 307 to signed storage); 
 the exact file whose SHA256 we expect (without it Civitai picks by the account's preferences).
 ``display_url`` is the same URL: re-resolving it after a restart or an expired signature gives
 a fresh signed URL for the same file.  ``after_complete`` writes the sidecars
-(``core.civitai_sidecars``).
+(``civitai_sidecars``).
 """
 from __future__ import annotations
 
@@ -230,7 +230,7 @@ class CivitaiSource:
 
     def after_complete(self, model_path: Path, resolved: ResolvedDownload) -> None:
         """The verified file is in place: write its Civitai info, preview and description."""
-        from ..civitai_sidecars import write_civitai_sidecars
+        from .civitai_sidecars import write_civitai_sidecars
 
         try:
             write_civitai_sidecars(model_path, resolved.metadata["civitai_version"], settings=self.settings,

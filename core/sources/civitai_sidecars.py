@@ -23,13 +23,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .html_markdown import html_to_markdown
-from .http import HttpClient
-from .images import webp_from
-from .scanner.sidecars import find_sidecars, list_siblings, model_stem
+from ..html_markdown import html_to_markdown
+from ..http import HttpClient
+from ..images import webp_from
+from ..sidecars import find_sidecars, list_siblings, model_stem
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def _fetch_model(version: dict, *, settings: "Settings", http: HttpClient, base_
     model_id = version.get("modelId")
     if not model_id:
         return {}
-    from .sources.civitai_client import CivitaiClient
+    from .civitai_client import CivitaiClient
 
     try:
         return CivitaiClient(settings, http, base_url, retries=1).get_model(model_id)
