@@ -27,7 +27,7 @@ from .model_types import ModelFolders, ModelLocation
 from .observers import (COMPLETE_DOWNLOAD_TASK, CREATE_DOWNLOAD_TASK, DELETE_DOWNLOAD_TASK,
                         UPDATE_DOWNLOAD_TASK, EventHub, EventQueue, Throttle)
 from .paths import partial_path_for, sanitize_filename
-from .progress import SpeedMeter, eta_seconds
+from .progress import SpeedMeter, eta_seconds, retry_notice
 from .redact import redact_url
 from .settings import Settings
 from .sources.base import ResolvedDownload, SourceRegistry
@@ -80,6 +80,7 @@ class DownloadManager:
         self._local = threading.local()  # per thread: records to write, last event queued
         self._outbox = EventQueue(self.events, on_delivered=self._wake_waiters)
         self._task_events: dict[str, int] = {}  # the number of each task's last event
+        self._retry_marks: dict[str, int] = {}  # tasks showing a retry notice: bytes at that time
         self._tasks: dict[str, DownloadTask] = {}
         self._runs: dict[str, _Run] = {}
         self._resolved: dict[str, ResolvedDownload] = {}  # in memory only: may hold auth headers
@@ -353,6 +354,7 @@ class DownloadManager:
             thread = threading.Thread(target=self._run_task, args=(task.task_id, stop),
                                       name=f"mm-task-{task.task_id[:8]}", daemon=True)
             self._runs[task.task_id] = _Run(thread, stop)
+            task.error = None  # a notice left from an earlier run
             self._set_status(task, status.DOWNLOADING)
             thread.start()
 
@@ -383,6 +385,7 @@ class DownloadManager:
             with self._locked():
                 self._runs.pop(task_id, None)
                 self._meters.pop(task_id, None)
+                self._retry_marks.pop(task_id, None)
                 self._pump()
                 self._changed.notify_all()
 
@@ -392,7 +395,7 @@ class DownloadManager:
             resolved = self._resolved.get(task_id)
             url = task.url
         if resolved is None:  # after a restart: fresh auth headers / signed URLs
-            resolved = self._resolve_again(url, stop)
+            resolved = self._resolve_again(url, stop, task_id)
             with self._locked():
                 self._resolved[task_id] = resolved
         with self._locked():
@@ -412,6 +415,7 @@ class DownloadManager:
             config=config, stop=stop, expected_sha256=expected,
             refresh=lambda: self._refresh(task_id, url),
             on_progress=lambda progress: self._progress(task_id, progress),
+            on_retry=lambda notice: self._retrying(task_id, notice),
         )
         result = transfer.run()
         if stop.is_set():
@@ -434,7 +438,7 @@ class DownloadManager:
             self._set_status(task, status.COMPLETED, save=True)
             self._emit(COMPLETE_DOWNLOAD_TASK, task)
 
-    def _resolve_again(self, url: str, stop: StopSignal) -> ResolvedDownload:
+    def _resolve_again(self, url: str, stop: StopSignal, task_id: str | None = None) -> ResolvedDownload:
         """Resolve a task's link again (after a restart, or for a fresh signed URL), retrying
         while the network or the service is briefly away."""
         policy = self.transfer_config.retry
@@ -449,12 +453,16 @@ class DownloadManager:
                         f"could not reach {urlsplit(url).netloc or 'the server'} to continue the download "
                         f"({type(exc).__name__}); resume to try again") from None
                 delay = policy.delay(attempt, getattr(exc, "retry_after", None))
+                if task_id is not None:
+                    self._retrying(task_id, retry_notice(
+                        f"could not reach {urlsplit(url).netloc or 'the server'} ({type(exc).__name__})",
+                        attempt, policy.max_tries, delay))
             if stop.wait(delay):
                 raise StopRequested()
 
     def _refresh(self, task_id: str, url: str) -> ResolvedDownload:
         run = self._runs.get(task_id)
-        resolved = self._resolve_again(url, run.stop if run is not None else StopSignal())
+        resolved = self._resolve_again(url, run.stop if run is not None else StopSignal(), task_id)
         with self._locked():
             self._resolved[task_id] = resolved
         return resolved
@@ -467,6 +475,9 @@ class DownloadManager:
             task.downloaded_bytes, task.total_bytes = progress.downloaded, progress.total
             task.missing, task.etag, task.segmented = progress.missing, progress.etag, progress.segmented
             task.segment_grid = progress.grid
+            if self._retry_marks.get(task_id, progress.downloaded) < progress.downloaded:
+                del self._retry_marks[task_id]  # bytes flow again: the retry notice has served
+                task.error = None
             meter = self._meters.get(task_id)
             if meter is not None:
                 task.speed_bps = meter.update(progress.downloaded)
@@ -483,12 +494,25 @@ class DownloadManager:
             if self._throttle.ready(task_id):
                 self._emit(UPDATE_DOWNLOAD_TASK, task)
 
+    def _retrying(self, task_id: str, notice: str) -> None:
+        """A transfer waits to try again: the task says why until bytes flow again."""
+        with self._locked():
+            task = self._tasks.get(task_id)
+            if task is None or task.status != status.DOWNLOADING:
+                return
+            task.error = self.settings.redactor(notice)
+            task.touch()
+            self._retry_marks[task_id] = task.downloaded_bytes
+            self._emit(UPDATE_DOWNLOAD_TASK, task)  # at once, not throttled: it is news
+
     def _stopped(self, task_id: str, reason: str | None) -> None:
         with self._locked():
             task = self._tasks.get(task_id)
             if task is None:
                 return
             task.speed_bps, task.eta_seconds = 0.0, None
+            if self._retry_marks.pop(task_id, None) is not None:
+                task.error = None  # the retry it announced is not coming now
             if task.status == status.QUEUED and reason != "shutdown":
                 self._save(task)  # resumed again while this run was stopping: let it run anew
             elif reason == "pause":
@@ -506,13 +530,7 @@ class DownloadManager:
             if task is None:
                 return
             task.error = self.settings.redactor(message)
-            task.speed_bps, task.eta_seconds = 0.0, None
-            partial = partial_path_for(task.destination)
-            try:
-                if partial.stat().st_size == 0:  # nothing worth keeping for a resume
-                    remove_file(partial)
-            except OSError:
-                pass
+            task.speed_bps, task.eta_seconds = 0.0, None  # (an empty partial was already removed)
             self._set_status(task, status.FAILED)
 
     def _settings_changed(self, settings: Settings) -> None:

@@ -1,8 +1,18 @@
-"""Smoothed speed and ETA for progress reports."""
+"""Smoothed speed and ETA for progress reports, and how a retry is told to the user."""
 from __future__ import annotations
 
 import time
 from typing import Callable
+
+from .diskspace import human_bytes
+
+
+def retry_notice(reason: str, attempt: int, max_tries: int, delay: float, position: int | None = None) -> str:
+    """``"the connection to host was lost (reset) at 1.2 GiB; retry 2/5 in 4 s"``: what the task
+    shows while it waits to try again (the browser shows it, the CLI prints it)."""
+    where = f" at {human_bytes(position)}" if position else ""
+    wait = f"{delay:.0f} s" if delay >= 1 else f"{delay:.1f} s"
+    return f"{reason}{where}; retry {attempt}/{max(1, max_tries - 1)} in {wait}"
 
 
 class SpeedMeter:

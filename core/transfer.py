@@ -36,6 +36,7 @@ from .http import HttpClient, HttpResponse, origin_of
 from .http_answers import (CONTENT_RANGE, HTML_MESSAGE, UNSATISFIED_RANGE, content_length, host_of,
                            looks_like_html, reason_phrase, transport_reason)
 from .partial_scan import still_missing
+from .progress import retry_notice
 from .redact import redact_url
 from .retry import RETRYABLE_STATUSES, parse_retry_after
 from .segments import Block, ByteRanges
@@ -117,6 +118,7 @@ class Transfer:
         expected_sha256: str | None = None,
         refresh: Callable[[], ResolvedDownload] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self.http = http
         self.resolved = resolved
@@ -127,6 +129,7 @@ class Transfer:
         self.expected_sha256 = (expected_sha256 or "").lower() or None
         self._refresh = refresh
         self._on_progress = on_progress or (lambda progress: None)
+        self._on_retry = on_retry or (lambda notice: None)
         self._display = resolved.display_url or redact_url(resolved.url)
         self._lock = threading.Lock()
         self._signed_url: str | None = None  # final URL after a cross-origin redirect, reused by segments
@@ -162,7 +165,10 @@ class Transfer:
                 finally:
                     self.stop.unlink(self._halt)
         finally:
+            empty = self._file.size() == 0
             self._file.close()
+            if empty:  # ended before its first byte: leave nothing behind
+                _remove_empty(self.partial)
 
     # ---------------------------------------------------------------- one pass
     def _run_once(self) -> TransferResult:
@@ -648,8 +654,11 @@ class Transfer:
         if attempt >= self.config.retry.max_tries:
             raise RemoteError(f"{error.reason}; gave up after {attempt} tries (resume to try again)")
         delay = self.config.retry.delay(attempt, error.retry_after)
-        log.info("%s: %s; retrying in %.1f s (try %d of %d)", self._display, error.reason, delay,
-                 attempt + 1, self.config.retry.max_tries)
+        ranges = self._ranges
+        notice = retry_notice(error.reason, attempt, self.config.retry.max_tries, delay,
+                              ranges.downloaded() if ranges is not None else None)
+        log.info("%s: %s", self._display, notice)
+        self._on_retry(notice)
         if self._halt.wait(delay):
             raise StopRequested()
 
@@ -672,6 +681,14 @@ class Transfer:
             etag=self.state.etag, segmented=self.state.segmented, verifying=verifying,
             grid=self.state.grid,
         ))
+
+
+def _remove_empty(path: Path) -> None:
+    try:
+        if path.stat().st_size == 0:
+            path.unlink()
+    except OSError:
+        pass
 
 
 class _AlreadyComplete(Exception):

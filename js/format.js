@@ -60,3 +60,9 @@ export function modelLabel(task) {
 
 export const ACTIVE_STATUSES = new Set(["queued", "downloading", "verifying", "paused"]);
 export const FINISHED_STATUSES = new Set(["completed", "failed", "cancelled"]);
+
+/** Why a task failed, or while it downloads, the retry it waits for ("… retry 2/5 in 4 s"). */
+export function taskNotice(task) {
+  if (task.status === "failed") return task.error || "failed";
+  return task.status === "downloading" && task.error ? task.error : "";
+}

@@ -147,6 +147,8 @@ def test_panel_views_of_tasks_and_scans() -> None:
             downloading: downloadView({ ...task, status: 'downloading' }),
             paused: downloadView({ ...task, status: 'paused' }),
             failed: downloadView({ ...task, status: 'failed', error: 'checksum mismatch' }),
+            retrying: downloadView({ ...task, status: 'downloading', error: 'the connection to h was lost; retry 1/5 in 2 s' }),
+            pausedWithNotice: downloadView({ ...task, status: 'paused', error: 'stale' }),
             unknownSize: downloadView({ ...task, status: 'downloading', total_bytes: null, progress: null }),
             hashing: scanView({ scan_id: 's', status: 'hashing', scanned: 3, total: 12, current: 'loras/x.safetensors' }),
             done: scanView({ scan_id: 's', status: 'completed', finished: true, scanned: 12, total: 12,
@@ -160,6 +162,8 @@ def test_panel_views_of_tasks_and_scans() -> None:
         "detailText": "512 KB/s · ETA 0:06", "errorText": ""}
     assert result["paused"]["detailText"] == "a.safetensors"  # no speed or ETA while paused
     assert result["failed"]["errorText"] == "checksum mismatch"
+    assert result["retrying"]["errorText"] == "the connection to h was lost; retry 1/5 in 2 s"
+    assert result["pausedWithNotice"]["errorText"] == ""
     assert result["unknownSize"]["percent"] is None
     assert result["unknownSize"]["statusText"] == "downloading · 1.0 MB"
     assert result["hashing"]["statusText"] == "hashing · 3 / 12 files"

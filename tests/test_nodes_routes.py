@@ -13,13 +13,12 @@ import time
 
 import pytest
 import requests
-from aiohttp import web
 from PIL import Image
 
 from comfyui_model_manager.core.model_types import ModelFolders
-from comfyui_model_manager.nodes.routes import PREFIX, ModelManagerRoutes
+from comfyui_model_manager.nodes.routes import PREFIX
 from comfyui_model_manager.nodes.runtime import RuntimeHolder, build_runtime
-from support.aiohttp_app import AppServer
+from support.aiohttp_app import AppServer, local_session, routes_app
 from support.fake_http import FakeServer, Reply
 from support.model_files import ModelFileHost
 from support.raw_http import raw_request
@@ -42,18 +41,9 @@ def env(tmp_path):
     models = tmp_path / "models"
     holder = RuntimeHolder(lambda: build_runtime(ModelFolders.from_models_dir(models), tmp_path / "state", sent))
 
-    def app():
-        application = web.Application(client_max_size=100 << 20)
-        routes = web.RouteTableDef()
-        ModelManagerRoutes(holder).register(routes, (PREFIX, "/api" + PREFIX))
-        application.add_routes(routes)
-        return application
-
     host = ModelFileHost()
-    with AppServer(app) as server:
-        session = requests.Session()
-        session.trust_env = False
-        yield {"url": server.url, "http": session, "files": host, "models": models, "sent": sent,
+    with AppServer(routes_app(holder, (PREFIX, "/api" + PREFIX), client_max_size=100 << 20)) as server:
+        yield {"url": server.url, "http": local_session(), "files": host, "models": models, "sent": sent,
                "holder": holder, "state": tmp_path / "state"}
     holder.shutdown()
     host.close()

@@ -10,14 +10,12 @@ import os
 import time
 
 import pytest
-import requests
-from aiohttp import web
 
 from comfyui_model_manager.core.model_types import ModelFolders
 from comfyui_model_manager.core.resolve import guess_model_type
-from comfyui_model_manager.nodes.routes import PREFIX, ModelManagerRoutes, etag_matches
+from comfyui_model_manager.nodes.routes import etag_matches
 from comfyui_model_manager.nodes.runtime import RuntimeHolder, build_runtime
-from support.aiohttp_app import AppServer
+from support.aiohttp_app import AppServer, local_session, routes_app
 from support.fake_civitai import FakeCivitai
 from support.fake_hub import FakeHub
 from support.model_files import ModelFileHost
@@ -40,18 +38,9 @@ def env(tmp_path, fakes):
     models = tmp_path / "models"
     holder = RuntimeHolder(lambda: build_runtime(ModelFolders.from_models_dir(models), tmp_path / "state"))
 
-    def app():
-        application = web.Application()
-        routes = web.RouteTableDef()
-        ModelManagerRoutes(holder).register(routes, (PREFIX,))
-        application.add_routes(routes)
-        return application
-
-    with AppServer(app) as server:
-        session = requests.Session()
-        session.trust_env = False
+    with AppServer(routes_app(holder)) as server:
         civitai, hub = fakes
-        yield {"url": server.url, "http": session, "models": models, "civitai": civitai, "hub": hub,
+        yield {"url": server.url, "http": local_session(), "models": models, "civitai": civitai, "hub": hub,
                "holder": holder}
     holder.shutdown()
 

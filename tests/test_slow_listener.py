@@ -6,13 +6,10 @@ import threading
 import time
 
 import pytest
-import requests
-from aiohttp import web
 
 from comfyui_model_manager.core.model_types import ModelFolders
-from comfyui_model_manager.nodes.routes import PREFIX, ModelManagerRoutes
 from comfyui_model_manager.nodes.runtime import RuntimeHolder, build_runtime
-from support.aiohttp_app import AppServer
+from support.aiohttp_app import AppServer, local_session, routes_app
 from support.model_files import ModelFileHost
 
 SLEEP = 2.0
@@ -41,18 +38,9 @@ def env(tmp_path):
     holder = RuntimeHolder(lambda: build_runtime(ModelFolders.from_models_dir(tmp_path / "models"),
                                                  tmp_path / "state", sent))
 
-    def app():
-        application = web.Application()
-        routes = web.RouteTableDef()
-        ModelManagerRoutes(holder).register(routes, (PREFIX,))
-        application.add_routes(routes)
-        return application
-
     files = ModelFileHost()
-    with AppServer(app) as server:
-        session = requests.Session()
-        session.trust_env = False
-        yield {"url": server.url, "http": session, "files": files, "sent": sent}
+    with AppServer(routes_app(holder)) as server:
+        yield {"url": server.url, "http": local_session(), "files": files, "sent": sent}
     holder.shutdown()
     files.close()
 

@@ -103,12 +103,19 @@ class ProgressBar:
         self._last_step = -1
         self._drawn = False
         self._last_draw = 0.0
+        self._notice: str | None = None
 
     def on_event(self, event: str, task: dict) -> None:
         if event != UPDATE_DOWNLOAD_TASK or (self.task_id and task.get("task_id") != self.task_id):
             return
         if task.get("status") not in ("downloading", "verifying"):
             return
+        notice = task.get("error") if task.get("status") == "downloading" else None
+        if notice and notice != self._notice:  # a retry: say so on a line of its own
+            self.stream.write(("\n" if self._drawn else "") + notice + "\n")
+            self.stream.flush()
+            self._drawn = False
+        self._notice = notice
         percent = task.get("progress")
         if self._tty:
             now = time.monotonic()

@@ -1,7 +1,8 @@
 // The Downloads view: every task, live from the download events, with its actions, and the
 // "New download" form.
 import { listTasks, taskAction } from "../api.js";
-import { FINISHED_STATUSES, formatBytes, formatDuration, formatSpeed, formatTransferred, taskPercent } from "../format.js";
+import { FINISHED_STATUSES, formatBytes, formatDuration, formatSpeed, formatTransferred, taskNotice,
+  taskPercent } from "../format.js";
 import { toastActionError } from "../toasts.js";
 import { button, clear, h } from "./dom.js";
 import { NewDownloadForm } from "./new_download.js";
@@ -152,8 +153,8 @@ export class DownloadsView {
     parts.speed.textContent = running ? formatSpeed(task.speed_bps) : "";
     const eta = running ? formatDuration(task.eta_seconds) : "";
     parts.eta.textContent = eta ? `ETA ${eta}` : "";
-    parts.error.textContent = task.status === "failed" ? task.error || "failed" : "";
-    parts.error.hidden = task.status !== "failed";
+    parts.error.textContent = taskNotice(task);
+    parts.error.hidden = !parts.error.textContent;
     const shown = taskButtons(task.status);
     for (const [key, node] of Object.entries(parts.buttons)) node.hidden = !shown[key];
   }

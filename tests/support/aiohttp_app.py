@@ -9,6 +9,7 @@ import asyncio
 import threading
 from typing import Callable
 
+import requests
 from aiohttp import web
 
 
@@ -56,3 +57,26 @@ class AppServer:
         self._loop.run_until_complete(start())
         self._ready.set()
         self._loop.run_forever()
+
+
+def routes_app(holder, prefixes: tuple[str, ...] | None = None,
+               **options) -> Callable[[], web.Application]:
+    """What ``AppServer`` builds for route tests: the pack's REST routes over ``holder`` (a
+    ``RuntimeHolder``), as ComfyUI registers them (``options`` go to ``web.Application``)."""
+    from comfyui_model_manager.nodes.routes import PREFIX, ModelManagerRoutes
+
+    def build() -> web.Application:
+        application = web.Application(**options)
+        routes = web.RouteTableDef()
+        ModelManagerRoutes(holder).register(routes, prefixes or (PREFIX,))
+        application.add_routes(routes)
+        return application
+
+    return build
+
+
+def local_session() -> requests.Session:
+    """A ``requests`` session that ignores proxy settings (the app is on loopback)."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
