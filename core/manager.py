@@ -38,6 +38,8 @@ from .validation import IF_EXISTS_CHOICES, download_fields  # noqa: F401  (the C
 
 log = logging.getLogger(__name__)
 
+#: How long an API call or a waiter waits for its events to reach a stuck listener.
+LISTENER_PATIENCE = 30.0
 NO_TYPE_MESSAGE = "choose a model_type; this link does not say what kind of model it is"
 
 
@@ -257,11 +259,16 @@ class DownloadManager:
              should_stop: Callable[[], bool] | None = None) -> DownloadTask:
         """Until the task is completed/failed/cancelled, ``timeout`` passes or ``should_stop()``."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        finished_at = None
         with self._changed:
             while True:
                 task = self._task(task_id)
-                if task.status in status.FINISHED and self._outbox.delivered(self._task_events.get(task_id, 0)):
-                    return task.copy()  # and whoever listens has heard it
+                if task.status in status.FINISHED:
+                    # ... and whoever listens has heard it (a listener stuck for good aside)
+                    finished_at = finished_at or time.monotonic()
+                    if self._outbox.delivered(self._task_events.get(task_id, 0)) \
+                            or time.monotonic() - finished_at > LISTENER_PATIENCE:
+                        return task.copy()
                 if should_stop is not None and should_stop():
                     return task.copy()
                 remaining = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
@@ -579,7 +586,7 @@ class DownloadManager:
                 for snapshot in saves:
                     self._store.write(snapshot)
                 if wait_events and local.event:
-                    self._outbox.wait_delivered(local.event, timeout=60)
+                    self._outbox.wait_delivered(local.event, timeout=LISTENER_PATIENCE)
 
     def _save(self, task: DownloadTask, durable: bool = True) -> None:
         """Save ``task`` (lock held): written once this thread lets go of the lock."""
