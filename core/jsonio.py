@@ -8,18 +8,47 @@ from pathlib import Path
 from typing import Any
 
 
+_umask: int | None = None
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file here: 0o666 less the process umask.
+
+    Temporary files start as 0600; a sidecar, preview or index written through one must end
+    up as readable as any other file in its folder (a second user, a container sharing the
+    folder), so it gets this mode.  Only secrets ask for 0600 explicitly."""
+    global _umask
+    if _umask is None:
+        _umask = _read_umask()
+    return 0o666 & ~_umask
+
+
+def _read_umask() -> int:
+    try:  # Linux: read it without changing it (os.umask would, for every thread, for an instant)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never half.
 
     ``mode`` (e.g. ``0o600``) is applied before the data is written, so a secret file is
-    never readable by others, not even for an instant.
+    never readable by others, not even for an instant; without it the file gets the usual
+    mode of a new file (``new_file_mode``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        if mode is not None:
-            os.fchmod(fd, mode)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, new_file_mode() if mode is None else mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

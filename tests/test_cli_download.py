@@ -41,7 +41,7 @@ def test_download_json_and_tasks(tmp_path, server):
     assert listed.returncode == 0
     assert [t["task_id"] for t in json.loads(listed.stdout)["tasks"]] == [task["task_id"]]
     human = _run("tasks")
-    assert "completed" in human.stderr and human.stdout == ""
+    assert "completed" in human.stdout and human.stderr == ""  # a listing is the output: stdout
 
 
 def test_exit_status_1_on_checksum_mismatch_and_2_on_bad_input(tmp_path, server):
@@ -106,7 +106,7 @@ def test_ctrl_c_keeps_the_partial_and_says_how_to_resume(tmp_path, server):
     held = partial.stat().st_size
     assert 0 < held < len(data)
     listed = json.loads(_run("tasks", "--json").stdout)["tasks"]
-    assert [t["status"] for t in listed] == ["queued"]  # will continue, not failed
+    assert [t["status"] for t in listed] == ["interrupted"]  # its process is gone; resumable, not failed
     again = _run(*args)
     assert again.returncode == 0, again.stderr
     assert (models / "loras/c.safetensors").read_bytes() == data

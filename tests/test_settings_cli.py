@@ -28,12 +28,12 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_show_defaults(capsys) -> None:
-    code, out, err = run(capsys)
-    assert code == 0 and out == ""
-    assert f"settings file: {settings_file()}" in err
-    assert "civitai_api_key: not set" in err and "huggingface_token: not set" in err
-    assert "civitai_nsfw_level: 1 (PG (safe only))" in err
-    assert "max_concurrent_downloads: 2" in err
+    code, out, err = run(capsys)  # the view is the command's output: stdout
+    assert code == 0 and err == ""
+    assert f"settings file: {settings_file()}" in out
+    assert "civitai_api_key: not set" in out and "huggingface_token: not set" in out
+    assert "civitai_nsfw_level: 1 (PG (safe only))" in out
+    assert "max_concurrent_downloads: 2" in out
 
 
 def test_set_show_unset_keys_never_printed(capsys, monkeypatch) -> None:
@@ -56,7 +56,7 @@ def test_set_show_unset_keys_never_printed(capsys, monkeypatch) -> None:
     assert code == 0 and "removed" in err
     assert "civitai_api_key" not in json.loads(settings_file().read_text())
     code, out, err = run(capsys)
-    assert "civitai_api_key: not set" in err and "huggingface_token: set (from settings)" in err
+    assert "civitai_api_key: not set" in out and "huggingface_token: set (from settings)" in out
 
 
 def test_key_from_the_environment_is_reported_with_its_source(capsys, monkeypatch) -> None:
@@ -107,7 +107,7 @@ def test_bad_values_exit_2_and_save_nothing(capsys, argv, message) -> None:
 
 def test_unknown_key_is_a_usage_error(capsys) -> None:
     code, _, err = run(capsys, "set", "nope", "1")
-    assert code == 2 and "invalid choice" in err
+    assert code == 2 and "KEY: 'nope' is not allowed" in err and "civitai_api_key" in err
 
 
 def test_console_script_end_to_end(tmp_path) -> None:

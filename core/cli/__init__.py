@@ -1,59 +1,100 @@
 """``comfyui-model-manager``: the command line.
 
-Each command lives in its own module with ``register(subparsers)``; this module only wires
-them and turns errors into exit statuses: 0 success, 1 the operation failed, 2 bad usage/input.
+Each command lives in its own module with ``register(subparsers)``; this module wires them and
+turns errors into exit statuses: 0 success, 1 the operation failed, 2 bad usage or input.
+Building the parser imports nothing heavy (``--help`` answers at once); a command imports what
+it needs when it runs.  Failures print ``error: …`` on stderr, and with ``--json`` also the REST
+error document ``{"error": {"code", "message"}}`` on stdout.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 
-from ..errors import ModelManagerError
-from .common import emit_json
+from ..errors import InvalidInput, ModelManagerError
 
-#: Modules under ``core.cli`` that add commands (kept as names so unused ones are not imported).
-COMMAND_MODULES = ("download_cmd", "settings_cmd", "scan_cmd", "workflow_cmd", "trash_cmd")
+PROG = "comfyui-model-manager"
+#: Modules under ``core.cli`` that add commands, in the order ``--help`` lists them.
+COMMAND_MODULES = ("download_cmd", "tasks_cmd", "scan_cmd", "trash_cmd", "workflow_cmd", "settings_cmd")
+
+#: Core messages name request fields; on the command line they are options.
+_OPTION_WORDS = (
+    ("choose a model_type;", "choose a type with --type;"),
+    ("model_type", "--type"),
+    ("if_exists must", "--if-exists must"),
+    ("sha256 must", "--sha256 must"),
+    ("with the filename input", "with --filename"),
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="comfyui-model-manager",
-        description="Download, scan and manage ComfyUI model files.",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError, version as installed
+
+    try:
+        return installed("comfyui-model-manager")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def build_parser():
+    import argparse
+
+    from .common import add_global_options
+    from .usage import CliParser
+
+    parser = CliParser(prog=PROG, description="Download, scan and manage ComfyUI model files.",
+                       epilog="Exit status: 0 success, 1 the operation failed, 2 bad usage or input.")
+    parser.add_argument("--version", action="version", version=PROG)
+    add_global_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CliParser)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    parser._version_action = next(a for a in parser._actions if isinstance(a, argparse._VersionAction))
     return parser
 
 
+def in_cli_words(error: ModelManagerError) -> str:
+    message = error.message
+    if isinstance(error, InvalidInput):
+        for core_words, cli_words in _OPTION_WORDS:
+            message = message.replace(core_words, cli_words)
+    return message
+
+
+def report(error: ModelManagerError, as_json: bool) -> int:
+    from .common import emit_json
+
+    message = in_cli_words(error)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    if as_json:  # --json promises one document on stdout, failures included
+        emit_json({"error": {"code": error.code, "message": message}})
+    return error.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in argv
+    args = None
     try:
+        parser = build_parser()
+        if "--version" in argv:
+            parser._version_action.version = f"{PROG} {version()}"
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: 2 for bad usage, 0 for --help
-        return int(exc.code or 0)
-    try:
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
         return int(args.func(args) or 0)
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0)
     except ModelManagerError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if getattr(args, "json", False):
-            emit_json(exc.to_json())  # --json promises one document on stdout, failures included
-        return exc.exit_code
+        return report(exc, as_json or bool(getattr(args, "json", False)))
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     finally:
-        context = getattr(args, "_context", None)
-        if context is not None:
-            context.close()
+        backend = getattr(args, "_backend", None)
+        if backend is not None:
+            backend.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

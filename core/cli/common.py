@@ -1,79 +1,86 @@
-"""What every CLI command shares: locating folders, state and settings; printing."""
+"""What every CLI command shares: the global options, choosing the backend, printing."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..model_types import ModelFolders
-from ..settings import Settings, default_config_dir
+from .usage import UsageError, check_choice
+
+#: Options every command takes, before or after its name.
+GLOBAL_HELP = {
+    "--json": "print exactly one JSON document on stdout; human output goes to stderr",
+    "--server": "act on the ComfyUI running at URL through its REST routes (default: $COMFYUI_URL)",
+    "--models-dir": "models folder (default: $COMFYUI_PATH/models, else ./models); local files only",
+}
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models-dir", type=Path, default=None,
-                        help="models folder (default: $COMFYUI_PATH/models, else ./models)")
-    parser.add_argument("--json", action="store_true",
-                        help="print exactly one JSON document on stdout; human output goes to stderr")
+def add_global_options(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """``--json``, ``--server`` and ``--models-dir``.  Below the top level their defaults are
+    suppressed, so an option given before the command name is not reset by the subcommand."""
+    default = (lambda value: value) if top else (lambda value: argparse.SUPPRESS)
+    hide = (lambda text: text) if top else (lambda text: argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", default=default(False), help=hide(GLOBAL_HELP["--json"]))
+    parser.add_argument("--server", metavar="URL", default=default(None), help=hide(GLOBAL_HELP["--server"]))
+    parser.add_argument("--models-dir", metavar="DIR", type=Path, default=default(None),
+                        help=hide(GLOBAL_HELP["--models-dir"]))
 
 
-def default_models_dir(environ=os.environ) -> Path:
+def looks_like_comfyui(folder: Path) -> bool:
+    return (folder / "folder_paths.py").is_file() or ((folder / "main.py").is_file() and (folder / "comfy").is_dir())
+
+
+def local_models_dir(args: argparse.Namespace, environ=os.environ) -> Path:
+    """``--models-dir``, else ``$COMFYUI_PATH/models`` (refused when no ComfyUI is there: we
+    would create folders in a wrong place), else ``./models``."""
+    if args.models_dir is not None:
+        return Path(args.models_dir).expanduser().absolute()
     comfy = environ.get("COMFYUI_PATH")
     if comfy:
-        return Path(comfy).expanduser() / "models"
+        folder = Path(comfy).expanduser().absolute()
+        if not looks_like_comfyui(folder):
+            raise UsageError(f"COMFYUI_PATH={comfy} is not a ComfyUI folder (no folder_paths.py there); "
+                             "point it at your ComfyUI, or give --models-dir DIR")
+        return folder / "models"
     return Path.cwd() / "models"
 
 
-@dataclass
-class CliContext:
-    folders: ModelFolders
-    models_dir: Path
-    config_dir: Path
-    settings: Settings
-    json: bool
-    _app: Any = None
-
-    @property
-    def state_dir(self) -> Path:
-        return self.config_dir / "state"
-
-    def app(self) -> Any:
-        """The core objects (``core.app.App``), built on first use, as ComfyUI builds them."""
-        if self._app is None:
-            from ..app import build_app
-
-            self._app = build_app(self.folders, self.state_dir, self.settings, refresh_on_first_list=False)
-        return self._app
-
-    def close(self) -> None:
-        """Stop whatever ``app()`` started (transfers, scans, the hash cache)."""
-        if self._app is not None:
-            self._app.shutdown()
-
-
-def context_from(args: argparse.Namespace) -> CliContext:
-    """The command's context; one per invocation (``main`` closes it when the command ends)."""
-    existing = getattr(args, "_context", None)
+def backend_for(args: argparse.Namespace) -> Any:
+    """The command's backend, built once per invocation (``main`` closes it)."""
+    existing = getattr(args, "_backend", None)
     if existing is not None:
         return existing
-    models_dir = (args.models_dir or default_models_dir()).expanduser().absolute()
-    config_dir = default_config_dir()
-    ctx = CliContext(
-        folders=ModelFolders.from_models_dir(models_dir),
-        models_dir=models_dir,
-        config_dir=config_dir,
-        settings=Settings(config_dir / "settings.json"),
-        json=bool(getattr(args, "json", False)),
-    )
-    args._context = ctx
-    return ctx
+    server = args.server or os.environ.get("COMFYUI_URL") or None
+    if server:
+        from .remote import RemoteBackend, check_server_url
+
+        if args.models_dir is not None:
+            raise UsageError("--models-dir is for local files; with --server the ComfyUI's own folders are used")
+        backend = RemoteBackend(check_server_url(server))
+    else:
+        from ..settings import default_config_dir
+        from .backend import LocalBackend
+
+        backend = LocalBackend(local_models_dir(args), default_config_dir())
+    args._backend = backend
+    return backend
+
+
+def check_type(backend: Any, option: str, value: str, extra: tuple[str, ...] = ()) -> str:
+    """A model type the backend knows (or one of ``extra``: ``auto``, ``all``), else exit 2."""
+    return check_choice(option, value, [*extra, *backend.model_types()], "model type")
+
+
+def cli_command(backend: Any) -> str:
+    """How to call this program again against the same backend (for "resume with: …" hints)."""
+    return "comfyui-model-manager" + (f" --server {backend.base_url}" if backend.remote else "")
 
 
 def human(message: str) -> None:
-    """Human-readable output: always stderr, so stdout stays machine-readable with --json."""
+    """Human-readable notes: stderr, so stdout stays for listings and JSON."""
     print(message, file=sys.stderr, flush=True)
 
 

@@ -1,152 +1,147 @@
-"""``download URL`` and ``tasks``: the download manager on the command line.
+"""``download URL``: fetch one model file, with a progress bar, resuming on a re-run.
 
-The manager runs in this process with its state under ``CliContext.state_dir``, so running the
-same ``download`` again after Ctrl-C, a kill or a crash joins the saved task and resumes its
-partial file.  Exit status: 0 only when the file is in place and verified, 1 when the download
-failed, 2 for bad input.
+Locally the download runs in this process with its state under the CLI's config folder, so
+running the same ``download`` again after Ctrl-C, a kill or a crash joins the saved task and
+resumes its partial file.  With ``--server`` the ComfyUI downloads it and this command follows.
+Exit status: 0 only when the file is in place and verified, 1 when the download failed or
+stopped, 2 for bad input (found before any network call).
 """
 from __future__ import annotations
 
 import argparse
-import sys
-import time
-from typing import TextIO
+import re
+from pathlib import PurePosixPath
+from typing import Any
 
-from ..diskspace import human_bytes
-from ..manager import IF_EXISTS_CHOICES, DownloadRequest
-from ..observers import UPDATE_DOWNLOAD_TASK
-from ..task import COMPLETED, PAUSED
-from .common import add_common_arguments, context_from, emit_json, human
+from .common import add_global_options, backend_for, check_type, cli_command, emit_json, human
+from .usage import UsageError, check_choice
+
+IF_EXISTS = ("skip", "overwrite", "rename")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     download = subparsers.add_parser(
         "download", help="download a model file (resumes an interrupted download of the same URL)",
-        description="Download a model from Civitai, Hugging Face or any http(s) URL into a model folder.",
-    )
-    download.add_argument("url", help="Civitai / Hugging Face link, AIR URN, or any http(s) URL")
-    download.add_argument("--type", dest="model_type", default="auto",
+        description="Download a model from Civitai, Hugging Face or any http(s) URL into a model folder.")
+    download.add_argument("url", metavar="URL", help="Civitai / Hugging Face link, AIR URN, or any http(s) URL")
+    download.add_argument("--type", dest="model_type", default="auto", metavar="TYPE",
                           help="model type = folder (checkpoints, loras, vae, ...); default: from the link")
     download.add_argument("--subfolder", default="", help="subfolder inside the type's folder")
-    download.add_argument("--filename", default="", help="file name (default: the name the server gives)")
+    download.add_argument("--filename", default="",
+                          help="file name (default: the server's); sub/x.safetensors puts it in sub/")
     download.add_argument("--sha256", default="", help="expected sha256; the download fails if it differs")
-    download.add_argument("--if-exists", dest="if_exists", choices=IF_EXISTS_CHOICES, default="skip",
+    download.add_argument("--if-exists", dest="if_exists", default="skip", metavar="skip|overwrite|rename",
                           help="when the file is already there (default: skip)")
-    add_common_arguments(download)
+    add_global_options(download)
     download.set_defaults(func=run_download)
 
-    tasks = subparsers.add_parser("tasks", help="list download tasks")
-    add_common_arguments(tasks)
-    tasks.set_defaults(func=run_tasks)
+
+def split_filename(subfolder: str, filename: str) -> tuple[str, str]:
+    """``--filename sub/x.safetensors`` means subfolder ``sub`` (after ``--subfolder``), name
+    ``x.safetensors``; anything that would leave the type's folder is refused, never rewritten."""
+    from ..errors import InvalidInput
+    from ..paths import validate_relative_name, validate_subfolder
+
+    try:
+        base = validate_subfolder(subfolder)
+    except InvalidInput as exc:
+        raise UsageError(f"--subfolder: {exc.message}") from None
+    filename = filename.strip()
+    if not filename:
+        return base.as_posix() if base.parts else "", ""
+    try:
+        relative = validate_relative_name(filename)
+    except InvalidInput as exc:
+        raise UsageError(f"--filename: {exc.message}") from None
+    folder = base.joinpath(*relative.parts[:-1]) if len(relative.parts) > 1 else base
+    return (folder.as_posix() if folder.parts else ""), relative.name
+
+
+def request_fields(args: argparse.Namespace, backend: Any) -> dict[str, str]:
+    """The download request, checked as far as it can be without the network."""
+    if_exists = check_choice("--if-exists", args.if_exists, IF_EXISTS)
+    sha256 = args.sha256.strip().lower()
+    if sha256 and not _SHA256.match(sha256):
+        raise UsageError("--sha256 must be 64 hexadecimal characters")
+    url = args.url.strip()
+    if not url:
+        raise UsageError("URL: give a link to download")
+    subfolder, filename = split_filename(args.subfolder, args.filename)
+    model_type = check_type(backend, "--type", args.model_type.strip(), ("auto",))
+    if not backend.remote and model_type != "auto" and filename:
+        from ..errors import InvalidInput
+
+        try:
+            backend.folders.destination(model_type, subfolder, filename)
+        except InvalidInput as exc:
+            raise UsageError(f"--filename: {exc.message}") from None
+    return {"url": url, "model_type": model_type, "subfolder": subfolder, "filename": filename,
+            "sha256": sha256, "if_exists": if_exists}
 
 
 def run_download(args: argparse.Namespace) -> int:
-    ctx = context_from(args)
-    app = ctx.app()
-    manager = app.manager
-    bar = ProgressBar(sys.stderr)
-    manager.events.subscribe(bar.on_event)
-    app.start(resume_persisted=False)  # only the task asked for now runs
+    backend = backend_for(args)
+    fields = request_fields(args, backend)
+    if not backend.remote:
+        from .neighbours import sharing_note
+
+        note = sharing_note(backend.models_dir)
+        if note:
+            human(note)
+    task, created = backend.submit(fields)
+    kept_existing = created and task["status"] == "completed"
+    if not created and task["status"] not in ("completed",):
+        from ..diskspace import human_bytes
+
+        human(f"continuing the earlier download of {task['filename']} "
+              f"({human_bytes(task['downloaded_bytes'])} already on disk)")
+    if task["status"] == "paused":
+        task = backend.resume(task["task_id"])
+    final = follow(backend, [task])[0]
+    if args.json:
+        emit_json(final)
+    return outcome(final, kept_existing, cli_command(backend))
+
+
+def follow(backend: Any, tasks: list[dict], label: str | None = None) -> list[dict]:
+    """Show progress until every task is finished, paused or interrupted; the last states."""
+    from .backend import SETTLED
+    from .progress import DownloadProgress
+
+    progress = DownloadProgress(label=label)
+    for task in tasks:
+        progress.watch(task)
+    unwatch = backend.watch(progress.update)
+    finals = []
     try:
-        task, created = manager.submit(DownloadRequest(
-            url=args.url, model_type=args.model_type, subfolder=args.subfolder, filename=args.filename,
-            sha256=args.sha256, if_exists=args.if_exists,
-        ))
-        bar.task_id = task.task_id
-        kept_existing = created and task.status == COMPLETED
-        if not created and task.status != COMPLETED:
-            human(f"continuing the earlier download of {task.filename} ({human_bytes(task.downloaded_bytes)} "
-                  "already on disk)")
-        if task.status == PAUSED:
-            manager.resume(task.task_id)
-        final = manager.wait(task.task_id)
+        for task in tasks:
+            current = task
+            while current["status"] not in SETTLED:
+                current = backend.wait(task["task_id"], timeout=0.5)
+                progress.update(current)
+            finals.append(current)
     finally:
-        ctx.close()  # stops the transfer on Ctrl-C; the partial stays for the next run
-        bar.close()
-    if ctx.json:
-        emit_json(final.to_json())
-    if final.status == COMPLETED:
-        human(f"{final.model_type}/{final.filename}: {human_bytes(final.total_bytes)}, sha256 {final.sha256}")
-        if not final.verified:
+        unwatch()
+        progress.close()
+    return finals
+
+
+def outcome(task: dict, kept_existing: bool = False, command: str = "comfyui-model-manager") -> int:
+    """The last line about a task, and the exit status it means."""
+    from ..diskspace import human_bytes
+
+    where = f"{task['model_type']}/{task['filename']}"
+    if task["status"] == "completed":
+        human(f"{where}: {human_bytes(task['total_bytes'])}")
+        human(f"  sha256 {task['sha256']}")
+        if task.get("verified") is False:
             human("kept the existing file unverified (no checksum known)" if kept_existing
                   else "no checksum was known, so the file could not be verified")
         return 0
-    human(f"error: {final.error or final.status}")
+    if task["status"] in ("paused", "interrupted"):
+        human(f"{where}: {task['status']} at {human_bytes(task['downloaded_bytes'])}; "
+              f"continue with: {command} tasks resume {task['task_id'][:8]}")
+        return 1
+    human(f"error: {where}: {task.get('error') or task['status']}")
     return 1
-
-
-def run_tasks(args: argparse.Namespace) -> int:
-    ctx = context_from(args)
-    tasks = ctx.app().manager.list()
-    if ctx.json:
-        emit_json({"tasks": [t.to_json() for t in tasks]})
-        return 0
-    if not tasks:
-        human("no download tasks")
-    for task in tasks:
-        progress = "" if task.progress is None else f" {task.progress:.1f}%"
-        line = f"{task.task_id[:8]}  {task.status:<11}{progress:>7}  {task.model_type}/{task.filename}  {task.url}"
-        if task.error:
-            line += f"\n          {task.error}"
-        human(line)
-    return 0
-
-
-class ProgressBar:
-    """One redrawn line on a terminal; on a pipe, a line every 10 %."""
-
-    def __init__(self, stream: TextIO, width: int = 30) -> None:
-        self.stream = stream
-        self.width = width
-        self.task_id: str | None = None
-        self._tty = bool(getattr(stream, "isatty", lambda: False)())
-        self._last_step = -1
-        self._drawn = False
-        self._last_draw = 0.0
-        self._notice: str | None = None
-
-    def on_event(self, event: str, task: dict) -> None:
-        if event != UPDATE_DOWNLOAD_TASK or (self.task_id and task.get("task_id") != self.task_id):
-            return
-        if task.get("status") not in ("downloading", "verifying"):
-            return
-        notice = task.get("error") if task.get("status") == "downloading" else None
-        if notice and notice != self._notice:  # a retry: say so on a line of its own
-            self.stream.write(("\n" if self._drawn else "") + notice + "\n")
-            self.stream.flush()
-            self._drawn = False
-        self._notice = notice
-        percent = task.get("progress")
-        if self._tty:
-            now = time.monotonic()
-            if now - self._last_draw < 0.2 and task.get("status") == "downloading":
-                return
-            self._last_draw = now
-            self.stream.write("\r" + self.render(task))
-            self.stream.flush()
-            self._drawn = True
-        elif percent is not None and int(percent // 10) > self._last_step:
-            self._last_step = int(percent // 10)
-            self.stream.write(self.render(task) + "\n")
-            self.stream.flush()
-
-    def render(self, task: dict) -> str:
-        percent = task.get("progress")
-        done = int(self.width * (percent or 0) / 100)
-        bar = "#" * done + "." * (self.width - done)
-        text = f"[{bar}] {'' if percent is None else f'{percent:5.1f}%'} " \
-               f"{human_bytes(task.get('downloaded_bytes'))}/{human_bytes(task.get('total_bytes'))}"
-        if task.get("status") == "verifying":
-            return text + " verifying"
-        speed = task.get("speed_bps") or 0
-        eta = task.get("eta_seconds")
-        text += f" {human_bytes(speed)}/s"
-        if eta is not None:
-            text += f" ETA {int(eta) // 60}:{int(eta) % 60:02d}"
-        return text + "   "
-
-    def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False

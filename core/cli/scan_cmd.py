@@ -4,153 +4,143 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from ..errors import InvalidInput, NotFound
-from ..observers import UPDATE_SCAN_TASK
-from .common import CliContext, add_common_arguments, context_from, emit_json, human
+from .common import add_global_options, backend_for, check_type, emit_json, human
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     scan = subparsers.add_parser("scan", help="index the model folders (optionally hash and ask Civitai)",
                                  description="Index every model folder: previews, descriptions, "
                                              "safetensors metadata; optionally sha256 and Civitai info.")
-    scan.add_argument("--type", dest="model_type", default="all", help="one model type (default: all)")
+    scan.add_argument("--type", dest="model_type", default="all", metavar="TYPE",
+                      help="one model type (default: all)")
     scan.add_argument("--hashes", action="store_true", help="compute sha256 of models not hashed yet")
     scan.add_argument("--civitai", action="store_true",
                       help="look models lacking info or a preview up on Civitai by hash (implies --hashes)")
-    add_common_arguments(scan)
+    add_global_options(scan)
     scan.set_defaults(func=run_scan)
 
     info = subparsers.add_parser("info", help="show what is known about one model")
-    _add_model_arguments(info)
+    add_model_arguments(info)
     info.set_defaults(func=run_info)
 
     preview = subparsers.add_parser("set-preview", help="set a model's preview image (stored as NAME.webp)")
-    _add_model_arguments(preview)
-    preview.add_argument("image", type=Path, help="image file (PNG, JPEG, WebP, GIF ...)")
+    add_model_arguments(preview)
+    preview.add_argument("image", type=Path, metavar="IMAGE", help="image file (PNG, JPEG, WebP, GIF ...)")
     preview.set_defaults(func=run_set_preview)
 
     description = subparsers.add_parser("set-description", help="set a model's description (NAME.md)")
-    _add_model_arguments(description)
-    description.add_argument("text", help="the description text, or - to read it from stdin")
+    add_model_arguments(description)
+    description.add_argument("text", metavar="TEXT", help="the description text, or - to read it from stdin")
     description.set_defaults(func=run_set_description)
 
 
-def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_type", metavar="TYPE", help="model type (checkpoints, loras, vae, ...)")
     parser.add_argument("name", metavar="NAME", help="name relative to the type's folder, e.g. sub/x.safetensors")
-    add_common_arguments(parser)
+    add_global_options(parser)
 
 
-def open_index(ctx: CliContext):
-    return ctx.app().index
+def model_backend(args: argparse.Namespace) -> Any:
+    backend = backend_for(args)
+    check_type(backend, "TYPE", args.model_type)
+    return backend
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    ctx = context_from(args)
-    index = open_index(ctx)
+    backend = backend_for(args)
+    model_type = check_type(backend, "--type", args.model_type, ("all",))
     interactive = sys.stderr.isatty()
 
-    def show(event: str, payload: dict) -> None:
-        if event == UPDATE_SCAN_TASK and interactive:
-            print(f"\r{payload['status']}: {payload['scanned']}/{payload['total']} {payload['current'][:60]:<60}",
-                  end="", file=sys.stderr, flush=True)
+    def show(payload: dict) -> None:
+        if interactive and payload.get("total"):
+            line = f"{payload['status']}: {payload['scanned']}/{payload['total']} {payload.get('current') or ''}"
+            print("\r" + line[:79].ljust(79), end="", file=sys.stderr, flush=True)
 
-    index.events.subscribe(show)
-    task = index.start_scan(args.model_type, compute_hashes=args.hashes or args.civitai,
-                            fetch_civitai_info=args.civitai)
     try:
-        while not task.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        task.cancel()
-        task.wait(10)
-        raise
-    if interactive:
-        print(file=sys.stderr)
-    report = task.report
-    assert report is not None
-    for error in task.errors:
+        report = backend.scan(model_type, args.hashes, args.civitai, show)
+    finally:
+        if interactive:
+            print("\r" + " " * 79 + "\r", end="", file=sys.stderr, flush=True)
+    for error in report.get("errors") or []:
         human(f"warning: {error}")
-    human(f"{report.count} models indexed ({task.hashed} with sha256, {task.hashes_computed} hashed now, "
-          f"{task.matched} matched on Civitai); scan {task.status}")
-    if ctx.json:
-        emit_json(report.to_json())
+    human(f"{report['count']} models indexed ({report.get('hashed', 0)} with sha256, "
+          f"{report.get('hashes_computed', 0)} hashed now, {report.get('matched', 0)} matched on Civitai); "
+          f"scan {report['status']}")
+    if args.json:
+        emit_json(report)
     else:
-        for model in report.models:
-            print(_one_line(model))
-    return 0 if task.status == "completed" else 1
+        for model in report["models"]:
+            print(one_line(model))
+    return 0 if report["status"] == "completed" else 1
 
 
-def _one_line(model: dict) -> str:
+def one_line(model: dict) -> str:
+    from ..diskspace import human_bytes
+
     extras = [model.get("base_model") or "", "preview" if model.get("preview") else "",
               (model.get("sha256") or "")[:12]]
-    return f"  {model['type']}/{model['name']}  {_size(model['size'])}  " + "  ".join(e for e in extras if e)
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+    return f"{model['type']}/{model['name']}  {human_bytes(model['size'])}  " + "  ".join(e for e in extras if e)
 
 
 def run_info(args: argparse.Namespace) -> int:
-    ctx = context_from(args)
-    record = open_index(ctx).get_model(args.model_type, args.name)
-    _print_record(ctx, record)
+    backend = model_backend(args)
+    record = backend.get_model(args.model_type, args.name)
+    if args.json:
+        emit_json(record)
+    else:
+        print(describe(record))
     return 0
 
 
 def run_set_preview(args: argparse.Namespace) -> int:
-    ctx = context_from(args)
+    from ..errors import InvalidInput, NotFound
+
     try:
         data = args.image.read_bytes()
     except FileNotFoundError:
         raise NotFound(f"the image file {str(args.image)!r} does not exist") from None
     except OSError as exc:
         raise InvalidInput(f"could not read the image file {str(args.image)!r}: {exc.strerror or exc}") from None
-    record = open_index(ctx).set_preview(args.model_type, args.name, data)
-    return _report_set(ctx, "preview", record, record["preview"])
+    backend = model_backend(args)
+    record = backend.set_preview(args.model_type, args.name, data)
+    return report_set(args, "preview", record, record.get("preview"))
 
 
 def run_set_description(args: argparse.Namespace) -> int:
-    ctx = context_from(args)
     text = sys.stdin.read() if args.text == "-" else args.text
-    record = open_index(ctx).set_description(args.model_type, args.name, text)
-    return _report_set(ctx, "description", record, record["description_file"])
+    backend = model_backend(args)
+    record = backend.set_description(args.model_type, args.name, text)
+    return report_set(args, "description", record, record.get("description_file"))
 
 
-def _report_set(ctx: CliContext, what: str, record: dict, written: object) -> int:
+def report_set(args: argparse.Namespace, what: str, record: dict, written: object) -> int:
     """After a set-preview / set-description: a line on stderr, the record with ``--json``."""
     human(f"{what} of {record['type']}/{record['name']} set: {written}")
-    if ctx.json:
+    if args.json:
         emit_json(record)
     return 0
 
 
-def _print_record(ctx: CliContext, record: dict) -> None:
-    if ctx.json:
-        emit_json(record)
-        return
+def describe(record: dict) -> str:
+    from ..diskspace import human_bytes
+
     civitai = record.get("civitai") or {}
     lines = [
         f"{record['type']}/{record['name']}",
-        f"  root:          {record['root']}",
-        f"  size:          {_size(record['size'])} ({record['size']} bytes)",
+        f"  root:          {record.get('root') or '-'}",
+        f"  size:          {human_bytes(record['size'])} ({record['size']} bytes)",
         f"  sha256:        {record.get('sha256') or '(not hashed yet: scan --hashes)'}",
         f"  base model:    {record.get('base_model') or '-'}",
         f"  trigger words: {', '.join(record.get('trigger_words') or []) or '-'}",
         f"  preview:       {record.get('preview') or '-'}",
-        f"  civitai:       " + (f"model {civitai.get('model_id')} version {civitai.get('version_id')} "
-                                f"({civitai.get('model_name') or ''} / {civitai.get('version_name') or ''})"
-                                if civitai else "-"),
+        "  civitai:       " + (f"model {civitai.get('model_id')} version {civitai.get('version_id')} "
+                               f"({civitai.get('model_name') or ''} / {civitai.get('version_name') or ''})"
+                               if civitai else "-"),
     ]
     if record.get("header_error"):
         lines.append(f"  header error:  {record['header_error']}")
     if record.get("description"):
         lines += ["", record["description"].rstrip()]
-    # "info" without --json prints to stdout: it is the command's output, nothing machine-read.
-    print("\n".join(lines))
+    return "\n".join(lines)

@@ -9,22 +9,14 @@ workflow gives a link for is present and verified, 1 otherwise, 2 for a bad file
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any
 
-from ..diskspace import human_bytes
-from ..errors import InvalidInput
-from ..observers import UPDATE_DOWNLOAD_TASK
-from ..task import COMPLETED, FINISHED
-from ..workflow.limits import check_size
-from ..workflow.listing import PRESENT, PRESENT_ELSEWHERE, Reference
-from ..workflow.reader import read_bytes
-from .common import add_common_arguments, context_from, emit_json, human
+from .common import add_global_options, backend_for, emit_json, human
 
 #: name, folder, status, size, host: 80 columns with the four separating spaces
 WIDTHS = (28, 14, 17, 8, 9)
+PRESENT, PRESENT_ELSEWHERE = "present", "present_elsewhere"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,11 +29,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-any-host", action="store_true",
                         help="fetch from any host, not only Hugging Face, Civitai and workflow_allowed_hosts")
     parser.add_argument("--no-sizes", action="store_true", help="do not ask the hosts for sizes")
-    add_common_arguments(parser)
+    add_global_options(parser)
     parser.set_defaults(func=run_workflow)
 
 
 def read_file(path: Path):
+    from ..errors import InvalidInput
+    from ..workflow.limits import check_size
+    from ..workflow.reader import read_bytes
+
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -57,52 +53,75 @@ def read_file(path: Path):
 
 
 def run_workflow(args: argparse.Namespace) -> int:
-    from ..workflow.service import WorkflowModels
+    workflow = read_file(args.file)  # a bad file is exit 2 before anything else
+    backend = backend_for(args)
+    if backend.remote:
+        return run_remote(args, backend, workflow)
+    service = backend.workflow_service()
+    if not args.download:
+        references = service.list(workflow, allow_any_host=args.allow_any_host, sizes=not args.no_sizes)
+        _report(args.json, [r.to_json() for r in references], [])
+        return 0 if _all_ok(references) else 1
+    from .download_cmd import follow
 
-    workflow = read_file(args.file)
-    ctx = context_from(args)
-    app = ctx.app()
-    service = WorkflowModels(app.folders, app.settings, digests=app.hash_cache, manager=app.manager,
-                             http=app.http)
-    try:
-        if not args.download:
-            references = service.list(workflow, allow_any_host=args.allow_any_host, sizes=not args.no_sizes)
-            _report(ctx.json, references, [])
-            return 0 if _all_ok(references, verify=False) else 1
-        progress = Progress(sys.stderr)
-        app.manager.events.subscribe(progress.on_event)
-        app.start(resume_persisted=False)  # only this workflow's tasks run
-        result, references = service.download(workflow, allow_any_host=args.allow_any_host)
-        for item in result.refused:
-            human(f"not downloaded: {item['name']}: {item['reason']}")
-        progress.watch([t.task_id for t in result.tasks])
-        finals = [app.manager.wait(t.task_id) for t in result.tasks]
-        progress.close()
-    finally:
-        ctx.close()
-    verified = _verify_present(references, app)
+    backend._start()
+    result, references = service.download(workflow, allow_any_host=args.allow_any_host)
+    for item in result.refused:
+        human(f"not downloaded: {item['name']}: {item['reason']}")
+    for task in result.tasks:
+        backend._claim(task.task_id)
+    finals = follow(backend, [t.to_json() for t in result.tasks])
+    verified = _verify_present(references, backend.app())
     _update(references, finals)
     for task in finals:
-        if task.status != COMPLETED:
-            human(f"failed: {task.model_type}/{task.filename}: {task.error or task.status}")
-    _report(ctx.json, references, finals)
-    return 0 if _all_ok(references, verify=True) and verified else 1
+        if task["status"] != "completed":
+            human(f"failed: {task['model_type']}/{task['filename']}: {task.get('error') or task['status']}")
+    _report(args.json, [r.to_json() for r in references], finals)
+    return 0 if _all_ok(references) and verified else 1
 
 
-def _update(references: list[Reference], finals: list) -> None:
-    by_id = {t.task_id: t for t in finals}
+def run_remote(args: argparse.Namespace, backend: Any, workflow: Any) -> int:
+    """The ComfyUI reads the workflow and downloads into its own folders; this command follows."""
+    body: dict[str, Any] = {"allow_any_host": args.allow_any_host}
+    if workflow.ui is not None:
+        body["workflow"] = workflow.ui
+    if workflow.prompt is not None:
+        body["prompt"] = workflow.prompt
+    if not args.download:
+        body["sizes"] = not args.no_sizes
+        references = backend.workflow_models(body, download=False)["models"]
+        _report(args.json, references, [])
+        return 0 if _all_ok(references) else 1
+    from .download_cmd import follow
+
+    answer = backend.workflow_models(body, download=True)
+    for item in answer.get("refused", []):
+        human(f"not downloaded: {item['name']}: {item['reason']}")
+    finals = follow(backend, answer.get("tasks", []))
+    references = backend.workflow_models({**body, "sizes": False}, download=False)["models"]
+    for task in finals:
+        if task["status"] != "completed":
+            human(f"failed: {task['model_type']}/{task['filename']}: {task.get('error') or task['status']}")
+    _report(args.json, references, finals)
+    return 0 if _all_ok(references) and all(t["status"] == "completed" for t in finals) else 1
+
+
+def _update(references: list, finals: list[dict]) -> None:
+    """The local references after their downloads ended."""
+    by_id = {t["task_id"]: t for t in finals}
     for ref in references:
         task = by_id.get(ref.task_id or "")
         if task is None:
             continue
-        if task.status == COMPLETED:
-            ref.status, ref.path, ref.size, ref.sha256 = PRESENT, str(task.destination), task.total_bytes, task.sha256
+        if task["status"] == "completed":
+            ref.status, ref.size, ref.sha256 = PRESENT, task["total_bytes"], task["sha256"]
         else:
-            ref.reason = task.error or task.status
+            ref.reason = task.get("error") or task["status"]
 
 
-def _verify_present(references: list[Reference], app) -> bool:
+def _verify_present(references: list, app: Any) -> bool:
     """Hash present files whose sha256 the workflow gives and the cache does not know."""
+    from ..diskspace import human_bytes
     from ..scanner.hashing import FileHasher
 
     ok = True
@@ -125,80 +144,44 @@ def _verify_present(references: list[Reference], app) -> bool:
     return ok
 
 
-def _all_ok(references: list[Reference], verify: bool) -> bool:
-    return all(r.status in (PRESENT, PRESENT_ELSEWHERE) for r in references if r.url)
+def _status(ref: Any) -> str:
+    return ref["status"] if isinstance(ref, dict) else ref.status
 
 
-def _report(as_json: bool, references: list[Reference], finals: list) -> None:
+def _all_ok(references: list) -> bool:
+    """Every model the workflow links is present (references: objects or their JSON)."""
+    return all(_status(r) in (PRESENT, PRESENT_ELSEWHERE) for r in references
+               if (r["url"] if isinstance(r, dict) else r.url))
+
+
+def _report(as_json: bool, references: list[dict], finals: list[dict]) -> None:
     if as_json:
-        document = {"models": [r.to_json() for r in references]}
+        document: dict[str, Any] = {"models": references}
         if finals:
-            document["tasks"] = [t.to_json() for t in finals]
+            document["tasks"] = finals
         emit_json(document)
         return
     print(table(references))
     for ref in references:
-        if ref.reason:
-            human(f"{ref.directory}/{ref.name}: {ref.reason}")
+        if ref.get("reason"):
+            human(f"{ref['directory']}/{ref['name']}: {ref['reason']}")
 
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def table(references: list[Reference]) -> str:
+def table(references: list[dict]) -> str:
     """name / folder / status / size / host in 80 columns."""
+    from ..diskspace import human_bytes
+
     rows = [("NAME", "FOLDER", "STATUS", "SIZE", "HOST")]
     for ref in references:
-        size = human_bytes(ref.size) if ref.size is not None else "-"
-        rows.append((ref.name, ref.directory, ref.status, size, ref.host or "-"))
+        size = human_bytes(ref["size"]) if ref.get("size") is not None else "-"
+        rows.append((ref["name"], ref["directory"], ref["status"], size, ref.get("host") or "-"))
     lines = []
     for row in rows:
         cells = [_cut(str(value), width).ljust(width) if i < 4 else _cut(str(value), width)
                  for i, (value, width) in enumerate(zip(row, WIDTHS))]
         lines.append(" ".join(cells).rstrip())
     return "\n".join(lines)
-
-
-class Progress:
-    """One line for all of a workflow's downloads (redrawn on a terminal, every 10 % on a pipe)."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self._tty = bool(getattr(stream, "isatty", lambda: False)())
-        self._tasks: dict[str, dict] = {}
-        self._last = 0.0
-        self._step = -1
-        self._drawn = False
-
-    def watch(self, task_ids: list[str]) -> None:
-        for task_id in task_ids:
-            self._tasks.setdefault(task_id, {})
-
-    def on_event(self, event: str, task: dict) -> None:
-        if event != UPDATE_DOWNLOAD_TASK or task.get("task_id") not in self._tasks:
-            return
-        self._tasks[task["task_id"]] = task
-        tasks = list(self._tasks.values())
-        done = sum(1 for t in tasks if t.get("status") in FINISHED)
-        got = sum(t.get("downloaded_bytes") or 0 for t in tasks)
-        total = sum(t.get("total_bytes") or 0 for t in tasks)
-        percent = 100.0 * got / total if total else 0.0
-        line = (f"[{done}/{len(tasks)} files] {percent:5.1f}% {human_bytes(got)}/{human_bytes(total)} "
-                f"{human_bytes(sum(t.get('speed_bps') or 0 for t in tasks))}/s")
-        if self._tty:
-            now = time.monotonic()
-            if now - self._last >= 0.2:
-                self._last = now
-                self.stream.write("\r" + line + "   ")
-                self.stream.flush()
-                self._drawn = True
-        elif int(percent // 10) > self._step:
-            self._step = int(percent // 10)
-            self.stream.write(line + "\n")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..html_markdown import html_to_markdown
 from ..http import HttpClient
 from ..images import webp_from
+from ..jsonio import new_file_mode
 from ..sidecars import find_sidecars, list_siblings, model_stem
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ def create_exclusive(path: Path, data: bytes) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, new_file_mode())  # as readable as the folder's other files, not 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
