@@ -21,7 +21,7 @@ import requests
 from .errors import InvalidInput, RemoteError
 from .redact import redact_url
 
-USER_AGENT = "comfyui-model-manager/0.1 (+https://github.com/comfyui-model-manager)"
+USER_AGENT = "comfyui-model-manager/0.1"
 CONNECT_TIMEOUT = 15.0
 #: A read that sees no byte for this long counts as a stall (60 s: slow links still send something every few seconds).
 READ_TIMEOUT = 60.0

@@ -67,6 +67,7 @@ class LocalBackend:
         self._settings: Settings | None = None
         self._app: Any = None
         self._started = False
+        self._others: dict[Path, "LocalBackend"] = {}
 
     @property
     def where(self) -> str:
@@ -93,10 +94,22 @@ class LocalBackend:
     def close(self) -> None:
         """Stop whatever ``app()`` started (transfers, scans, the hash cache); drop the claims."""
         try:
+            for other in self._others.values():
+                other.close()
             if self._app is not None:
                 self._app.shutdown()
         finally:
             self.claims.release_all()
+
+    def for_task(self, task_id: str) -> "LocalBackend":
+        """The backend over the models folder ``task_id`` downloads into (a task started with
+        another ``--models-dir`` is paused, resumed or removed where its partial file is)."""
+        folder = self.claims.folder_of(task_id)
+        if folder is None or folder == self.models_dir:
+            return self
+        if folder not in self._others:
+            self._others[folder] = LocalBackend(folder, self.config_dir)
+        return self._others[folder]
 
     def model_types(self) -> list[str]:
         return self.folders.names()
@@ -154,6 +167,7 @@ class LocalBackend:
             self._started = True
 
     def _claim(self, task_id: str) -> None:
+        self.claims.remember_folder(task_id, self.models_dir)
         if not self.claims.claim(task_id):
             pid = self.claims.holder(task_id)
             raise Conflict(f"task {task_id[:8]} is being downloaded by another process (pid {pid}); "
@@ -189,6 +203,7 @@ class LocalBackend:
     def remove(self, task_id: str) -> None:
         self._stop_elsewhere(task_id)
         self.app().manager.delete(task_id)
+        self.claims.forget(task_id)
 
     def _stop_elsewhere(self, task_id: str, only_if_running: bool = False) -> None:
         """A task another CLI process is running is stopped there first (as Ctrl-C would: its

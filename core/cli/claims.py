@@ -41,6 +41,23 @@ class Claims:
         self._held[task_id] = fd
         return True
 
+    def remember_folder(self, task_id: str, models_dir: Path) -> None:
+        """Which models folder a task downloads into (a record names files relative to it)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / f"{task_id}.folder").write_text(str(models_dir), encoding="utf-8")
+
+    def folder_of(self, task_id: str) -> Path | None:
+        try:
+            return Path((self.folder / f"{task_id}.folder").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def forget(self, task_id: str) -> None:
+        try:
+            os.unlink(self.folder / f"{task_id}.folder")
+        except OSError:
+            pass
+
     def release(self, task_id: str) -> None:
         fd = self._held.pop(task_id, None)
         if fd is None:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
-from typing import Any
+TYPE_CHECKING = False  # typing itself costs start-up time; annotations are strings here
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 from .usage import UsageError, check_choice
 
@@ -25,17 +26,19 @@ def add_global_options(parser: argparse.ArgumentParser, top: bool = False) -> No
     hide = (lambda text: text) if top else (lambda text: argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", default=default(False), help=hide(GLOBAL_HELP["--json"]))
     parser.add_argument("--server", metavar="URL", default=default(None), help=hide(GLOBAL_HELP["--server"]))
-    parser.add_argument("--models-dir", metavar="DIR", type=Path, default=default(None),
+    parser.add_argument("--models-dir", metavar="DIR", default=default(None),
                         help=hide(GLOBAL_HELP["--models-dir"]))
 
 
-def looks_like_comfyui(folder: Path) -> bool:
+def looks_like_comfyui(folder: "Path") -> bool:
     return (folder / "folder_paths.py").is_file() or ((folder / "main.py").is_file() and (folder / "comfy").is_dir())
 
 
 def local_models_dir(args: argparse.Namespace, environ=os.environ) -> Path:
     """``--models-dir``, else ``$COMFYUI_PATH/models`` (refused when no ComfyUI is there: we
     would create folders in a wrong place), else ``./models``."""
+    from pathlib import Path
+
     if args.models_dir is not None:
         return Path(args.models_dir).expanduser().absolute()
     comfy = environ.get("COMFYUI_PATH")
@@ -85,5 +88,7 @@ def human(message: str) -> None:
 
 
 def emit_json(document: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
     sys.stdout.flush()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import PurePosixPath
-from typing import Any
+TYPE_CHECKING = False  # typing itself costs start-up time; annotations are strings here
+if TYPE_CHECKING:
+    from typing import Any
 
 from .common import add_global_options, backend_for, check_type, cli_command, emit_json, human
 from .usage import UsageError, check_choice

@@ -34,6 +34,16 @@ def clock(seconds: float | None) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def sizes(done: int, total: int | None) -> str:
+    """``1.4/2.4 MiB`` (one unit when both share it), ``512.0 KiB/2.4 MiB``, or ``1.4 MiB``."""
+    if not total:
+        return human_bytes(done)
+    left, right = human_bytes(done), human_bytes(total)
+    if left.split()[-1] == right.split()[-1]:
+        return f"{left.split()[0]}/{right}"
+    return f"{left}/{right}"
+
+
 def task_message(task: dict) -> str | None:
     """What a running task has to say (a retry, a wait), if anything."""
     if task.get("status") not in _RUNNING:
@@ -124,16 +134,21 @@ class DownloadProgress:
             return os.path.basename(str(tasks[0].get("filename") or "download"))
         return f"{sum(1 for t in tasks if t.get('status') == 'completed')}/{len(tasks)} files"
 
-    def _details(self, sums: dict[str, Any], with_size: bool = True) -> str:
-        parts = []
-        if with_size:
-            parts.append(human_bytes(sums["done"]) + (f"/{human_bytes(sums['total'])}" if sums["total"] else ""))
+    def _details(self, sums: dict[str, Any], with_size: bool = True, width: int | None = None) -> str:
+        """Size, speed, ETA, connections; with ``width``, the longest variant that fits it."""
+        size = sizes(sums["done"], sums["total"]) if with_size else ""
         if sums["verifying"]:
-            return ", ".join([*parts, "verifying sha256"])
-        parts += [f"{human_bytes(sums['speed'])}/s", f"ETA {clock(sums['eta'])}"]
-        if sums["connections"]:
-            parts.append(f"{sums['connections']} conn")
-        return ", ".join(parts)
+            variants = [[size, "verifying sha256"], [size, "verifying"]]
+        elif sums["speed"] > 0:  # no "0 B/s, ETA --:--" before the first measurement
+            speed, eta = f"{human_bytes(sums['speed'])}/s", f"ETA {clock(sums['eta'])}"
+            connections = f"{sums['connections']} conn" if sums["connections"] else ""
+            variants = [[size, speed, eta, connections], [size, speed, eta], [size, eta], [eta]]
+        else:
+            variants = [[size]]
+        texts = [", ".join(part for part in variant if part) for variant in variants]
+        if width is None:
+            return texts[0]
+        return next((text for text in texts if len(text) <= width), texts[-1])
 
     def _draw(self) -> None:
         sums = self._sums()
@@ -142,19 +157,23 @@ class DownloadProgress:
                              dynamic_ncols=True, mininterval=0, miniters=0, desc=self._name()[:8],
                              bar_format=_BAR if sums["total"] else _NO_TOTAL)
         bar = self._bar
+        columns = bar.ncols or 80
         name = self._name()
-        limit = max(8, (bar.ncols or 80) // 4)
+        limit = max(8, columns // 5)
         if len(name) > limit:
             name = name[: limit - 1] + "…"
+        room = columns - len(name) - len(" 100%|") - 8 - len("| ")  # a bar of at least 8 cells
         bar.set_description_str(name, refresh=False)
         bar.total = sums["total"] or None
         bar.bar_format = _BAR if sums["total"] else _NO_TOTAL
         bar.n = sums["done"]
-        bar.details = self._details(sums)
+        bar.details = self._details(sums, width=room)
         bar.refresh()
 
     def _plain(self) -> None:
         sums = self._sums()
+        if sums["finished"] == sums["count"]:
+            return  # the command reports the result itself
         if sums["verifying"]:
             if not self._said_verifying:
                 self._said_verifying = True
@@ -170,7 +189,8 @@ class DownloadProgress:
         size = human_bytes(sums["done"])
         if sums["total"]:
             size = f"{100.0 * sums['done'] / sums['total']:.0f}% {size} of {human_bytes(sums['total'])}"
-        self.stream.write(f"{self._name()}: {size}, {self._details(sums, with_size=False)}\n")
+        details = self._details(sums, with_size=False)
+        self.stream.write(f"{self._name()}: {size}{', ' + details if details else ''}\n")
         self.stream.flush()
 
 

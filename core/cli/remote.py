@@ -37,7 +37,7 @@ class ServerError(ModelManagerError):
         super().__init__(message)
         self.code = code
         self.http_status = http_status
-        self.exit_code = 2 if http_status in (400, 404, 413, 422) else 1
+        self.exit_code = 2 if http_status in (400, 413, 422) else 1  # as the same error raised here
 
 
 class RemoteBackend:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from typing import Any
+TYPE_CHECKING = False  # typing itself costs start-up time; annotations are strings here
+if TYPE_CHECKING:
+    from typing import Any
 
 from .common import add_global_options, backend_for, check_type, emit_json, human
 
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     preview = subparsers.add_parser("set-preview", help="set a model's preview image (stored as NAME.webp)")
     add_model_arguments(preview)
-    preview.add_argument("image", type=Path, metavar="IMAGE", help="image file (PNG, JPEG, WebP, GIF ...)")
+    preview.add_argument("image", metavar="IMAGE", help="image file (PNG, JPEG, WebP, GIF ...)")
     preview.set_defaults(func=run_set_preview)
 
     description = subparsers.add_parser("set-description", help="set a model's description (NAME.md)")
@@ -95,10 +96,12 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_set_preview(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..errors import InvalidInput, NotFound
 
     try:
-        data = args.image.read_bytes()
+        data = Path(args.image).read_bytes()
     except FileNotFoundError:
         raise NotFound(f"the image file {str(args.image)!r} does not exist") from None
     except OSError as exc:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+TYPE_CHECKING = False  # typing itself costs start-up time; annotations are strings here
+if TYPE_CHECKING:
+    from typing import Any
 
 from .common import add_global_options, backend_for, emit_json, human
 

@@ -8,9 +8,10 @@ download here (with a progress bar) until it ends; with ``--server`` the ComfyUI
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-from typing import Any
+TYPE_CHECKING = False  # typing itself costs start-up time; annotations are strings here
+if TYPE_CHECKING:
+    from typing import Any
 
 from .common import add_global_options, backend_for, cli_command, emit_json, human
 
@@ -46,27 +47,36 @@ def run_tasks(args: argparse.Namespace) -> int:
 
     known = backend.task_ids()
     ids = list(dict.fromkeys(resolve_prefix(prefix, known) for prefix in args.ids))  # every ID checked first
+    owner = (lambda task_id: backend) if backend.remote else backend.for_task
     if action == "remove":
         for task_id in ids:
-            backend.remove(task_id)
+            owner(task_id).remove(task_id)
             human(f"removed task {task_id[:8]}")
         if args.json:
             emit_json({"removed": ids})
         return 0
     if action == "resume" and not backend.remote:
-        from .download_cmd import follow, outcome
-
-        started = [backend.resume(task_id) for task_id in ids]
-        finals = follow(backend, started)
-        if args.json:
-            emit_json({"tasks": finals})
-        return max(outcome(task) for task in finals)
-    changed = [getattr(backend, action)(task_id) for task_id in ids]
+        return resume_here(ids, owner, args.json)
+    changed = [getattr(owner(task_id), action)(task_id) for task_id in ids]
     for task in changed:
         human(f"{task['task_id'][:8]} {task['model_type']}/{task['filename']}: {task['status']}")
     if args.json:
         emit_json({"tasks": changed})
     return 0
+
+
+def resume_here(ids: list[str], owner: Any, as_json: bool) -> int:
+    """Run the tasks in this process (each in its own models folder) until they end."""
+    from .download_cmd import follow, outcome
+
+    groups: dict[int, tuple[Any, list[dict]]] = {}
+    for task_id in ids:
+        backend = owner(task_id)
+        groups.setdefault(id(backend), (backend, []))[1].append(backend.resume(task_id))
+    finals = [task for backend, started in groups.values() for task in follow(backend, started)]
+    if as_json:
+        emit_json({"tasks": finals})
+    return max(outcome(task) for task in finals)
 
 
 def clear_finished(backend: Any, as_json: bool) -> int:
@@ -75,7 +85,7 @@ def clear_finished(backend: Any, as_json: bool) -> int:
     removed = []
     for task in backend.list_tasks():
         if task["status"] in FINISHED:
-            backend.remove(task["task_id"])
+            (backend if backend.remote else backend.for_task(task["task_id"])).remove(task["task_id"])
             removed.append(task["task_id"])
     human(f"removed {len(removed)} finished task{'s' if len(removed) != 1 else ''}")
     if as_json:
@@ -91,6 +101,8 @@ def list_tasks(backend: Any, as_json: bool) -> int:
     if not tasks:
         human("no download tasks")
         return 0
+    import shutil
+
     width = shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else None
     for line in table(tasks, cli_command(backend), width):
         print(line)

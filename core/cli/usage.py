@@ -8,8 +8,9 @@ usage error becomes a ``UsageError`` (exit 2) that ``main`` reports like any oth
 from __future__ import annotations
 
 import argparse
-import difflib
-from typing import Iterable, NoReturn, Sequence
+TYPE_CHECKING = False  # typing itself costs start-up time; annotations are strings here
+if TYPE_CHECKING:
+    from typing import Iterable, NoReturn, Sequence
 
 from ..errors import InvalidInput
 
@@ -24,6 +25,8 @@ class UsageError(InvalidInput):
 
 def did_you_mean(value: str, options: Iterable[str]) -> str:
     """`` did you mean `x`?`` for the closest option, or an empty string."""
+    import difflib
+
     options = [o for o in options if o]
     close = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
     if not close:

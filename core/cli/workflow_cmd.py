@@ -9,8 +9,9 @@ workflow gives a link for is present and verified, 1 otherwise, 2 for a bad file
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any
+TYPE_CHECKING = False  # typing itself costs start-up time; annotations are strings here
+if TYPE_CHECKING:
+    from typing import Any
 
 from .common import add_global_options, backend_for, emit_json, human
 
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "workflow", help="list the models a workflow needs; --download fetches the missing ones",
         description="List the models a ComfyUI workflow (JSON, API prompt, PNG/WebP) needs, and fetch "
                     "the missing ones into the right folders.")
-    parser.add_argument("file", type=Path, metavar="FILE", help="workflow .json, API prompt .json, .png or .webp")
+    parser.add_argument("file", metavar="FILE", help="workflow .json, API prompt .json, .png or .webp")
     parser.add_argument("--download", action="store_true", help="download the missing models")
     parser.add_argument("--allow-any-host", action="store_true",
                         help="fetch from any host, not only Hugging Face, Civitai and workflow_allowed_hosts")
@@ -33,11 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_workflow)
 
 
-def read_file(path: Path):
+def read_file(name: str):
+    from pathlib import Path
+
     from ..errors import InvalidInput
     from ..workflow.limits import check_size
     from ..workflow.reader import read_bytes
 
+    path = Path(name)
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -121,6 +125,8 @@ def _update(references: list, finals: list[dict]) -> None:
 
 def _verify_present(references: list, app: Any) -> bool:
     """Hash present files whose sha256 the workflow gives and the cache does not know."""
+    from pathlib import Path
+
     from ..diskspace import human_bytes
     from ..scanner.hashing import FileHasher
 
