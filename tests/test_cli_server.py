@@ -11,16 +11,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from aiohttp import web
 from PIL import Image
 
 from comfyui_model_manager.core.model_types import ModelFolders
-from comfyui_model_manager.nodes.routes import PREFIX, ModelManagerRoutes
 from comfyui_model_manager.nodes.runtime import RuntimeHolder, build_runtime
-from support.aiohttp_app import AppServer
+from support.aiohttp_app import AppServer, routes_app
 from support.model_files import ModelFileHost
 from support.scanner_files import write_safetensors
 
@@ -33,17 +30,10 @@ def remote(tmp_path):
     holder = RuntimeHolder(lambda: build_runtime(ModelFolders.from_models_dir(models), tmp_path / "state",
                                                  lambda event, payload: None))
 
-    def app():
-        application = web.Application(client_max_size=100 << 20)
-        routes = web.RouteTableDef()
-        ModelManagerRoutes(holder).register(routes, (PREFIX,))
-        application.add_routes(routes)
-        return application
-
     files = ModelFileHost()
     workdir = tmp_path / "client"
     workdir.mkdir()
-    with AppServer(app) as server:
+    with AppServer(routes_app(holder)) as server:
         base = server.url("")
 
         def cli(*args: str, env: dict | None = None, use_flag: bool = True, stdin: str | None = None):
@@ -70,8 +60,8 @@ def test_download_and_task_control_run_on_the_server(remote):
     assert (models / "loras/styles/fast.safetensors").read_bytes() == served.data
     assert not (remote["workdir"] / "models").exists()  # nothing local was touched
 
-    slow = files.add("/files/slow.safetensors", 3_000_000)
-    files.delay = 0.25  # about 12 s for the whole file: time to list and pause it
+    slow = files.add("/files/slow.safetensors", 8_000_000)
+    files.delay = 0.25  # about 30 s for the whole file: time to list and pause it on a busy machine
     started = subprocess.Popen([*CLI, "download", files.url("/files/slow.safetensors"), "--type", "checkpoints",
                                 "--server", remote["url"]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -72,7 +72,7 @@ def test_killed_download_is_interrupted_and_the_listed_command_resumes_it(tmp_pa
     resumed = run(*command[1:])  # from anywhere: the task knows its models folder
     assert resumed.returncode == 0, resumed.stderr
     assert (models / "loras/k.safetensors").read_bytes() == data
-    assert server.requests_for("/k.safetensors")[-1].header("Range") == f"bytes={held}-"
+    assert server.requests_for("/k.safetensors")[-1].header("Range").startswith(f"bytes={held}-")
     assert [t["status"] for t in tasks_json()] == ["completed"]
 
 
