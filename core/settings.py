@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 from .errors import InvalidInput
 from .jsonio import atomic_write_json, read_json
 from .redact import Redactor, redact_url
+from .validation import whole_number
 
 SECRET_KEYS = ("civitai_api_key", "huggingface_token")
 
@@ -145,15 +146,7 @@ class Settings:
         for key, value in changes.items():
             if key in _INT_RANGES:
                 _default, low, high = _INT_RANGES[key]
-                if isinstance(value, bool) or not isinstance(value, (int, str)):
-                    raise InvalidInput(f"{key} must be a whole number from {low} to {high}")
-                try:
-                    number = int(value)
-                except ValueError:
-                    raise InvalidInput(f"{key} must be a whole number from {low} to {high}") from None
-                if not low <= number <= high:
-                    raise InvalidInput(f"{key} must be from {low} to {high} (got {number})")
-                clean[key] = number
+                clean[key] = whole_number(value, key, low, high)
             elif key in SECRET_KEYS or key == "proxy":
                 if value is not None and not isinstance(value, str):
                     raise InvalidInput(f"{key} must be a string")

@@ -55,6 +55,20 @@ def expected_sha256(value: Any) -> str | None:
     return digest
 
 
+def whole_number(value: Any, name: str, low: int, high: int) -> int:
+    """An int from ``low`` to ``high``, given as a number or as text (a query parameter, a CLI
+    argument); ``True``/``False`` are not numbers here."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InvalidInput(f"{name} must be a whole number from {low} to {high}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number from {low} to {high}") from None
+    if not low <= number <= high:
+        raise InvalidInput(f"{name} must be from {low} to {high} (got {number})")
+    return number
+
+
 def unknown_type_message(value: Any, known: Iterable[str]) -> str:
     return f"unknown model type {value!r}; known types: {', '.join(sorted(known))}"
 

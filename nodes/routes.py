@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ..core.errors import InvalidInput, NotFound, file_errors
 from ..core.paths import is_within
-from ..core.validation import download_fields, model_name, model_type_choice
+from ..core.validation import download_fields, model_name, model_type_choice, whole_number
 from ..core.redact import Redactor
 from ..core.trash import validate_id
 from .folders import forget_loader_cache
@@ -338,15 +338,7 @@ def etag_matches(header: str, etag: str) -> bool:
 
 
 def _int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number") from None
-    if not low <= number <= high:
-        raise InvalidInput(f"{name} must be from {low} to {high}")
-    return number
+    return default if value is None or value == "" else whole_number(value, name, low, high)
 
 
 def server_adds_api_prefix(server: Any) -> bool:

@@ -53,3 +53,14 @@ def test_a_whole_request_and_the_node_message():
         download_fields(url="  ")
     assert problem(url_text, "") == "url is required: paste a Civitai, Hugging Face or other http(s) link"
     assert problem(url_text, "u") is None
+
+
+def test_whole_numbers_for_settings_and_query_parameters_share_one_rule():
+    from comfyui_model_manager.core.validation import whole_number
+
+    assert whole_number("5", "limit", 1, 10) == 5 and whole_number(3, "limit", 1, 10) == 3
+    with pytest.raises(InvalidInput, match=r"^limit must be from 1 to 10 \(got 99\)$"):
+        whole_number("99", "limit", 1, 10)
+    for bad in ("lots", True, 1.5, None):
+        with pytest.raises(InvalidInput, match=r"^limit must be a whole number from 1 to 10$"):
+            whole_number(bad, "limit", 1, 10)
