@@ -32,6 +32,7 @@ from .errors import Conflict, InvalidInput, ModelManagerError, NotFound
 from .jsonio import atomic_write_json, read_json
 from .model_types import ModelFolders, ModelLocation
 from .paths import PARTIAL_SUFFIX, resolve_inside
+from .trash_files import move_no_replace, remove_entry_folder
 from .trash_location import TrashLocator, TrashUnavailable
 from .trash_purger import DAY
 
@@ -49,7 +50,6 @@ _ID = re.compile(r"^[0-9a-f]{16}$")
 _PREFIX = re.compile(r"^[0-9a-f]{4,16}$")
 _CLAIM = re.compile(r"^\.(new|restoring|purging)-([0-9a-f]{16})(?:-[0-9a-f]+)?$")
 STALE_CLAIM_SECONDS = 3600
-_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ class Trash:
                 if not os.path.lexists(stored):
                     continue  # a delete that died half-way moved fewer files
                 try:
-                    _move_no_replace(stored, target)
+                    move_no_replace(stored, target)
                 except FileExistsError:
                     raise Conflict(_conflict_message(entry, target)) from None
                 moved.append((stored, target))
@@ -320,7 +320,7 @@ class Trash:
             os.rename(entry.folder, claim)
         except FileNotFoundError:
             raise NotFound(f"trash entry {entry.id} was just restored or purged by someone else") from None
-        _remove_tree(claim)
+        remove_entry_folder(claim)
         log.info("purged %s/%s from the trash", entry.model_type, entry.name)
         return entry
 
@@ -347,11 +347,11 @@ class Trash:
                 if not match or now - os.lstat(path).st_mtime < older_than:
                     continue
                 if match.group(1) == "purging":
-                    _remove_tree(path)
+                    remove_entry_folder(path)
                 elif (path / RECORD_FILE).is_file() and not (folder / match.group(2)).exists():
                     os.rename(path, folder / match.group(2))
                 elif not any(path.joinpath(FILES_FOLDER).glob("*")):
-                    _remove_tree(path)
+                    remove_entry_folder(path)
             except OSError as exc:
                 log.debug("could not recover %s: %s", path, exc)
 
@@ -383,27 +383,3 @@ def _renamed(filename: str, model_name: str, new_model: str) -> str:
 def _conflict_message(entry: TrashEntry, taken: Path) -> str:
     return (f"cannot restore {entry.model_type}/{entry.name}: {taken} exists now and is never replaced. "
             "Move that file away, or restore under a new name (rename).")
-
-
-def _move_no_replace(source: Path, target: Path) -> None:
-    """Move ``source`` to ``target`` unless ``target`` exists (``FileExistsError``)."""
-    try:
-        os.link(source, target, follow_symlinks=False)
-    except FileExistsError:
-        raise
-    except OSError as exc:
-        if exc.errno not in _NO_HARD_LINKS:
-            raise
-        if os.path.lexists(target):  # no hard links here (exFAT, some shares): check, then rename
-            raise FileExistsError(errno.EEXIST, "exists", str(target)) from None
-        os.rename(source, target)
-        return
-    os.unlink(source)
-
-
-def _remove_tree(path: Path) -> None:
-    """Remove a trash entry folder; only entries of our own layout are ever removed."""
-    if path.is_symlink():
-        path.unlink()
-        return
-    shutil.rmtree(path)
