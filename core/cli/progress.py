@@ -105,6 +105,12 @@ class DownloadProgress:
 
     # ------------------------------------------------------------------ internals
     def _note(self, text: str) -> None:
+        if self._tty:  # a note is a few lines of its own, never wider than the terminal
+            import shutil
+            import textwrap
+
+            columns = shutil.get_terminal_size((80, 24)).columns if self._bar is None else (self._bar.ncols or 80)
+            text = "\n".join(textwrap.wrap(text, width=max(20, columns), subsequent_indent="  ")) or text
         if self._bar is not None:
             self._bar.write(text, file=self.stream)
         else:
