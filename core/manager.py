@@ -482,6 +482,7 @@ class DownloadManager:
             task.downloaded_bytes, task.total_bytes = progress.downloaded, progress.total
             task.missing, task.etag, task.segmented = progress.missing, progress.etag, progress.segmented
             task.segment_grid = progress.grid
+            task.connections = progress.connections
             if self._retry_marks.get(task_id, progress.downloaded) < progress.downloaded:
                 del self._retry_marks[task_id]  # bytes flow again: the retry notice has served
                 task.error = None

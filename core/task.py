@@ -29,7 +29,7 @@ FINISHED = frozenset({COMPLETED, FAILED, CANCELLED})
 #: Keys of the task JSON clients see, in the order they are written.
 CONTRACT_KEYS = (
     "task_id", "url", "source", "model_type", "filename", "status", "downloaded_bytes",
-    "total_bytes", "progress", "speed_bps", "eta_seconds", "sha256", "verified", "error",
+    "total_bytes", "progress", "speed_bps", "eta_seconds", "connections", "sha256", "verified", "error",
     "node_id", "created_at", "updated_at",
 )
 
@@ -54,6 +54,7 @@ class DownloadTask:
     total_bytes: int | None = None
     speed_bps: float = 0.0
     eta_seconds: float | None = None
+    connections: int = 0  # connections streaming bytes right now (shown while downloading)
     sha256: str | None = None  # expected (lower-case hex) when known, else the computed one at the end
     error: str | None = None
     node_id: str | None = None
@@ -108,6 +109,7 @@ class DownloadTask:
             "progress": self.progress,
             "speed_bps": round(float(self.speed_bps), 1),
             "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
+            "connections": self.connections if self.status == DOWNLOADING else 0,
             "sha256": self.sha256,
             "verified": self.verified,
             "error": self.error,

@@ -80,6 +80,7 @@ class Progress:
     segmented: bool
     verifying: bool = False
     grid: int | None = None
+    connections: int = 0
 
 
 class Retryable(Exception):
@@ -140,6 +141,7 @@ class Transfer:
         self._halt = StopSignal()  # this pass's own stop (set by ``stop`` too)
         self._file: PositionalFile = None  # type: ignore[assignment]  # opened by run()
         self._last_report = 0.0
+        self._workers: list[threading.Thread] = []  # the connections of this pass
 
     # ---------------------------------------------------------------- public entry point
     def run(self) -> TransferResult:
@@ -285,6 +287,7 @@ class Transfer:
             first_block = ranges.claim(None, at=first_offset)
         assert first_block is not None
         workers = [self._spawn(0, ranges, block_size, first_block, response)]
+        self._workers = workers  # (grows in place as connections are added)
         extra = self.config.connections - 1 if segmented else 0
         ramp = RampUp(self.config, ranges.downloaded()) if extra else None
         self._solo = ramp is not None and ramp.active
@@ -679,7 +682,7 @@ class Transfer:
         self._on_progress(Progress(
             downloaded=ranges.downloaded(), total=ranges.total, missing=missing,
             etag=self.state.etag, segmented=self.state.segmented, verifying=verifying,
-            grid=self.state.grid,
+            grid=self.state.grid, connections=sum(1 for worker in self._workers if worker.is_alive()),
         ))
 
 
