@@ -66,7 +66,7 @@ def test_piped_output_is_plain_lines(tmp_path, server) -> None:
     assert "\r" not in result.stderr and "\x1b" not in result.stderr
     progress = [line for line in result.stderr.splitlines() if line.startswith(f"{NAME}: ")]
     assert len(progress) >= 2, result.stderr
-    pattern = rf"{re.escape(NAME)}: \d+% [\d.]+ [KM]iB of 1\.9 MiB(, [\d.]+ [KM]?i?B/s, ETA \d+:\d\d)?$"
+    pattern = rf"{re.escape(NAME)}: \d+% [\d.]+ [KM]iB of 1\.9 MiB(, [\d.]+ [KM]?i?B/s, ETA \d+:\d\d(, \d+ conn)?)?$"
     assert all(re.match(pattern, line) for line in progress if "verifying" not in line), progress
     assert any("/s, ETA " in line for line in progress), progress
     assert result.stdout == ""
