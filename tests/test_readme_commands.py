@@ -39,7 +39,8 @@ PAGES = {"README.md": ROOT / "README.md", "docs/CLI.md": ROOT / "docs" / "CLI.md
 COMFY_ADDRESS = "127.0.0.1:8188"
 FAKED_HOSTS = ("huggingface.co", "hf.co", "civitai.com", "127.0.0.1")
 _BLOCK = re.compile(r"^```(?:bash|sh|shell)[ \t]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
-_RUNS_CLI = re.compile(r"(?:^|[|;&]\s*|^(?:\w+=\S*\s+)+)comfyui-model-manager(?:\s|$)")
+_RUNS_CLI = re.compile(r"(?:^|[\s|;&])comfyui-model-manager(?:\s|$)")
+_INSTALLS = re.compile(r"^(?:pip|pipx|python -m pip|git|cd|comfy)\b")  # lines naming the package
 _EXIT = re.compile(r"#.*\bexit (\d+)\b")
 _URL = re.compile(r"https://([A-Za-z0-9.-]+)(/[^\s\"']*)")
 PLACEHOLDERS = ("TASK_ID", "TRASH_ID")
@@ -68,7 +69,7 @@ def examples(page: str) -> list[Example]:
             line = re.sub(r"\s+", " ", line).strip()
             if line.startswith("#"):
                 continue
-            if _RUNS_CLI.search(line) or (line.startswith("curl ") and COMFY_ADDRESS in line):
+            if (_RUNS_CLI.search(line) and not _INSTALLS.match(line)) or (line.startswith("curl ") and COMFY_ADDRESS in line):
                 found.append(Example(page, line))
     return found
 
@@ -80,6 +81,9 @@ HUB_FILES = {
 }
 DIRECT_FILES = {"/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth": 20_000,
                 "/xinntao/Real-ESRGAN/releases/download/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth": 18_000}
+#: Served slowly (a 64 KiB chunk every SLOW_DELAY seconds), so an example can interrupt the download.
+SLOW_FILES = {"/xinntao/Real-ESRGAN/releases/download/v0.2.1/RealESRGAN_x2plus.pth": 2_000_000}
+SLOW_DELAY = 0.4
 CIVITAI = {"model": 4384, "name": "DreamShaper", "type": "Checkpoint", "version": 128713,
            "file_id": 92000, "filename": "dreamshaper_8.safetensors"}
 
@@ -89,7 +93,11 @@ class Fakes:
     hub: FakeHub
     civitai: FakeCivitai
     files: ModelFileHost
+    slow: ModelFileHost
     data: dict[str, bytes] = field(default_factory=dict)  # file name -> bytes served
+
+    def url(self, path: str) -> str:
+        return (self.slow if path in SLOW_FILES else self.files).url(path)
 
     def sha256(self, name: str) -> str:
         return hashlib.sha256(self.data[name]).hexdigest()
@@ -97,9 +105,9 @@ class Fakes:
 
 @pytest.fixture(scope="module")
 def fakes():
-    hub, civitai, files = FakeHub(), FakeCivitai(), ModelFileHost()
+    hub, civitai, files, slow = FakeHub(), FakeCivitai(), ModelFileHost(), ModelFileHost()
     try:
-        served = Fakes(hub, civitai, files)
+        served = Fakes(hub, civitai, files, slow)
         for (repo, path), size in HUB_FILES.items():
             if repo not in hub.repos:
                 hub.add_repo(repo)
@@ -108,6 +116,8 @@ def fakes():
             served.data[path.rsplit("/", 1)[-1]] = data
         for path, size in DIRECT_FILES.items():
             served.data[path.rsplit("/", 1)[-1]] = files.add(path, size).data
+        for path, size in SLOW_FILES.items():
+            served.data[path.rsplit("/", 1)[-1]] = slow.add(path, size).data
         civitai.add_model(CIVITAI["model"], CIVITAI["name"], CIVITAI["type"],
                           description="<p>A general purpose <b>SD 1.5</b> model.</p>")
         civitai.add_version(CIVITAI["model"], CIVITAI["version"], "8", base_model="SD 1.5",
@@ -121,6 +131,7 @@ def fakes():
         hub.close()
         civitai.close()
         files.close()
+        slow.close()
 
 
 # -- one reader following one page -----------------------------------------------------------
@@ -173,7 +184,7 @@ class Reader:
             host, path = match.group(1), match.group(2)
             if host.lower().removeprefix("www.") in FAKED_HOSTS:
                 return match.group(0)
-            return self.fakes.files.url(path)
+            return self.fakes.url(path)
 
         line = _URL.sub(rewrite, line)
         if self.server_port is not None:
@@ -186,6 +197,7 @@ class Reader:
 
     def run(self, example: Example) -> subprocess.CompletedProcess:
         self.before = self.files()
+        self.fakes.slow.delay = SLOW_DELAY if "timeout " in example.line else 0.0
         self.civitai_seen = len(self.fakes.civitai.api_requests)
         command = self.substitute(example.line)
         return subprocess.run(["bash", "-c", command], cwd=self.comfy, env=self.env,
@@ -286,6 +298,61 @@ def _renamed_copy(reader: Reader, done: subprocess.CompletedProcess) -> None:
 def _refused_before_any_work(reader: Reader, done: subprocess.CompletedProcess) -> None:
     assert done.stderr.startswith("error: "), done.stderr
     assert reader.files() == reader.before, "a refused command changed the models folder"
+    suggestion = re.search(r"did you mean `(\w+)`", done.args[-1])
+    if suggestion:
+        assert f"did you mean `{suggestion.group(1)}`" in done.stderr, done.stderr
+    if "--json" in _words(done.args[-1]):
+        failure = json.loads(done.stdout)
+        assert set(failure) == {"error"} and set(failure["error"]) == {"code", "message"}, failure
+        assert failure["error"]["code"] == "usage", failure
+
+
+def _version(reader: Reader, done: subprocess.CompletedProcess) -> None:
+    from importlib.metadata import version
+
+    assert done.stdout.strip() == f"comfyui-model-manager {version('comfyui-model-manager')}"
+
+
+def _task_records(reader: Reader) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(reader.config.glob("state/tasks/*.json"))]
+
+
+def _interrupted(reader: Reader, done: subprocess.CompletedProcess) -> None:
+    name = "RealESRGAN_x2plus.pth"
+    partial = reader.models / "upscale_models" / f".{name}.mmpart"
+    assert not (reader.models / "upscale_models" / name).exists()
+    assert partial.is_file(), "the interrupted download left no partial file"
+    (task,) = [t for t in _task_records(reader) if t["filename"] == name]
+    reader.ids["TASK_ID"] = task["task_id"][:8]
+    reader.fakes.slow.delay = 0.0
+
+
+def _resumed(reader: Reader, done: subprocess.CompletedProcess) -> None:
+    (task,) = [t for t in _task_records(reader) if t["task_id"].startswith(reader.ids["TASK_ID"])]
+    assert task["status"] == "completed", task
+    target = Path(task["destination_path"])
+    served = reader.fakes.data.get(target.name, reader.fakes.data["pytorch_lora_weights.safetensors"])
+    assert target.read_bytes() == served, f"{target} does not hold the served bytes"
+
+
+def _task_removed(reader: Reader, done: subprocess.CompletedProcess) -> None:
+    assert not [t for t in _task_records(reader) if t["task_id"].startswith(reader.ids["TASK_ID"])]
+    assert (reader.models / "upscale_models" / "RealESRGAN_x2plus.pth").is_file(), "remove took the file"
+
+
+def _finished_cleared(reader: Reader, done: subprocess.CompletedProcess) -> None:
+    left = [t["status"] for t in _task_records(reader)]
+    assert not set(left) & {"completed", "failed", "cancelled"}, left
+    assert (reader.models / "loras" / "lcm" / "lcm-lora-sdv1-5.safetensors").is_file(), "clear took a file"
+
+
+def _server_download(reader: Reader, done: subprocess.CompletedProcess) -> None:
+    target = reader.server_models / "loras" / "lcm-lora-sdv1-5.safetensors"
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == reader.fakes.sha256("pytorch_lora_weights.safetensors")
+
+
+def _server_listing(reader: Reader, done: subprocess.CompletedProcess) -> None:
+    assert "lcm-lora-sdv1-5.safetensors" in done.stdout, done.stdout
 
 
 def _help(reader: Reader, done: subprocess.CompletedProcess) -> None:
@@ -298,9 +365,12 @@ def _lists_tasks(reader: Reader, done: subprocess.CompletedProcess) -> None:
     for name in ("lcm-lora-sdv1-5.safetensors", CIVITAI["filename"]):
         assert name in listing, listing
     assert "completed" in listing
-    records = sorted(reader.config.glob("state/tasks/*.json"))
-    assert records, "no task records"
-    reader.ids["TASK_ID"] = json.loads(records[0].read_text())["task_id"][:8]
+    records = _task_records(reader)
+    for task in records:
+        if task["status"] not in ("completed", "failed", "cancelled"):  # and no process runs it
+            row = next(line for line in listing.splitlines() if line.startswith(task["task_id"][:8]))
+            assert "interrupted" in row, (row, task["status"])
+    reader.ids.setdefault("TASK_ID", next(t for t in records if t["status"] == "completed")["task_id"][:8])
 
 
 def _tasks_json(reader: Reader, done: subprocess.CompletedProcess) -> None:
@@ -413,6 +483,8 @@ def _setting_saved(reader: Reader, done: subprocess.CompletedProcess) -> None:
     saved = reader.saved_settings()
     if words[1] == "unset":
         assert words[2] not in saved, saved
+    elif isinstance(saved[words[2]], list):
+        assert saved[words[2]] == [host.strip() for host in words[3].split(",")], saved
     else:
         assert str(saved[words[2]]) == words[3], saved
 
@@ -451,6 +523,16 @@ EFFECTS: list[tuple[str, Callable]] = [
     (r"^curl -s \S+/model-manager/tasks$", _rest_tasks),
     (r"^curl -s \S+/model-manager/models\?type=loras", _rest_models),
     (r"comfyui-model-manager --help$", _help),
+    (r"comfyui-model-manager --version$", _version),
+    (r"^timeout --preserve-status -s INT \d+ comfyui-model-manager download \S+/RealESRGAN_x2plus.pth", _interrupted),
+    (r"comfyui-model-manager tasks resume TASK_ID", _resumed),
+    (r"comfyui-model-manager tasks remove TASK_ID", _task_removed),
+    (r"comfyui-model-manager tasks clear --finished$", _finished_cleared),
+    (r"comfyui-model-manager --server \S+ download ", _server_download),
+    (r"comfyui-model-manager --server \S+ tasks", _server_listing),
+    (r"^COMFYUI_URL=\S+ comfyui-model-manager scan --type loras$", _server_listing),
+    (r"download stabilityai/sdxl-vae/sdxl_vae.safetensors --type vae --filename sdxl/sdxl_vae.safetensors",
+     _downloaded("vae/sdxl", "sdxl_vae.safetensors")),
     (rf"download {_HF_LCM} --type loras --filename lcm-lora-sdv1-5.safetensors",
      _downloaded("loras", "lcm-lora-sdv1-5.safetensors", "pytorch_lora_weights.safetensors")),
     (rf"download {_HF_LCM} --type loras --subfolder lcm --filename lcm-lora-sdv1-5.safetensors",
@@ -479,7 +561,7 @@ EFFECTS: list[tuple[str, Callable]] = [
     (r"comfyui-model-manager trash restore TRASH_ID$", _restored),
     (r"comfyui-model-manager trash empty$", _trash_emptied),
     (r"comfyui-model-manager settings set civitai_api_key - < civitai_key.txt$", _key_saved),
-    (r"comfyui-model-manager settings (set \w+ \S+|unset \w+)$", _setting_saved),
+    (r"comfyui-model-manager settings (set \w+ [^-<].*|unset \w+)$", _setting_saved),
     (r"comfyui-model-manager settings( --json)?$", _settings_shown),
 ]
 
@@ -542,6 +624,9 @@ def test_page_examples_run_as_printed(page, tmp_path, fakes, monkeypatch):
                 assert done.returncode == example.expected_exit, report
                 check = check_for(example)
                 assert check is not None, f"no check for {example.line}"
-                check(reader, done)
+                try:
+                    check(reader, done)
+                except AssertionError as exc:
+                    raise AssertionError(f"{exc}\n{report}") from None
         finally:
             holder.shutdown()
