@@ -583,25 +583,16 @@ def test_every_example_has_a_check(page):
 
 
 def _route_server(reader: Reader, tmp_path: Path):
-    from aiohttp import web
-
+    """The pack's routes on a real aiohttp server, over their own models folder (the "GPU box")."""
     from comfyui_model_manager.core.model_types import ModelFolders
-    from comfyui_model_manager.nodes.routes import PREFIX, ModelManagerRoutes
+    from comfyui_model_manager.nodes.routes import PREFIX
     from comfyui_model_manager.nodes.runtime import RuntimeHolder, build_runtime
-    from support.aiohttp_app import AppServer
+    from support.aiohttp_app import AppServer, routes_app
 
     reader.server_models = tmp_path / "server" / "models"
     holder = RuntimeHolder(lambda: build_runtime(ModelFolders.from_models_dir(reader.server_models),
                                                  tmp_path / "server" / "state", lambda *_: None))
-
-    def app():
-        application = web.Application()
-        routes = web.RouteTableDef()
-        ModelManagerRoutes(holder).register(routes, (PREFIX, "/api" + PREFIX))
-        application.add_routes(routes)
-        return application
-
-    return holder, AppServer(app)
+    return holder, AppServer(routes_app(holder, (PREFIX, "/api" + PREFIX)))
 
 
 @pytest.mark.parametrize("page", PAGES)
