@@ -1,24 +1,31 @@
 """The one HTTP client of the pack.
 
-Why not plain ``requests.get(..., allow_redirects=True)``: we must control what follows a
-redirect.  Credentials (``auth_headers``) are sent only to the origin they were given for and
+Why our own redirect loop: we must control what follows a redirect.  Credentials (``auth_headers``) are sent only to the origin they were given for and
 never across a redirect to another scheme/host/port (Civitai's signed storage answers 400/403
 when it sees an Authorization header); every hop must be http(s); and the final URL is kept
 so that a segmented download can reuse a signed URL without asking the API again.
 
-Proxies come from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``) through
-requests' ``trust_env``, or from the ``proxy`` setting, which wins when set.
+Proxies come from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``,
+lower case first) or from the ``proxy`` setting, which wins when set (and then goes for every host).
+Certificates are checked against certifi's bundle (or ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``/
+``SSL_CERT_FILE``), as requests does.
+
+Built on the standard library's ``http.client`` with a small per-thread pool of kept-alive
+connections: importing requests and urllib3 was half of the command line's start-up, which a
+1 GiB download over a fast link feels.  Transport failures are ``OSError``s: timeouts are
+``ConnectTimeout``/``ReadTimeout``, anything else the socket's own error or a ``TransportError``.
 """
 from __future__ import annotations
 
-import threading
+import http.client
+import socket
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
-from urllib.parse import urljoin, urlsplit
-
-import requests
+from typing import Any, Iterator, Mapping
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from .errors import InvalidInput, RemoteError
+from .http_connections import Connection, Connections, ConnectTimeout, ReadTimeout, TransportError
+from .http_proxy import basic_authorization, proxy_for
 from .redact import redact_url
 
 USER_AGENT = "comfyui-model-manager/0.1"
@@ -54,6 +61,32 @@ def check_http_url(url: str) -> str:
     return url
 
 
+class Headers(Mapping[str, str]):
+    """Response headers, case-insensitive; a header sent several times reads as one
+    comma-separated value (as requests gives it)."""
+
+    def __init__(self, items: Any = ()) -> None:
+        self._items: dict[str, tuple[str, str]] = {}
+        pairs = items.items() if hasattr(items, "items") else items
+        for name, value in pairs:
+            key = name.lower()
+            if key in self._items:
+                name, value = self._items[key][0], f"{self._items[key][1]}, {value}"
+            self._items[key] = (name, value)
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self.items())!r})"
+
+
 @dataclass
 class HttpResponse:
     """A streamed response; always ``close()`` it (or use it as a context manager)."""
@@ -62,7 +95,8 @@ class HttpResponse:
     headers: Mapping[str, str]
     url: str  # the final URL after redirects (may hold a signature: never show it)
     redirected_cross_origin: bool
-    _response: requests.Response = field(repr=False)
+    _raw: http.client.HTTPResponse = field(repr=False)
+    _connection: Connection = field(repr=False)
 
     def __enter__(self) -> "HttpResponse":
         return self
@@ -71,11 +105,13 @@ class HttpResponse:
         self.close()
 
     def close(self) -> None:
-        self._response.close()
+        """Done with the answer: the connection is closed (not reused)."""
+        self._raw.close()
+        self._connection.close()
 
     def read(self, amount: int) -> bytes:
         """Read up to ``amount`` raw bytes (no content decoding); b"" at the end."""
-        return self._response.raw.read(amount, decode_content=False)
+        return self._raw.read(amount)
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
         """Read raw body bytes into ``buffer``; return how many (0 at the end of the body).
@@ -86,45 +122,35 @@ class HttpResponse:
         Content-Length was reached; callers compare against it.
         """
         view = memoryview(buffer).cast("B")
-        inner = getattr(self._response.raw, "_fp", None)  # the http.client.HTTPResponse
-        reader = getattr(inner, "fp", None)
-        if inner is not None and reader is None:
+        raw = self._raw
+        reader = raw.fp
+        if reader is None:
             return 0  # already read to its end (or cut)
-        if (inner is not None and reader is not None and not getattr(inner, "chunked", True)
-                and isinstance(getattr(inner, "length", None), int) and hasattr(reader, "readinto1")):
-            if inner.length <= 0:
-                inner.close()
+        if not raw.chunked and isinstance(raw.length, int) and hasattr(reader, "readinto1"):
+            if raw.length <= 0:
+                raw.close()
                 return 0
-            view = view[:min(len(view), inner.length)]
+            view = view[:min(len(view), raw.length)]
             count = reader.readinto1(view)
             if count:
-                inner.length -= count
-            if not count or inner.length <= 0:
-                inner.close()  # body done (or cut): lets the connection go back to the pool
+                raw.length -= count
+            if not count or raw.length <= 0:
+                raw.close()  # body done (or cut): the connection may serve the next request
             return count
-        data = self.read(len(view))
+        data = raw.read1(len(view))
         view[:len(data)] = data
         return len(data)
 
     def release(self) -> None:
         """Give the connection back to the pool when the body was read to its end, else close it."""
-        inner = getattr(self._response.raw, "_fp", None)
-        if inner is not None and getattr(inner, "fp", None) is None:
-            release = getattr(self._response.raw, "release_conn", None)
-            if release is not None:
-                release()
-                return
-        self.close()
+        if self._raw.fp is None and not self._raw.will_close:
+            self._connection.release()
+        else:
+            self.close()
 
     def abort(self) -> None:
         """Shut the socket down from another thread, so a blocked read returns at once."""
-        import socket
-
-        try:
-            sock = self._response.raw._fp.fp.raw._sock  # type: ignore[union-attr]
-            sock.shutdown(socket.SHUT_RDWR)
-        except Exception:
-            pass
+        self._connection.abort()
 
     def iter_chunks(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         while True:
@@ -135,8 +161,16 @@ class HttpResponse:
 
     def text(self, limit: int = 1 << 20) -> str:
         """Up to ``limit`` bytes of the body as text (for error messages and JSON)."""
-        data = self._response.raw.read(limit, decode_content=True)
-        return data.decode(self._response.encoding or "utf-8", errors="replace")
+        data = self._raw.read(limit)
+        encoding = (self.headers.get("Content-Encoding") or "").strip().lower()
+        if encoding in ("gzip", "deflate"):
+            import zlib
+
+            try:
+                data = zlib.decompressobj(47 if encoding == "gzip" else zlib.MAX_WBITS).decompress(data, limit)
+            except zlib.error:
+                pass
+        return data.decode(_charset(self.headers.get("Content-Type")) or "utf-8", errors="replace")
 
     def json(self, limit: int = 16 << 20) -> object:
         import json
@@ -147,32 +181,35 @@ class HttpResponse:
             raise RemoteError(f"{redact_url(self.url)} did not answer with JSON (HTTP {self.status})") from None
 
 
+def _charset(content_type: str | None) -> str | None:
+    for part in (content_type or "").split(";")[1:]:
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "charset":
+            value = value.strip().strip('"')
+            try:
+                "".encode(value)
+            except LookupError:
+                return None
+            return value
+    return None
+
+
+#: Characters left as they are when a URL is sent (as requests' ``requote_uri`` does): spaces,
+#: non-ASCII and control characters are percent-encoded, existing escapes are kept.
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
 class HttpClient:
-    """Thread-safe: each thread gets its own ``requests.Session`` (connection pool)."""
+    """Thread-safe: each thread keeps its own idle connections."""
 
     def __init__(self, proxy: str | None = None, user_agent: str = USER_AGENT) -> None:
         self._proxy = proxy or None
         self._user_agent = user_agent
-        self._local = threading.local()
+        self._connections = Connections(user_agent)
 
     def set_proxy(self, proxy: str | None) -> None:
         self._proxy = proxy or None
-        self._local = threading.local()
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = True
-            session.headers.clear()
-            session.headers["User-Agent"] = self._user_agent
-            session.headers["Accept-Encoding"] = "identity"
-            session.headers["Accept"] = "*/*"
-            if self._proxy:
-                session.trust_env = False  # the setting wins over the environment
-                session.proxies = {"http": self._proxy, "https": self._proxy}
-            self._local.session = session
-        return session
+        self._connections = Connections(self._user_agent)
 
     def request(
         self,
@@ -189,8 +226,9 @@ class HttpClient:
 
         ``auth_headers`` go only to the origin of ``url``; once a redirect leaves that
         origin they are dropped for the rest of the chain, even if it comes back.
-        Raises ``requests.RequestException`` subclasses for transport failures (callers
-        decide whether to retry) and ``InvalidInput``/``RemoteError`` for bad redirects.
+        Raises ``OSError`` (``ConnectTimeout``, ``ReadTimeout``, ``TransportError`` or the
+        socket's error) for transport failures (callers decide whether to retry) and
+        ``InvalidInput``/``RemoteError`` for bad redirects.
         """
         check_http_url(url)
         auth_origin = origin_of(url)
@@ -201,12 +239,9 @@ class HttpClient:
             merged = dict(headers or {})
             if send_auth and origin_of(current) == auth_origin:
                 merged.update(auth_headers or {})
-            response = self._session().request(
-                method, current, headers=merged, stream=True, allow_redirects=False,
-                timeout=timeout, data=data,
-            )
-            if not follow_redirects or response.status_code not in _REDIRECTS:
-                return HttpResponse(response.status_code, response.headers, current, crossed, response)
+            response = self._send(method, current, merged, timeout, data, crossed)
+            if not follow_redirects or response.status not in _REDIRECTS:
+                return response
             location = response.headers.get("Location")
             response.close()
             if not location:
@@ -217,7 +252,59 @@ class HttpClient:
             if origin_of(target) != auth_origin:
                 send_auth = False
                 crossed = True
-            if response.status_code == 303:
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
                 method, data = "GET", None
             current = target
         raise RemoteError(f"too many redirects starting at {redact_url(url)}")
+
+    # ---------------------------------------------------------------- one request
+    def _send(self, method: str, url: str, headers: dict[str, str], timeout: tuple[float, float],
+              data: bytes | Mapping[str, str] | None, crossed: bool) -> HttpResponse:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        host = parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        proxy = proxy_for(self._proxy, scheme, host, port)
+        target = quote(parts.path or "/", safe=_URL_SAFE) + (f"?{quote(parts.query, safe=_URL_SAFE)}"
+                                                             if parts.query else "")
+        sent = {"User-Agent": self._user_agent, "Accept-Encoding": "identity", "Accept": "*/*"}
+        sent.update(headers)
+        netloc = parts.netloc.rpartition("@")[2]
+        sent.setdefault("Host", netloc)
+        userinfo = basic_authorization(url)
+        if userinfo and not any(k.lower() == "authorization" for k in sent):
+            sent["Authorization"] = userinfo  # credentials in the URL itself, as requests sends them
+        body = data
+        if isinstance(data, Mapping):
+            body = urlencode(dict(data)).encode()
+            sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        if proxy is not None and scheme == "http":
+            target = f"http://{netloc}{target}"  # a forward proxy takes the absolute URL
+            proxy_auth = basic_authorization(proxy)
+            if proxy_auth:
+                sent["Proxy-Authorization"] = proxy_auth
+        for attempt in (1, 2):
+            connection = self._connections.get(scheme, host, port, proxy, timeout[0])
+            try:
+                connection.sock = connection.conn.sock
+                connection.sock.settimeout(timeout[1])
+                connection.conn.request(method, target, body=body, headers=sent)
+                raw = connection.conn.getresponse()
+            except (TimeoutError, socket.timeout):
+                connection.close()
+                raise ReadTimeout(f"no answer within {timeout[1]:g} s") from None
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                # A kept-alive connection the server has closed meanwhile: once more on a new one.
+                if connection.reused and attempt == 1 and isinstance(
+                        exc, (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine)):
+                    continue
+                if isinstance(exc, OSError):
+                    raise
+                raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+            return HttpResponse(raw.status, Headers(raw.getheaders()), url, crossed, raw, connection)
+        raise AssertionError("unreachable")
+
+
+__all__ = ["CONNECT_TIMEOUT", "MAX_REDIRECTS", "READ_TIMEOUT", "USER_AGENT", "ConnectTimeout", "Headers", "HttpClient",
+           "HttpResponse", "ReadTimeout", "TransportError", "check_http_url", "origin_of"]

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
-import requests
-
 from . import task as status
 from .content_disposition import filename_from_url
 from .errors import ChecksumMismatch, Conflict, InvalidInput, ModelManagerError, NotFound, RateLimited, RemoteError
@@ -453,7 +451,7 @@ class DownloadManager:
         while True:
             try:
                 return self.sources.resolve(url)
-            except (requests.RequestException, OSError, RateLimited) as exc:
+            except (OSError, RateLimited) as exc:  # transport failures are OSErrors
                 attempt += 1
                 if attempt >= policy.max_tries:
                     raise RemoteError(

@@ -25,14 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import requests
-import urllib3
-
 from .diskspace import check_free_space, is_no_space, no_space_error
 from .errors import AccessDenied, AuthRequired, ChecksumMismatch, ModelManagerError, RemoteError
 from .fileio import PositionalFile
 from .hasher import PrefixHasher
-from .http import HttpClient, HttpResponse, origin_of
+from .http import ConnectTimeout, HttpClient, HttpResponse, ReadTimeout, origin_of
 from .http_answers import (CONTENT_RANGE, HTML_MESSAGE, UNSATISFIED_RANGE, content_length, host_of,
                            looks_like_html, reason_phrase, transport_reason)
 from .partial_scan import still_missing
@@ -469,11 +466,11 @@ class Transfer:
             )
         except ModelManagerError:
             raise
-        except requests.exceptions.ConnectTimeout:
+        except ConnectTimeout:
             raise Retryable(f"could not connect to {host_of(self._display)} (timed out)") from None
-        except requests.exceptions.ReadTimeout:
+        except ReadTimeout:
             raise Retryable(f"{host_of(self._display)} did not answer for {self.config.stall_timeout:g} s") from None
-        except (requests.exceptions.RequestException, OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException) as exc:
             raise Retryable(f"could not reach {host_of(self._display)} ({transport_reason(exc)})") from None
         self._halt.track(response)
         try:
@@ -633,11 +630,10 @@ class Transfer:
     def _read(self, response: HttpResponse, view: memoryview) -> int:
         try:
             return response.readinto(view)
-        except (socket.timeout, TimeoutError, requests.exceptions.ReadTimeout):
+        except (socket.timeout, TimeoutError):
             raise Retryable(f"no data from {host_of(self._display)} for "
                             f"{self.config.stall_timeout:g} s (stalled)") from None
-        except (OSError, http.client.HTTPException, requests.exceptions.RequestException,
-                urllib3.exceptions.HTTPError) as exc:
+        except (OSError, http.client.HTTPException) as exc:
             if self._halt.is_set():
                 raise StopRequested() from None
             raise Retryable(f"the connection to {host_of(self._display)} was lost "

@@ -29,8 +29,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
-import requests
-
 from ..errors import AccessDenied, AuthRequired, InvalidInput, ModelManagerError, NotFound, RateLimited, RemoteError
 from ..http import HttpClient, origin_of
 from ..retry import API_RETRY, RetryPolicy, retry_after_seconds
@@ -142,7 +140,7 @@ class CivitaiClient:
                 response = self.http.request("GET", url, headers={"Accept": "application/json"},
                                              auth_headers=self.auth_headers(), timeout=API_TIMEOUT,
                                              follow_redirects=follow_redirects)
-            except requests.RequestException as exc:
+            except OSError as exc:  # any transport failure
                 if policy.gives_up_after(attempt):
                     raise RemoteError(f"could not reach Civitai at {self.base_url} "
                                       f"({type(exc).__name__}); check the connection or try again later") from None

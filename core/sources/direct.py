@@ -11,8 +11,6 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-import requests
-
 from ..content_disposition import filename_from_content_disposition, filename_from_url
 from ..errors import AccessDenied, AuthRequired, NotFound, RemoteError
 from ..http import HttpClient, check_http_url
@@ -46,7 +44,7 @@ class DirectSource:
                                     filename=filename_from_url(url))
         try:
             response = self.http.request("GET", url, headers={"Range": "bytes=0-0"}, timeout=PROBE_TIMEOUT)
-        except (requests.RequestException, OSError) as exc:
+        except OSError as exc:  # any transport failure
             log.info("probe of %s failed (%s); the download will retry", display, type(exc).__name__)
             return resolved
         with response:

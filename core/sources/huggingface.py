@@ -23,11 +23,8 @@ import time
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote, urljoin, urlsplit
 
-import requests
-from requests.structures import CaseInsensitiveDict
-
 from ..errors import AccessDenied, AuthRequired, InvalidInput, ModelManagerError, NotFound, RateLimited, RemoteError
-from ..http import HttpClient, origin_of
+from ..http import Headers, HttpClient, origin_of
 from ..retry import API_RETRY, RetryPolicy, retry_after_seconds
 from .base import ResolvedDownload
 from .huggingface_links import HfLink, parse_hf_link
@@ -136,7 +133,7 @@ class HuggingFaceSource:
         )
 
     # -- the metadata request ------------------------------------------------------------------
-    def _head(self, url: str, auth: dict[str, str], link: HfLink) -> tuple[CaseInsensitiveDict, int]:
+    def _head(self, url: str, auth: dict[str, str], link: HfLink) -> tuple[Headers, int]:
         """HEAD ``url``: same-origin redirects (renamed repos) are followed, the CDN's is not.
         429/5xx/connection failures are retried by ``self.retry``.  The headers come back
         case-insensitive: HTTP/2 servers and proxies send ``x-repo-commit``, ``location``…"""
@@ -147,12 +144,12 @@ class HuggingFaceSource:
             try:
                 with self.http.request("HEAD", current, auth_headers=auth if origin_of(current) == origin_of(url)
                                        else None, timeout=HEAD_TIMEOUT, follow_redirects=False) as response:
-                    status, headers = response.status, CaseInsensitiveDict(response.headers)
-            except requests.RequestException as exc:
+                    status, headers = response.status, Headers(response.headers)
+            except OSError as exc:  # any transport failure
                 if self.retry.gives_up_after(attempt):
                     raise RemoteError(f"could not reach the Hugging Face Hub at {self.endpoint} "
                                       f"({type(exc).__name__}); check the connection or try again later") from None
-                status, headers = 0, CaseInsensitiveDict()
+                status, headers = 0, Headers()
             if status in (301, 302, 303, 307, 308) and "X-Repo-Commit" not in headers:
                 location = urljoin(current, headers.get("Location") or "")
                 if origin_of(location) == origin_of(url) and hops < 5:
@@ -168,7 +165,7 @@ class HuggingFaceSource:
             self._sleep(self.retry.delay(attempt, retry_after_seconds(headers)))
             attempt += 1
 
-    def _error_for(self, status: int, headers: CaseInsensitiveDict, link: HfLink, token_sent: bool) -> ModelManagerError:
+    def _error_for(self, status: int, headers: Headers, link: HfLink, token_sent: bool) -> ModelManagerError:
         code = headers.get("X-Error-Code") or ""
         message = self.settings.redactor((headers.get("X-Error-Message") or "").strip())[:300]
         page = self.page_url(link)
