@@ -30,9 +30,10 @@ from .redact import redact_url
 from .settings import Settings
 from .sources.base import ResolvedDownload, SourceRegistry
 from .task import DownloadTask, new_task_id
-from .task_store import TaskStore, remove_file
+from .task_store import TaskStore
 from .transfer import Progress, ResumeState, StopRequested, StopSignal, Transfer, TransferConfig
 from .validation import IF_EXISTS_CHOICES, download_fields  # noqa: F401  (the CLI's --if-exists choices)
+from .writer_lock import WriterInfo, WriterLock, discard_partial, other_writer, take_turn
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,8 @@ class DownloadManager:
         display_url = resolved.display_url or redact_url(resolved.url)
         if if_exists == "skip" and expected is not None and location.path.is_file():
             self._check_existing(location, expected)  # may hash a large file: outside the lock
+        if if_exists != "rename":
+            self._refuse_other_link(location, display_url)
         with self._locked(wait_events=True):
             return self._create_or_join(request, resolved, display_url, model_type, location,
                                         expected, if_exists)
@@ -147,6 +150,15 @@ class DownloadManager:
         if actual != expected:
             raise Conflict(f"a different file is already at {location.name} (sha256 {actual}); "
                            "choose overwrite or rename")
+
+    @staticmethod
+    def _refuse_other_link(location: ModelLocation, url: str) -> None:
+        """Another process writing this destination from the same link is joined (followed);
+        from another link it is a conflict, as it is between two tasks of this process."""
+        writer = other_writer(location.path)
+        if writer is not None and writer.url and writer.url != url:
+            raise Conflict(f"{location.name} is {writer.describe()} from another link; "
+                           "wait for it, or choose another filename")
 
     def _destination(self, request: DownloadRequest, resolved: ResolvedDownload,
                      model_type: str) -> ModelLocation:
@@ -165,7 +177,8 @@ class DownloadManager:
             joined = self._join(existing, resolved, location, if_exists)
             if joined is not None:
                 return joined, False
-        if if_exists == "rename" and (location.path.exists() or self._busy_destination(location.path)):
+        if if_exists == "rename" and (location.path.exists() or self._busy_destination(location.path)
+                                      or os.path.lexists(partial_path_for(location.path))):
             location = self._free_name(location)
         elif self._busy_destination(location.path):
             raise Conflict(f"another download is already writing {location.name} in {model_type}; "
@@ -200,6 +213,7 @@ class DownloadManager:
                 if if_exists == "rename":
                     return None
                 return task.copy()
+            task.if_exists = if_exists  # "overwrite": the file there now is the one to replace
             self._restart(task, keep_partial=False)
         elif task.status in (status.FAILED, status.CANCELLED):
             self._restart(task, keep_partial=task.status == status.FAILED)
@@ -209,7 +223,7 @@ class DownloadManager:
 
     def _restart(self, task: DownloadTask, keep_partial: bool) -> None:
         if not keep_partial:
-            remove_file(partial_path_for(task.destination))
+            discard_partial(task.destination)
             task.missing, task.downloaded_bytes, task.etag = None, 0, None
         if not task.sha256_expected:
             task.sha256 = None
@@ -312,7 +326,7 @@ class DownloadManager:
             if task.status == status.COMPLETED:
                 raise Conflict("the download is already completed; delete the model instead")
             if run is not None or task.status != status.CANCELLED:
-                remove_file(partial_path_for(task.destination))
+                discard_partial(task.destination)
                 task.missing, task.downloaded_bytes, task.etag = None, 0, None
                 task.speed_bps, task.eta_seconds = 0.0, None
                 self._set_status(task, status.CANCELLED)
@@ -323,7 +337,7 @@ class DownloadManager:
         with self._locked(wait_events=True):
             task = self._task(task_id)
             if task.status != status.COMPLETED:
-                remove_file(partial_path_for(task.destination))
+                discard_partial(task.destination)
             del self._tasks[task_id]
             self._resolved.pop(task_id, None)
             self._dormant.discard(task_id)
@@ -372,7 +386,7 @@ class DownloadManager:
             with self._locked():
                 task = self._tasks.get(task_id)
                 if task is not None:
-                    remove_file(partial_path_for(task.destination))
+                    discard_partial(task.destination)
                     task.missing, task.downloaded_bytes = None, 0
             self._failed(task_id, exc.message)
         except ModelManagerError as exc:
@@ -395,6 +409,26 @@ class DownloadManager:
                 self._changed.notify_all()
 
     def _transfer(self, task_id: str, stop: StopSignal) -> None:
+        """Write the partial as its only writer: while another task or process holds its lock,
+        follow that one's progress; then finish what it finished, or continue where it stopped."""
+        with self._locked():
+            task = self._task(task_id)
+            writer = WriterLock(task.destination, task.url)
+        followed = take_turn(writer, stop, lambda holder: self._follow(task_id, holder))
+        try:
+            previous = writer.previous() if os.path.lexists(writer.partial) else None
+            if previous is not None and previous.url == writer.url:
+                writer.publish(downloaded=previous.downloaded, total=previous.total, missing=previous.missing,
+                               etag=previous.etag, segmented=previous.segmented, grid=previous.grid, force=True)
+            else:
+                previous = None
+            if not self._finished_elsewhere(task_id, writer, followed):
+                self._transfer_holding(task_id, stop, writer, previous)
+        finally:
+            writer.release()
+
+    def _transfer_holding(self, task_id: str, stop: StopSignal, writer: WriterLock,
+                          previous: WriterInfo | None) -> None:
         with self._locked():
             task = self._task(task_id)
             resolved = self._resolved.get(task_id)
@@ -408,10 +442,16 @@ class DownloadManager:
             if task.sha256 is None and resolved.sha256:
                 task.sha256, task.sha256_expected = resolved.sha256.lower(), True
             expected = task.sha256 if task.sha256_expected else None
-            state = ResumeState(total=task.total_bytes if task.missing is not None else None,
-                                etag=task.etag, missing=task.missing, segmented=task.segmented,
-                                grid=task.segment_grid)
+            if previous is not None and previous.missing is not None:  # where the last writer stopped
+                task.downloaded_bytes, task.total_bytes = previous.downloaded, previous.total
+                state = ResumeState(total=previous.total, etag=previous.etag, missing=previous.missing,
+                                    segmented=previous.segmented, grid=previous.grid)
+            else:
+                state = ResumeState(total=task.total_bytes if task.missing is not None else None,
+                                    etag=task.etag, missing=task.missing, segmented=task.segmented,
+                                    grid=task.segment_grid)
             destination = task.destination
+            task.message = None  # this task writes now, no longer waiting for another
             meter = self._meters.setdefault(task_id, SpeedMeter())
             meter.reset(task.downloaded_bytes)
         config = replace(self.transfer_config, connections=self.settings.connections_per_download)
@@ -419,7 +459,7 @@ class DownloadManager:
             http=self.http, resolved=resolved, partial=partial_path_for(destination), state=state,
             config=config, stop=stop, expected_sha256=expected,
             refresh=lambda: self._refresh(task_id, url),
-            on_progress=lambda progress: self._progress(task_id, progress),
+            on_progress=lambda progress: self._progress(task_id, progress, writer),
             on_retry=lambda notice: self._retrying(task_id, notice),
         )
         result = transfer.run()
@@ -472,7 +512,11 @@ class DownloadManager:
             self._resolved[task_id] = resolved
         return resolved
 
-    def _progress(self, task_id: str, progress: Progress) -> None:
+    def _progress(self, task_id: str, progress: Progress, writer: WriterLock | None = None) -> None:
+        if writer is not None:  # tell processes that wait for this partial how far it got
+            writer.publish(downloaded=progress.downloaded, total=progress.total, missing=progress.missing,
+                           etag=progress.etag, segmented=progress.segmented, grid=progress.grid,
+                           force=progress.verifying)
         with self._locked():
             task = self._tasks.get(task_id)
             if task is None:
@@ -510,6 +554,53 @@ class DownloadManager:
             task.touch()
             self._retry_marks[task_id] = task.downloaded_bytes
             self._emit(UPDATE_DOWNLOAD_TASK, task)  # at once, not throttled: it is news
+
+    def _follow(self, task_id: str, holder: WriterInfo | None) -> None:
+        """Another writer holds the partial: show its progress and say so on the task."""
+        with self._locked():
+            task = self._tasks.get(task_id)
+            if task is None:
+                return
+            message = holder.describe() if holder is not None else "being downloaded by another process"
+            changed = task.message != message
+            task.message = message
+            if holder is not None:
+                task.downloaded_bytes = holder.downloaded
+                task.total_bytes = holder.total if holder.total is not None else task.total_bytes
+                meter = self._meters.setdefault(task_id, SpeedMeter())
+                task.speed_bps = meter.update(holder.downloaded)
+                task.eta_seconds = eta_seconds(holder.downloaded, task.total_bytes, task.speed_bps)
+            task.touch()
+            if changed:
+                self._save(task, durable=False)
+                self._changed.notify_all()
+            if changed or self._throttle.ready(task_id):
+                self._emit(UPDATE_DOWNLOAD_TASK, task)
+
+    def _finished_elsewhere(self, task_id: str, writer: WriterLock, followed: bool) -> bool:
+        """The destination is complete and its partial gone: the writer we waited for (or an
+        earlier run of this task) placed it.  Check it and complete the task; True if so."""
+        with self._locked():
+            task = self._task(task_id)
+            destination = task.destination
+            expected = task.sha256 if task.sha256_expected else None
+            if os.path.lexists(writer.partial) or not destination.is_file():
+                return False
+            if task.if_exists == "overwrite" and not followed:
+                return False  # the old file this task is meant to replace
+        digest = self.file_digest(destination)  # the hash cache knows it when the writer shared it
+        if expected is not None and digest != expected:
+            raise Conflict(f"a different file is already at {task.filename} (sha256 {digest}); "
+                           "choose overwrite or rename")
+        size = destination.stat().st_size
+        with self._locked():
+            task = self._task(task_id)
+            task.sha256 = digest
+            task.total_bytes = task.downloaded_bytes = size
+            task.missing, task.speed_bps, task.eta_seconds, task.error = [], 0.0, None, None
+            self._set_status(task, status.COMPLETED, save=True)
+            self._emit(COMPLETE_DOWNLOAD_TASK, task)
+        return True
 
     def _stopped(self, task_id: str, reason: str | None) -> None:
         with self._locked():
@@ -554,6 +645,7 @@ class DownloadManager:
 
     def _set_status(self, task: DownloadTask, new_status: str, save: bool = True) -> None:
         task.status = new_status
+        task.message = None
         task.touch()
         if save:
             self._save(task)

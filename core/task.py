@@ -30,7 +30,7 @@ FINISHED = frozenset({COMPLETED, FAILED, CANCELLED})
 CONTRACT_KEYS = (
     "task_id", "url", "source", "model_type", "filename", "status", "downloaded_bytes",
     "total_bytes", "progress", "speed_bps", "eta_seconds", "connections", "sha256", "verified", "error",
-    "node_id", "created_at", "updated_at",
+    "message", "node_id", "created_at", "updated_at",
 )
 
 
@@ -57,6 +57,8 @@ class DownloadTask:
     connections: int = 0  # connections streaming bytes right now (shown while downloading)
     sha256: str | None = None  # expected (lower-case hex) when known, else the computed one at the end
     error: str | None = None
+    #: A note on a task that is fine but waiting, e.g. "being downloaded by another process (pid N)".
+    message: str | None = None
     node_id: str | None = None
     prompt_id: str | None = None
     created_at: float = field(default_factory=time.time)
@@ -113,6 +115,7 @@ class DownloadTask:
             "sha256": self.sha256,
             "verified": self.verified,
             "error": self.error,
+            "message": self.message,
             "node_id": self.node_id,
             "created_at": self.created_at,
             "updated_at": self.updated_at,

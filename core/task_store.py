@@ -104,7 +104,8 @@ class TaskStore:
 def _replace_json(path: Path, data: dict) -> None:
     """Atomic (write a temporary file, rename) but not forced to disk."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+    # pid and thread: two processes sharing a state folder (two CLIs) never share a temporary file
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(temporary, path)
 

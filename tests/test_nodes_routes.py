@@ -89,7 +89,7 @@ def test_task_lifecycle_and_events(env):
     assert [t["task_id"] for t in listed] == [task["task_id"]]
     assert set(listed[0]) >= {"task_id", "url", "source", "model_type", "filename", "status",
                               "downloaded_bytes", "total_bytes", "progress", "speed_bps",
-                              "eta_seconds", "sha256", "verified", "error", "node_id", "created_at", "updated_at"}
+                              "eta_seconds", "sha256", "verified", "error", "message", "node_id", "created_at", "updated_at"}
     conflict = http.post(url(f"/model-manager/tasks/{task['task_id']}/pause"))
     assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "conflict"
     assert http.delete(url(f"/model-manager/tasks/{task['task_id']}")).status_code == 204
