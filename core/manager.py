@@ -475,6 +475,7 @@ class DownloadManager:
         except Exception as exc:
             log.warning("after-download step for %s failed: %s", redact_url(url),
                         self.settings.redactor(str(exc)))
+        writer.release()  # the lock and state files go before anyone hears "completed"
         with self._locked():
             task = self._task(task_id)
             task.sha256 = result.sha256
@@ -593,6 +594,7 @@ class DownloadManager:
             raise Conflict(f"a different file is already at {task.filename} (sha256 {digest}); "
                            "choose overwrite or rename")
         size = destination.stat().st_size
+        writer.release()
         with self._locked():
             task = self._task(task_id)
             task.sha256 = digest

@@ -92,7 +92,7 @@ def _home_env(home: Path) -> dict[str, str]:
 @pytest.mark.parametrize("state", ["shared state folder", "separate state folders"])
 def test_cli_and_cli_the_second_follows_the_first(tmp_path, server, state):
     data = payload(2_500_000)
-    server.add("/m.safetensors", data, etag='"m"', rate=500_000)  # 5 s: time for a second CLI to start
+    spec = server.add("/m.safetensors", data, etag='"m"', rate=200_000)  # slow until the second follows
     models = tmp_path / "models"
     partial = models / "checkpoints/.m.safetensors.mmpart"
     args = ["download", server.url("/m.safetensors"), "--type", "checkpoints", "--models-dir", str(models), "--json"]
@@ -102,6 +102,9 @@ def test_cli_and_cli_the_second_follows_the_first(tmp_path, server, state):
         _wait_for(lambda: _size(partial) > 300_000, what="the first download under way")
         home_b = tmp_path / ("home-a" if state == "shared state folder" else "home-b")
         second = Running([*CLI, *args], _home_env(home_b))
+        _wait_for(lambda: "being downloaded by another process" in second.stderr or second.proc.poll() is not None,
+                  what="the second following")
+        spec.rate = None
         code_a, task_a = first.finish()
         code_b, task_b = second.finish()
     finally:
@@ -122,21 +125,27 @@ def test_cli_and_cli_the_second_follows_the_first(tmp_path, server, state):
 
 def test_cli_writer_killed_with_kill_9_the_following_cli_resumes_its_partial(tmp_path, server):
     data = payload(2_500_000)
-    server.add("/k.safetensors", data, etag='"k"', rate=500_000)
+    spec = server.add("/k.safetensors", data, etag='"k"', rate=200_000)
     models = tmp_path / "models"
     partial = models / "checkpoints/.k.safetensors.mmpart"
     args = ["download", server.url("/k.safetensors"), "--type", "checkpoints", "--models-dir", str(models), "--json"]
+    lock = WriterLock(models / "checkpoints/k.safetensors")
     first = Running([*CLI, *args], _home_env(tmp_path / "home-a"))
-    second = Running([*CLI, *args], _home_env(tmp_path / "home-b"))
+    second = None
     try:
+        _wait_for(lambda: lock.previous() is not None and lock.previous().pid == first.pid,
+                  what="the first writing")
+        second = Running([*CLI, *args], _home_env(tmp_path / "home-b"))
         _wait_for(lambda: "being downloaded by another process" in second.stderr, what="the second following")
         _wait_for(lambda: _size(partial) > 0.4 * len(data), what="40 % downloaded")
         first.kill9()
         at_kill = _size(partial)
+        spec.rate = None
         code, task = second.finish()
     finally:
         first.stop()
-        second.stop()
+        if second is not None:
+            second.stop()
     assert code == 0, second.stderr
     assert task["status"] == "completed" and task["sha256"] == sha256(data)
     assert "Traceback" not in second.stderr
@@ -152,7 +161,7 @@ def test_cli_writer_killed_with_kill_9_the_following_cli_resumes_its_partial(tmp
 
 def test_segmented_writer_killed_with_kill_9_the_follower_resumes_the_missing_ranges(tmp_path, server):
     data = payload(4_000_000)
-    server.add("/s.safetensors", data, etag='"s"', rate=200_000)  # per connection; 4 connections
+    spec = server.add("/s.safetensors", data, etag='"s"', rate=100_000)  # per connection; 4 connections
     models, url = tmp_path / "models", server.url("/s.safetensors")
     partial = models / "checkpoints/.s.safetensors.mmpart"
     lock = WriterLock(models / "checkpoints/s.safetensors")
@@ -168,6 +177,7 @@ def test_segmented_writer_killed_with_kill_9_the_follower_resumes_the_missing_ra
                   what="40 % downloaded")
         first.kill9()
         held = lock.previous()
+        spec.rate = None
         code, task = second.finish()
     finally:
         first.stop()
@@ -181,4 +191,4 @@ def test_segmented_writer_killed_with_kill_9_the_follower_resumes_the_missing_ra
     served = _fetched(server, "/s.safetensors")
     print(f"\nsegmented kill -9 at {held.downloaded} bytes: {served} bytes served for {len(data)}")
     # Lost with the writer: its last quarter second and the blocks in flight (4 x 64 KiB).
-    assert served <= len(data) + 0.25 * 4 * 200_000 + 4 * 64 * 1024
+    assert served <= len(data) + 0.25 * 4 * 100_000 + 4 * 64 * 1024
