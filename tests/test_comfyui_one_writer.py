@@ -55,6 +55,15 @@ def _fetched(server, path):
     return sum(r.body_bytes for r in server.requests_for(path) if r.header("Range") != "bytes=0-0")
 
 
+def _ranges(server, path):
+    return [(r.header("Range"), r.body_bytes) for r in server.requests_for(path)]
+
+
+#: A killed writer leaves what the server had already pushed into its socket buffers unread: a
+#: busy ComfyUI can lag its download by a few hundred KB at these rates.
+IN_FLIGHT = 512 * 1024
+
+
 def _size(path):
     try:
         return path.stat().st_size
@@ -85,7 +94,7 @@ def _checkpoint_names(comfy):
 def test_cli_next_to_comfyui_follows_its_download(pair, server, tmp_path):
     comfy = pair[0]
     data = payload(3_000_000, seed=11)
-    server.add("/cc.safetensors", data, etag='"cc"', rate=500_000)
+    spec = server.add("/cc.safetensors", data, etag='"cc"', rate=300_000)
     folder = comfy.models_dir / "checkpoints"
     task = _submit(comfy, server.url("/cc.safetensors"))
     _wait_for(lambda: _size(folder / ".cc.safetensors.mmpart") > 200_000, what="ComfyUI downloading")
@@ -94,6 +103,7 @@ def test_cli_next_to_comfyui_follows_its_download(pair, server, tmp_path):
     assert not [n for n in names if "cc.safetensors" in n], names  # partial, lock, state: not models
 
     env = {**os.environ, "COMFYUI_MODEL_MANAGER_HOME": str(tmp_path / "cli-home")}
+    spec.rate = 600_000  # the CLI still starts well before the end
     cli = subprocess.run([*CLI, "download", server.url("/cc.safetensors"), "--type", "checkpoints",
                           "--models-dir", str(comfy.models_dir), "--json"],
                          capture_output=True, text=True, timeout=120, env=env)
@@ -115,7 +125,7 @@ def test_cli_next_to_comfyui_follows_its_download(pair, server, tmp_path):
 def test_comfyui_workflow_follows_a_cli_download_and_takes_over_after_kill_9(pair, server, tmp_path):
     comfy = pair[0]
     data = payload(3_000_000, seed=12)
-    server.add("/ck.safetensors", data, etag='"ck"', rate=400_000)
+    spec = server.add("/ck.safetensors", data, etag='"ck"', rate=200_000)
     folder = comfy.models_dir / "checkpoints"
     partial = folder / ".ck.safetensors.mmpart"
     env = {**os.environ, "COMFYUI_MODEL_MANAGER_HOME": str(tmp_path / "cli-home")}
@@ -140,6 +150,7 @@ def test_comfyui_workflow_follows_a_cli_download_and_takes_over_after_kill_9(pai
             os.kill(cli.pid, signal.SIGKILL)
             cli.wait(10)
             at_kill = _size(partial)
+            spec.rate = None
             end = ws.wait_for_prompt_end(prompt_id, timeout=90)
         assert end["type"] == "execution_success", end
     finally:
@@ -151,13 +162,13 @@ def test_comfyui_workflow_follows_a_cli_download_and_takes_over_after_kill_9(pai
     assert [n for n in listing(folder) if "ck." in n] == ["ck.safetensors"]
     served = _fetched(server, "/ck.safetensors")
     print(f"\nCLI killed at {at_kill} bytes, ComfyUI took over: {served} bytes served for {len(data)}")
-    assert served <= len(data) + 256 * 1024
+    assert served <= len(data) + IN_FLIGHT, _ranges(server, "/ck.safetensors")
 
 
 def test_two_comfyuis_on_one_folder_fetch_once_and_survive_kill_9_of_the_writer(pair, server):
     first, second = pair
     data = payload(4_000_000, seed=13)
-    server.add("/two.safetensors", data, etag='"two"', rate=400_000)
+    spec = server.add("/two.safetensors", data, etag='"two"', rate=200_000)
     folder = first.models_dir / "checkpoints"
     partial = folder / ".two.safetensors.mmpart"
     a = _submit(first, server.url("/two.safetensors"))
@@ -169,10 +180,12 @@ def test_two_comfyuis_on_one_folder_fetch_once_and_survive_kill_9_of_the_writer(
     _wait_for(lambda: _task(second, b["task_id"])["downloaded_bytes"] > waiting["downloaded_bytes"],
               what="the follower's progress moving")
     assert not [n for n in _checkpoint_names(second) if "two" in n]
+    print("ranges before the kill:", _ranges(server, "/two.safetensors"))
     _wait_for(lambda: _size(partial) > 0.4 * len(data), what="40 % downloaded")
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(10)
     at_kill = _size(partial)
+    spec.rate = None
     done = _finished(second, b["task_id"])
     assert done["status"] == "completed" and done["sha256"] == sha256(data) and done["message"] is None, done
     assert (folder / "two.safetensors").read_bytes() == data
@@ -180,7 +193,7 @@ def test_two_comfyuis_on_one_folder_fetch_once_and_survive_kill_9_of_the_writer(
     assert "two.safetensors" in _checkpoint_names(second)
     served = _fetched(server, "/two.safetensors")
     print(f"\ntwo ComfyUIs, writer killed at {at_kill} bytes: {served} bytes served for {len(data)}")
-    assert served <= len(data) + 256 * 1024
+    assert served <= len(data) + IN_FLIGHT, _ranges(server, "/two.safetensors")
     first.start()  # the killed one comes back: its task record says completed, the file is there
     assert _wait_for(lambda: (t := _task(first, a["task_id"]))["status"] in ("completed", "failed") and t,
                      what="the restarted ComfyUI settling")["status"] == "completed"
