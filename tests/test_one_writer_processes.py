@@ -151,7 +151,7 @@ def test_cli_writer_killed_with_kill_9_the_following_cli_resumes_its_partial(tmp
     assert "Traceback" not in second.stderr
     assert (models / "checkpoints/k.safetensors").read_bytes() == data
     assert listing(models / "checkpoints") == ["k.safetensors"]
-    resumed = [r for r in server.requests_for("/k.safetensors") if r.header("Range") not in ("bytes=0-0", "bytes=0-")]
+    resumed = [r for r in server.requests_for("/k.safetensors") if not r.header("Range").startswith("bytes=0-")]
     assert resumed and resumed[0].header("If-Range") == '"k"'
     assert int(resumed[0].header("Range")[6:].split("-")[0]) >= at_kill
     served = _fetched(server, "/k.safetensors")
