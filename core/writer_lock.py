@@ -22,12 +22,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-import filelock
+from typing import TYPE_CHECKING, Any, Callable
 
 from .paths import partial_path_for
 from .stop_signal import StopRequested, StopSignal
+
+if TYPE_CHECKING:
+    import filelock
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class WriterLock:
         self.lock_path = lock_path_for(self.destination)
         self.state_path = state_path_for(self.destination)
         self.url = url
-        self._lock: filelock.BaseFileLock | None = None
+        self._lock: "filelock.BaseFileLock | _NoLock | None" = None
         self._last_publish = 0.0
         self._latest: WriterInfo | None = None
         self._guard = threading.Lock()
@@ -128,6 +129,8 @@ class WriterLock:
         and True: downloading unlocked is what happened before locks existed."""
         if self._lock is not None:
             return True
+        import filelock  # here, not at import: it costs the CLI's start-up tens of ms
+
         lock = filelock.FileLock(str(self.lock_path), timeout=0, thread_local=False)
         try:
             lock.acquire(timeout=0)
@@ -193,7 +196,7 @@ class WriterLock:
             log.debug("could not write %s: %s", self.state_path.name, exc)
             _remove(temporary)
 
-    def _same_file_as_path(self, lock: filelock.BaseFileLock) -> bool:
+    def _same_file_as_path(self, lock: "filelock.BaseFileLock") -> bool:
         fd = _held_descriptor(lock)
         if fd is None:
             return True
