@@ -158,7 +158,10 @@ class LocalBackend:
 
         self._start()
         task, created = self.app().manager.submit(DownloadRequest(**fields))
-        self._claim(task.task_id)
+        # Another CLI running the same task is no error: the partial's writer lock makes this one
+        # follow it (and take over if it dies); the claim is taken once that process lets go.
+        self.claims.remember_folder(task.task_id, self.models_dir)
+        self.claims.claim(task.task_id)
         return task.to_json(), created
 
     def _start(self) -> None:
@@ -183,7 +186,10 @@ class LocalBackend:
         return self.app().manager.events.subscribe(on_event)
 
     def wait(self, task_id: str, timeout: float) -> dict:
-        return self.app().manager.wait(task_id, timeout=timeout).to_json()
+        task = self.app().manager.wait(task_id, timeout=timeout)
+        if task.status not in status.FINISHED:
+            self.claims.claim(task_id)  # a no-op once held; taken over when another holder is gone
+        return task.to_json()
 
     def pause(self, task_id: str) -> dict:
         self._stop_elsewhere(task_id)
