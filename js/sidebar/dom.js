@@ -80,3 +80,50 @@ export async function copyText(text) {
 }
 
 export const basename = (name) => String(name ?? "").split("/").pop();
+
+/**
+ * Keeps `container`'s rows in step with `items`, in their order: one row per key, made once with
+ * `make(key)` and painted with `paint(row, item)` on every call; rows whose key is gone are
+ * removed. `rows` maps key -> { element, … } and is kept by the caller.
+ */
+export function syncRows(container, rows, items, keyOf, make, paint) {
+  const seen = new Set();
+  let previous = null;
+  for (const item of items) {
+    const key = keyOf(item);
+    seen.add(key);
+    let row = rows.get(key);
+    if (!row) {
+      row = make(key);
+      rows.set(key, row);
+    }
+    paint(row, item);
+    const anchor = previous ? previous.nextSibling : container.firstChild;
+    if (row.element !== anchor) container.insertBefore(row.element, anchor);
+    previous = row.element;
+  }
+  for (const [key, row] of rows) {
+    if (!seen.has(key)) {
+      row.element.remove();
+      rows.delete(key);
+    }
+  }
+}
+
+/** `run()` at most once per `ms` however often schedule() is called; cancel() drops a pending run. */
+export function throttle(run, ms) {
+  let timer = null;
+  return {
+    schedule() {
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = null;
+        run();
+      }, ms);
+    },
+    cancel() {
+      clearTimeout(timer);
+      timer = null;
+    },
+  };
+}

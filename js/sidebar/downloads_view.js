@@ -4,7 +4,7 @@ import { listTasks, taskAction } from "../api.js";
 import { FINISHED_STATUSES, formatBytes, formatDuration, formatSpeed, formatTransferred, taskNotice,
   taskPercent } from "../format.js";
 import { toastActionError } from "../toasts.js";
-import { button, clear, h } from "./dom.js";
+import { button, clear, h, syncRows, throttle } from "./dom.js";
 import { NewDownloadForm } from "./new_download.js";
 import { deleteTask } from "./requests.js";
 
@@ -22,12 +22,31 @@ export function taskButtons(status) {
   };
 }
 
+/**
+ * Pause, Resume, Retry and Cancel buttons for one task; `run(action)` does pause | resume | cancel
+ * (Retry resumes). Show them with showTaskButtons.
+ */
+export function taskActionButtons(run, className = "") {
+  return {
+    pause: button("Pause", () => run("pause"), { icon: "pi-pause", className }),
+    resume: button("Resume", () => run("resume"), { icon: "pi-play", className }),
+    retry: button("Retry", () => run("resume"), { icon: "pi-refresh", className }),
+    cancel: button("Cancel", () => run("cancel"), { icon: "pi-times", className }),
+  };
+}
+
+/** Shows the buttons (of taskActionButtons, and any others keyed as taskButtons) fit for `status`. */
+export function showTaskButtons(buttons, status) {
+  const shown = taskButtons(status);
+  for (const [key, node] of Object.entries(buttons)) node.hidden = !shown[key];
+}
+
 export class DownloadsView {
   constructor(app, store) {
     this.app = app;
     this.store = store;
     this.rows = new Map(); // task_id -> { element, parts }
-    this.timer = null;
+    this.throttle = throttle(() => this.render(), RENDER_INTERVAL_MS);
     this.form = new NewDownloadForm(app, {
       onCreated: (task) => { this.store.upsert(task); this.schedule(); },
     });
@@ -50,11 +69,7 @@ export class DownloadsView {
   }
 
   schedule() {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.render();
-    }, RENDER_INTERVAL_MS);
+    this.throttle.schedule();
   }
 
   removed(taskId) {
@@ -70,26 +85,8 @@ export class DownloadsView {
 
   render() {
     const tasks = this.tasks();
-    const seen = new Set();
-    let previous = null;
-    for (const task of tasks) {
-      seen.add(task.task_id);
-      let row = this.rows.get(task.task_id);
-      if (!row) {
-        row = this.makeRow(task.task_id);
-        this.rows.set(task.task_id, row);
-      }
-      this.paint(row, task);
-      const anchor = previous ? previous.nextSibling : this.list.firstChild;
-      if (row.element !== anchor) this.list.insertBefore(row.element, anchor);
-      previous = row.element;
-    }
-    for (const [taskId, row] of this.rows) {
-      if (!seen.has(taskId)) {
-        row.element.remove();
-        this.rows.delete(taskId);
-      }
-    }
+    syncRows(this.list, this.rows, tasks, (task) => task.task_id, (taskId) => this.makeRow(taskId),
+      (row, task) => this.paint(row, task));
     this.empty.hidden = tasks.length > 0;
     this.clearButton.disabled = !tasks.some((t) => FINISHED_STATUSES.has(t.status));
   }
@@ -108,12 +105,8 @@ export class DownloadsView {
       error: h("div", { className: "mm-sb-task-error", role: "alert" }),
       actions: h("div", { className: "mm-sb-task-actions" }),
     };
-    const act = (action) => () => this.act(taskId, action);
     parts.buttons = {
-      pause: button("Pause", act("pause"), { icon: "pi-pause" }),
-      resume: button("Resume", act("resume"), { icon: "pi-play" }),
-      retry: button("Retry", act("resume"), { icon: "pi-refresh" }),
-      cancel: button("Cancel", act("cancel"), { icon: "pi-times" }),
+      ...taskActionButtons((action) => this.act(taskId, action)),
       remove: button("Remove", () => this.remove(taskId), { icon: "pi-trash" }),
     };
     parts.actions.append(...Object.values(parts.buttons));
@@ -155,8 +148,7 @@ export class DownloadsView {
     parts.eta.textContent = eta ? `ETA ${eta}` : "";
     parts.error.textContent = taskNotice(task);
     parts.error.hidden = !parts.error.textContent;
-    const shown = taskButtons(task.status);
-    for (const [key, node] of Object.entries(parts.buttons)) node.hidden = !shown[key];
+    showTaskButtons(parts.buttons, task.status);
   }
 
   async act(taskId, action) {
@@ -192,7 +184,7 @@ export class DownloadsView {
   }
 
   dispose() {
-    clearTimeout(this.timer);
+    this.throttle.cancel();
     clear(this.list);
   }
 }
