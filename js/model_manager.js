@@ -14,6 +14,7 @@ import {
   isKeyProblem, showToast, toastActionError, toastCompleted, toastFailed, toastKeyMissing,
 } from "./toasts.js";
 import { installUndoToasts } from "./undo_toast.js";
+import { WorkflowModels } from "./workflow/workflow_models.js";
 
 const KIND_OF_CLASS = { [DOWNLOAD_NODE]: "download", [SCAN_NODE]: "scan" };
 const REFRESH_DELAY_MS = 400;
@@ -280,15 +281,21 @@ class ModelManagerUI {
 }
 
 const ui = new ModelManagerUI(app);
+const workflowModels = new WorkflowModels(app, ui.store, () => ui.scheduleLoaderRefresh());
 
 app.registerExtension({
   name: "ModelManager.Extension",
-  settings: settingDefinitions(),
+  settings: [...settingDefinitions(), ...workflowModels.settings()],
+  commands: workflowModels.commands(),
+  menuCommands: workflowModels.menuCommands(),
   setup: async () => {
     const ready = ui.setup(); // its event listeners are in place before the sidebar's
     ui.sidebar = registerSidebar(app, ui.store);
+    workflowModels.installCanvasMenuFallback();
     await ready;
   },
+  getCanvasMenuItems: () => workflowModels.canvasMenuItems(),
+  afterConfigureGraph: () => workflowModels.afterConfigureGraph(),
   nodeCreated: (node) => ui.nodeCreated(node),
   loadedGraphNode: (node) => {
     const controller = ui.controllerOf(node);

@@ -115,7 +115,7 @@ def test_extension_loads_without_errors(page: ComfyPage) -> None:
         return { hooks: Object.keys(ext), settings: ext.settings.map((s) => s.id) };
     }""")
     assert {"setup", "nodeCreated", "getNodeMenuItems", "beforeRegisterNodeDef"} <= set(registered["hooks"])
-    assert len(registered["settings"]) == 5
+    assert len(registered["settings"]) == 6  # keys, limits, NSFW level, the missing-models offer
     loaded = {url.rsplit("/", 1)[-1] for url in page.log.ok_extension_files}
     assert {"model_manager.js", "progress_widget.js", "menu.js", "settings.js", "toasts.js",
             "api.js", "model_manager.css"} <= loaded

@@ -14,10 +14,16 @@ from pathlib import Path
 import pytest
 
 JS = Path(__file__).resolve().parent.parent / "js"
-MODULES = sorted(JS.glob("*.js"))
+MODULES = sorted(JS.rglob("*.js"))
 IMPORT = re.compile(r"""(?:^|\n)\s*import\s[^;]*?from\s+["']([^"']+)["']""")
-#: What ComfyUI's frontend serves beside /extensions/<pack>/ (two levels up).
-COMFY_SCRIPTS = {"../../scripts/app.js", "../../scripts/api.js"}
+#: What ComfyUI's frontend serves beside /extensions/<pack>/ (two levels above js/).
+COMFY_SCRIPTS = {"scripts/app.js", "scripts/api.js"}
+
+
+def _comfy_script(module: Path, target: str) -> bool:
+    depth = len(module.relative_to(JS).parts) - 1  # 0 for js/x.js, 1 for js/sidebar/x.js
+    up = "../" * (2 + depth)
+    return target.startswith(up) and target[len(up):] in COMFY_SCRIPTS
 
 
 def _node() -> str:
@@ -38,10 +44,11 @@ def test_every_import_resolves_to_a_file_of_the_pack_or_comfyui() -> None:
     assert MODULES, "js/ holds no modules"
     for module in MODULES:
         for target in IMPORT.findall(module.read_text(encoding="utf-8")):
-            if target in COMFY_SCRIPTS:
+            if _comfy_script(module, target):
                 continue
-            assert target.startswith("./"), f"{module.name} imports {target}: only ./ or ComfyUI scripts"
-            assert (JS / target[2:]).is_file(), f"{module.name} imports missing {target}"
+            assert target.startswith(("./", "../")), f"{module.name} imports {target}: only the pack or ComfyUI scripts"
+            resolved = (module.parent / target).resolve()
+            assert resolved.is_relative_to(JS) and resolved.is_file(), f"{module.name} imports missing {target}"
 
 
 def test_no_blocking_dialogs_and_no_browser_storage() -> None:
@@ -51,7 +58,7 @@ def test_no_blocking_dialogs_and_no_browser_storage() -> None:
         assert "localStorage" not in text and "sessionStorage" not in text, module.name
 
 
-@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: str(p.relative_to(JS)))
 def test_module_parses(module: Path) -> None:
     completed = subprocess.run([_node(), "--input-type=module", "--check"], input=module.read_text(encoding="utf-8"),
                                capture_output=True, text=True, timeout=30)
@@ -171,3 +178,49 @@ def test_panel_views_of_tasks_and_scans() -> None:
     assert result["done"]["statusText"] == "completed · 12 models, 5 hashed, 2 matched on Civitai"
     assert result["done"]["percent"] == 100 and result["done"]["errorText"] == "1 error"
     assert result["cancelled"]["status"] == "cancelled" and result["cancelled"]["percent"] == 25
+
+
+def test_workflow_rows_say_what_each_model_is_and_how_the_run_ended() -> None:
+    result = _run_node("""
+        import { countRows, describeRow, selectable, summaryText, refKey, taskKey } from './workflow/model_rows.js';
+        const ref = (name, status, extra = {}) => ({ name, directory: 'loras', status, ...extra });
+        const refs = [ref('a.safetensors', 'present'), ref('b.safetensors', 'missing', { size: 2048 }),
+                      ref('c.safetensors', 'missing_no_url', { reason: 'the workflow gives no download link for it' }),
+                      ref('d.safetensors', 'refused', { reason: 'only http(s) links are downloaded' }),
+                      ref('e.safetensors', 'present_elsewhere', { reason: 'the same file (sha256) is at loras/x.safetensors' })];
+        const before = summaryText(countRows(refs.map((r) => ({ ref: r }))));
+        const running = { task_id: 't', model_type: 'loras', filename: 'b.safetensors', status: 'downloading',
+                          downloaded_bytes: 512, total_bytes: 2048, progress: 25 };
+        const during = summaryText(countRows(refs.map((r) => ({ ref: r, task: r.name === 'b.safetensors' ? running : undefined }))), true);
+        const done = { ...running, status: 'completed', downloaded_bytes: 2048, progress: 100 };
+        const after = summaryText(countRows(refs.map((r) => ({ ref: r, task: r.name === 'b.safetensors' ? done : undefined }))), true);
+        const failed = { ...running, status: 'failed', error: 'sha256 mismatch' };
+        const bad = summaryText(countRows([{ ref: refs[1], task: failed }]), true);
+        const paused = { ...running, status: 'paused' };
+        const waiting = summaryText(countRows([{ ref: refs[1], task: paused }]), true);
+        const both = summaryText(countRows([{ ref: refs[1], task: paused }, { ref: refs[0], task: running }]), true);
+        console.log(JSON.stringify({
+            before, during, after, bad, waiting, both,
+            rows: refs.map((r) => describeRow(r)).map((v) => [v.state, v.label, v.detail, v.size]),
+            moving: describeRow(refs[1], running).label, failedRow: describeRow(refs[1], failed).detail,
+            pick: refs.map((r) => selectable(r)), retry: selectable(refs[1], failed), busy: selectable(refs[1], running),
+            keys: [refKey(ref('sub\\\\x.safetensors', 'missing')), taskKey({ model_type: 'loras', filename: 'sub/x.safetensors' })],
+        }));
+    """)
+    assert result["before"] == ("5 models: 2 present, 1 missing (2.0 KB) to download. "
+                                "2 models cannot be downloaded (no link or refused: see the row).")
+    assert result["during"] == "Downloading 1 model (25%)…"
+    assert result["after"] == ("Done: 1 downloaded and verified, 2 already present. Every model with a usable link "
+                               "is in place. 2 models cannot be downloaded (no link or refused: see the row).")
+    assert result["bad"] == "Done: 1 failed."
+    assert result["waiting"] == "1 paused: resume it to finish."
+    assert result["both"] == "Downloading 1 model (25%)… 1 paused: resume it to finish."
+    assert result["rows"] == [
+        ["present", "Present", "", ""], ["missing", "Missing", "", "2.0 KB"],
+        ["missing_no_url", "Missing, no link", "the workflow gives no download link for it", ""],
+        ["refused", "Refused", "only http(s) links are downloaded", ""],
+        ["present_elsewhere", "Present elsewhere", "the same file (sha256) is at loras/x.safetensors", ""]]
+    assert result["moving"] == "Downloading 25.0%" and result["failedRow"] == "sha256 mismatch"
+    assert result["pick"] == [False, True, False, False, False]
+    assert result["retry"] is True and result["busy"] is False
+    assert result["keys"] == ["loras/sub/x.safetensors", "loras/sub/x.safetensors"]

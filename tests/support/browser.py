@@ -146,14 +146,15 @@ def require_frontend_mode(name: str) -> FrontendMode:
 
 
 def start_comfy_for_mode(mode: FrontendMode, base_dir: Path, *, env: dict[str, str] | None = None,
-                         extra_args: list[str] | tuple[str, ...] = ()) -> ComfyUIServer:
+                         extra_args: list[str] | tuple[str, ...] = (), timeout: float = 120.0) -> ComfyUIServer:
     """A started ComfyUI serving ``mode``'s frontend with its user settings (skips the test when
-    ComfyUI or Chromium is missing).  Files the test needs in ``base_dir`` go there first."""
+    ComfyUI or Chromium is missing).  Files the test needs in ``base_dir`` go there first;
+    ``timeout`` bounds the start (a busy machine may need more)."""
     installation = require_comfyui()
     require_browser()
     quiet_comfy_user(base_dir, mode)
     server = ComfyUIServer(installation, base_dir, env=env, extra_args=[*mode.comfy_args, *extra_args])
-    return server.start()
+    return server.start(timeout=timeout)
 
 
 def find_chromium(environ: dict[str, str] | os._Environ = os.environ) -> tuple[str | None, str]:
