@@ -5,24 +5,20 @@
 // land on the server, whatever machine the browser runs on.
 import { api } from "../../../scripts/api.js";
 import { taskAction } from "../api.js";
+import { EVENTS, loadStylesheet } from "../events.js";
 import { toastActionError } from "../toasts.js";
 import { button, h, spinner, syncRows, throttle } from "../sidebar/dom.js";
 import { showTaskButtons, taskActionButtons } from "../sidebar/downloads_view.js";
 import { countRows, describeRow, refKey, selectable, summaryText, taskKey } from "./model_rows.js";
 import { downloadWorkflowModels, listWorkflowModels } from "./requests.js";
 
-const TASK_EVENTS = ["model_manager.create_download_task", "model_manager.update_download_task",
-  "model_manager.complete_download_task"];
+const TASK_EVENTS = [EVENTS.create, EVENTS.update, EVENTS.complete];
 const RENDER_INTERVAL_MS = 250;
 const STYLESHEETS = ["../sidebar/sidebar.css", "./workflow.css"];
 
 /** The sidebar's styles (buttons, bars) and ours, once per page. */
 export function loadStyles() {
-  for (const file of STYLESHEETS) {
-    const href = new URL(file, import.meta.url).href;
-    if (document.querySelector(`link[href="${href}"]`)) continue;
-    document.head.append(Object.assign(document.createElement("link"), { rel: "stylesheet", href }));
-  }
+  for (const file of STYLESHEETS) loadStylesheet(new URL(file, import.meta.url));
 }
 
 export class WorkflowModelsDialog {
@@ -122,8 +118,8 @@ export class WorkflowModelsDialog {
       this.listeners.push([name, handler]);
     }
     const removed = (event) => this.onTaskRemoved(event.detail?.task_id);
-    api.addEventListener("model_manager.delete_download_task", removed);
-    this.listeners.push(["model_manager.delete_download_task", removed]);
+    api.addEventListener(EVENTS.remove, removed);
+    this.listeners.push([EVENTS.remove, removed]);
   }
 
   // -- data -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 // Public frontend API only: registerExtension's commands, menuCommands, getCanvasMenuItems,
 // afterConfigureGraph and settings; older frontends get the canvas entry through
 // LGraphCanvas.prototype.getCanvasMenuOptions, as they expect of extensions.
+import { noteBox } from "../events.js";
 import { button, h } from "../sidebar/dom.js";
 import { WorkflowModelsDialog, loadStyles } from "./dialog.js";
 import { listWorkflowModels } from "./requests.js";
@@ -134,11 +135,7 @@ export class WorkflowModels {
 /** A note with the offer's button; it goes away after a while, on ×, or once used. */
 function showOffer(text, onAccept) {
   loadStyles();
-  let box = document.getElementById(OFFERS_ID);
-  if (!box) {
-    box = h("div", { id: OFFERS_ID, className: "mm-wf-offers" });
-    document.body.append(box);
-  }
+  const box = noteBox(OFFERS_ID, "mm-wf-offers");
   dismissOffers();
   const note = h("div", { className: "mm-toast mm-wf-offer", role: "status" },
     h("span", { className: "mm-wf-offer-text", text }),
