@@ -96,6 +96,7 @@ def build_app(folders: ModelFolders, state_dir: Path, settings: Settings | None 
     index = ModelIndex(folders, state_dir, settings, http=http, **index_options)
     app = App(folders, state_dir, settings, http, sources, manager, index)
     manager.events.subscribe(hash_recorder(app))
+    manager.events.subscribe(index_recorder(app))
     manager.file_digest = cached_digest(app)
     return app
 
@@ -135,5 +136,21 @@ def hash_recorder(app: App) -> Listener:
             app.hash_cache.put(str(location.path), stat.st_size, stat.st_mtime_ns, digest)
         except Exception:  # a missing file or a busy database only costs a later re-hash
             log.debug("could not record the sha256 of %s", payload.get("filename"), exc_info=True)
+
+    return record
+
+
+def index_recorder(app: App) -> Listener:
+    """Put a finished download into the model index at once, so the model library lists it
+    without a scan (the listener runs before the completion event reaches the browser)."""
+    from .observers import COMPLETE_DOWNLOAD_TASK
+
+    def record(event: str, payload: dict) -> None:
+        if event != COMPLETE_DOWNLOAD_TASK or payload.get("status", "completed") != "completed":
+            return
+        try:
+            app.index.refresh_one(app.folders.locate(payload["model_type"], payload["filename"]))
+        except Exception:  # the next scan or listing finds it anyway
+            log.debug("could not index %s", payload.get("filename"), exc_info=True)
 
     return record

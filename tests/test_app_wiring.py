@@ -79,3 +79,24 @@ def test_a_cli_scan_uses_the_digests_the_server_already_cached(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["hashed"] == 3 and report["hashes_computed"] == 0
+
+
+def test_a_finished_download_is_in_the_model_index_at_once(tmp_path):
+    """The library lists a download as soon as it completes, before any scan."""
+    from comfyui_model_manager.core.observers import COMPLETE_DOWNLOAD_TASK
+
+    models = tmp_path / "models"
+    _library(models, 2)
+    app = build_app(ModelFolders.from_models_dir(models), tmp_path / "state")
+    try:
+        assert app.index.query_models("loras")[1] == 2  # indexed before the download lands
+        write_safetensors(models / "loras" / "new" / "fresh.safetensors", payload=b"f" * 64)
+        app.manager.events.emit(COMPLETE_DOWNLOAD_TASK, {
+            "task_id": "t1", "model_type": "loras", "filename": "new/fresh.safetensors", "status": "completed"})
+        names = [m["name"] for m in app.index.query_models("loras")[0]]
+        assert "new/fresh.safetensors" in names
+        app.manager.events.emit(COMPLETE_DOWNLOAD_TASK, {  # a failed one changes nothing
+            "task_id": "t2", "model_type": "loras", "filename": "nope.safetensors", "status": "failed"})
+        assert app.index.query_models("loras")[1] == 3
+    finally:
+        app.shutdown()
