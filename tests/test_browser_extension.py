@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support.browser import ComfyPage, chromium, require_browser, start_comfy_for_mode
+from support.browser import FRONTEND_TOASTS, ComfyPage, chromium, require_browser, start_comfy_for_mode
 from support.comfyui_harness import PACK_ROOT, ComfyUIServer, require_comfyui
 from support.throttled_files import CHUNK, ThrottledFiles
 
@@ -281,7 +281,7 @@ def test_completion_toast_and_loader_list_refresh(page, comfy, files) -> None:
         arg=[loader_id, served.name], timeout=15000)
     # The same task run again (overwrite) is announced again.
     page.dismiss_toasts()
-    page.page.wait_for_function("() => !document.querySelector('.p-toast-message')", timeout=5000)
+    page.page.wait_for_function(f"() => !document.querySelector({json.dumps(FRONTEND_TOASTS)})", timeout=5000)
     page.evaluate("(id) => { app.graph.getNodeById(id).widgets.find((w) => w.name === 'if_exists').value = 'overwrite'; }",
                   node_id)
     page.queue()

@@ -135,11 +135,20 @@ def page(stack):
 
 
 # -- helpers ---------------------------------------------------------------------------------
+#: The tab's icon in the left bar: the frontend names it after the tab id (a class up to 1.27,
+#: a data-testid in newer ones).
+SIDEBAR_ICON = ".model-manager-tab-button, [data-testid='model-manager-tab-button']"
+
+
+def sidebar_icon(page: ComfyPage) -> Any:
+    return page.page.locator(SIDEBAR_ICON).first
+
+
 def open_sidebar(page: ComfyPage) -> Any:
     """Clicks the sidebar icon unless the tab is already open; answers the tab's root."""
     root = page.page.locator(".mm-sb")
     if not root.is_visible():
-        page.page.locator(".model-manager-tab-button").first.click()
+        sidebar_icon(page).click()
         root.wait_for(state="visible", timeout=10000)
     return root
 
@@ -160,9 +169,19 @@ def show_models(page: ComfyPage, model_type: str) -> Any:
     if panel.get_by_label("Search").input_value():
         panel.get_by_label("Search").fill("")
     panel.get_by_label("Folder type").select_option(model_type)
-    page.page.wait_for_function("""() => !document.querySelector('.mm-sb-models')?.dataset.loading
-        && !document.querySelector('.mm-sb-count').innerText.includes('match')""", timeout=30000)
+    page.page.wait_for_function("""(type) => {
+        const view = document.querySelector('.mm-sb-models');
+        return view && !view.dataset.loading && view.dataset.shown === type
+            && !document.querySelector('.mm-sb-count').innerText.includes('match');
+    }""", arg=model_type, timeout=30000)
     return panel
+
+
+def sidebar_shot(page: ComfyPage, stack: Stack, name: str) -> None:
+    """A screenshot of the sidebar (icon bar and our tab, not the whole page: small PNGs for docs/)."""
+    box = page.page.locator(".mm-sb").bounding_box()
+    page.screenshot(stack.shots / name, clip={"x": 0, "y": 0, "width": box["x"] + box["width"] + 8,
+                                              "height": min(box["y"] + box["height"] + 8, 800)})
 
 
 def task_row(page: ComfyPage, filename: str) -> Any:
@@ -201,9 +220,9 @@ def cleanup_tasks(comfy: ComfyUIServer) -> None:
 def test_each_view_opens_by_clicking_the_sidebar_icon(page, stack) -> None:
     sidebar = page.page.locator(".mm-sb")
     if sidebar.is_visible():  # close it first, so this test opens it with a click
-        page.page.locator(".model-manager-tab-button").first.click()
+        sidebar_icon(page).click()
         sidebar.wait_for(state="hidden", timeout=5000)
-    page.page.locator(".model-manager-tab-button").first.click()
+    sidebar_icon(page).click()
     sidebar.wait_for(state="visible", timeout=10000)
     downloads = show_view(page, "Downloads")
     for label in ("New download", "Clear finished"):
@@ -214,7 +233,8 @@ def test_each_view_opens_by_clicking_the_sidebar_icon(page, stack) -> None:
     models = show_models(page, "loras")
     cards = models.locator(".mm-sb-card[data-name]")
     cards.first.wait_for(timeout=10000)
-    assert "24 models" in models.locator(".mm-sb-count").inner_text()
+    page.page.wait_for_function("() => document.querySelector('.mm-sb-count')?.innerText.startsWith('24 models')",
+                                timeout=10000)
     assert cards.first.get_attribute("data-name") == "style_00.safetensors"
     assert cards.first.locator("img").count() == 1  # a preview thumbnail
     # Search, sort and the list mode.
@@ -255,7 +275,7 @@ def test_a_civitai_download_from_a_pasted_link_paused_and_resumed(page, stack) -
     form.get_by_label("Subfolder").fill("civitai")
     assert "loras/civitai/sparkle_v2.safetensors" in form.locator(".mm-sb-target").inner_text()
     if stack.mode == "pinned":
-        page.screenshot(stack.shots / "sidebar-new-download.png")
+        sidebar_shot(page, stack, "sidebar-new-download.png")
     form.get_by_role("button", name="Start").click()
     try:
         wait_row(page, "sparkle_v2.safetensors", "d.status === 'downloading' && Number(d.percent) > 3")
@@ -264,7 +284,7 @@ def test_a_civitai_download_from_a_pasted_link_paused_and_resumed(page, stack) -
         running = wait_row(page, "sparkle_v2.safetensors", "Number(d.percent) > 8")
         assert "/s" in running["text"] and "ETA" in running["text"] and "%" in running["text"]
         if stack.mode == "pinned":
-            page.screenshot(stack.shots / "sidebar-downloads.png")
+            sidebar_shot(page, stack, "sidebar-downloads.png")
         row.get_by_role("button", name="Pause").click()
         paused = wait_row(page, "sparkle_v2.safetensors", "d.status === 'paused'", 15)
         time.sleep(0.8)
@@ -277,6 +297,17 @@ def test_a_civitai_download_from_a_pasted_link_paused_and_resumed(page, stack) -
     assert hashlib.sha256(path.read_bytes()).hexdigest() == stack.facts["civitai_sha"]
     ranges = [r.header("Range") for r in stack.civitai.storage_requests]
     assert any(r and not r.startswith("bytes=0-") for r in ranges), ranges  # resumed, not restarted
+    # Its details come from the Civitai sidecars written with it.
+    panel = show_models(page, "loras")
+    search(page, panel, "sparkle_v2")
+    panel.locator(".mm-sb-card[data-name='civitai/sparkle_v2.safetensors']").click()
+    details = panel.locator(".mm-sb-details")
+    details.locator(".mm-sb-facts").wait_for(timeout=10000)
+    assert "SDXL 1.0" in details.inner_text() and "sparkle" in details.locator(".mm-sb-chips").inner_text()
+    if stack.mode == "pinned":
+        page.page.wait_for_function("() => document.querySelector('.mm-sb-preview img')?.complete")
+        sidebar_shot(page, stack, "sidebar-details.png")
+    details.get_by_role("button", name="Back").click()
     assert page.log.ours() == []
 
 
@@ -385,7 +416,7 @@ def test_a_hostile_description_is_shown_as_harmless_text(page, stack) -> None:
     assert "https://civitai.com/models/1" in found["hrefs"]
     assert "click me" in found["text"] and "bold" in found["text"] and "Totally normal model" in found["text"]
     if stack.mode == "pinned":
-        page.screenshot(stack.shots / "sidebar-xss.png")
+        sidebar_shot(page, stack, "sidebar-xss.png")
 
 
 def test_a_description_edited_and_saved(page, stack) -> None:
@@ -629,5 +660,5 @@ def test_ten_thousand_models_first_paint_renders_only_what_is_visible(page, stac
     if stack.mode == "pinned":
         show_models(page, "loras")
         page.page.wait_for_function("() => [...document.querySelectorAll('.mm-sb-card img')].every((i) => i.complete)")
-        page.screenshot(stack.shots / "sidebar-models.png")
+        sidebar_shot(page, stack, "sidebar-models.png")
     assert page.log.ours() == []

@@ -101,6 +101,7 @@ export class ModelsView {
       const answer = await listModels({ type: this.type, offset: 0, limit: 200, q: this.q, sort: this.sort });
       if (number !== this.query) return;
       this.grid.reset(answer.total, answer.models);
+      this.element.dataset.shown = this.type; // which folder the grid and the count are about
       const noun = answer.total === 1 ? "model" : "models";
       this.count.textContent = this.q ? `${answer.total.toLocaleString()} ${noun} match “${this.q}”`
         : `${answer.total.toLocaleString()} ${noun}`;

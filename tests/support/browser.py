@@ -83,6 +83,11 @@ QUIET_COMFY_SETTINGS = {
     "Comfy.Workflow.ShowMissingModelsWarning": False,
 }
 VUE_NODES_SETTING = "Comfy.VueNodes.Enabled"
+#: The frontend's toasts: PrimeVue's up to 1.27, data-testid="toast" in newer ones; and ours.
+FRONTEND_TOASTS = ".p-toast-message, [data-testid='toast']"
+TOAST_SELECTOR = f"{FRONTEND_TOASTS}, .mm-toast"
+#: Closes every frontend toast (removeAll up to 1.27, dismissAll in newer frontends).
+DISMISS_TOASTS = "(app.extensionManager.toast.removeAll ?? app.extensionManager.toast.dismissAll)?.call(app.extensionManager.toast)"
 
 FRONTEND_MODES = ("pinned", "newest", "newest-vue")
 NEW_FRONTEND_ENV = "COMFYUI_FRONTEND_NEW_ROOT"
@@ -278,11 +283,11 @@ class ComfyPage:
             app.graph.clear();
             if (app.graph.state) app.graph.state.lastNodeId = last + 100;
             else app.graph.last_node_id = last + 100;
-            app.extensionManager.toast.removeAll?.();
+            (app.extensionManager.toast.removeAll ?? app.extensionManager.toast.dismissAll)?.call(app.extensionManager.toast);
             document.querySelectorAll('.mm-toast').forEach((note) => note.remove());
             app.canvas.setDirty(true, true);
         }""")
-        self.page.wait_for_function("() => !document.querySelector('.p-toast-message')", timeout=5000)
+        self.page.wait_for_function(f"() => !document.querySelector({json.dumps(FRONTEND_TOASTS)})", timeout=5000)
 
     def close_dialogs(self) -> None:
         """Closes ComfyUI dialogs (e.g. the error report of a failed node) with Escape."""
@@ -382,8 +387,8 @@ class ComfyPage:
         self.evaluate("() => document.querySelectorAll('.litecontextmenu').forEach((m) => m.remove())")
 
     def toasts(self) -> list[str]:
-        return self.evaluate("""() => [...document.querySelectorAll('.p-toast-message, .mm-toast')]
-            .map((e) => e.innerText.replace(/\\s+/g, ' ').trim())""")
+        return self.evaluate("""(selector) => [...document.querySelectorAll(selector)]
+            .map((e) => e.innerText.replace(/\\s+/g, ' ').trim())""", TOAST_SELECTOR)
 
     def wait_toast(self, *parts: str, timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout
@@ -395,7 +400,7 @@ class ComfyPage:
         raise TimeoutError(f"no toast with {parts!r} within {timeout} s; toasts: {self.toasts()!r}")
 
     def dismiss_toasts(self) -> None:
-        self.evaluate("() => app.extensionManager.toast.removeAll?.()")
+        self.evaluate(f"() => {DISMISS_TOASTS}")
 
     def screenshot(self, path: Path, clip: dict[str, float] | None = None) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
