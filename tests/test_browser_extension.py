@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support.browser import FRONTEND_TOASTS, ComfyPage, chromium, require_browser, start_comfy_for_mode
+from support.browser import DIALOG, FRONTEND_TOASTS, ComfyPage, chromium, require_browser, start_comfy_for_mode
 from support.comfyui_harness import PACK_ROOT, ComfyUIServer, require_comfyui
 from support.throttled_files import CHUNK, ThrottledFiles
 
@@ -176,14 +176,14 @@ def test_progress_pause_resume_and_cancel_from_the_node_menu(page, comfy, files,
         # Cancel asks first; saying no keeps the download running.
         page.open_node_menu(node_id)
         page.click_menu("Cancel download")
-        dialog = page.page.locator(".p-dialog", has_text="Cancel download?")
+        dialog = page.page.locator(DIALOG, has_text="Cancel download?")
         dialog.wait_for(timeout=5000)
         dialog.get_by_role("button", name="Cancel").click()
         time.sleep(0.5)
         assert _task(comfy, task_id)["status"] == "downloading"
         page.open_node_menu(node_id)
         page.click_menu("Cancel download")
-        dialog = page.page.locator(".p-dialog", has_text="Cancel download?")
+        dialog = page.page.locator(DIALOG, has_text="Cancel download?")
         dialog.get_by_role("button", name="Confirm").click()
         cancelled = page.wait_panel(node_id, "p.status === 'cancelled'", timeout=10)
         assert "cancelled" in cancelled["text"]
@@ -416,7 +416,7 @@ def test_reload_during_a_download_reattaches_each_panel_to_its_task(page, comfy,
 # -- settings --------------------------------------------------------------------------------
 def _open_model_manager_settings(page: ComfyPage) -> None:
     page.evaluate("() => app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
-    page.page.locator(".settings-container, .p-dialog").first.wait_for(timeout=10000)
+    page.page.locator(f".settings-container, {DIALOG}").first.wait_for(timeout=10000)
     page.page.get_by_text("Model Manager", exact=True).first.click()
     page.page.locator(".mm-secret[data-setting='civitai_api_key']").wait_for(timeout=10000)
 
@@ -456,7 +456,7 @@ def test_settings_save_a_key_that_is_reported_set_and_never_shown(page, comfy, s
     assert view["max_concurrent_downloads"] == 3 and view["civitai_nsfw_level"] == 4
     assert view["huggingface_token_set"] is True
     assert SECRET not in json.dumps(view) and HF_SECRET not in json.dumps(view)
-    page.screenshot(shots / "settings.png", clip=page.page.locator(".p-dialog").first.bounding_box())
+    page.screenshot(shots / "settings.png", clip=page.page.locator(DIALOG).first.bounding_box())
 
     # The key is nowhere in the page, nor in ComfyUI's own settings file.
     html = page.page.content()
@@ -540,7 +540,7 @@ def test_cancel_scan_from_the_menu_stops_a_running_scan(page, comfy, civitai) ->
     entries = {e["text"]: e["disabled"] for e in page.open_node_menu(node_id)}
     assert entries["Cancel scan…"] is False
     page.click_menu("Cancel scan")
-    dialog = page.page.locator(".p-dialog", has_text="Cancel scan?")
+    dialog = page.page.locator(DIALOG, has_text="Cancel scan?")
     dialog.get_by_role("button", name="Confirm").click()
     panel = page.wait_panel(node_id, "p.status === 'cancelled'", timeout=15)
     assert "cancelled" in panel["text"]

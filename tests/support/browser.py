@@ -83,6 +83,8 @@ QUIET_COMFY_SETTINGS = {
     "Comfy.Workflow.ShowMissingModelsWarning": False,
 }
 VUE_NODES_SETTING = "Comfy.VueNodes.Enabled"
+#: The frontend's dialogs: PrimeVue's up to 1.27, role=dialog in newer ones.
+DIALOG = ".p-dialog, [role='dialog']"
 #: The frontend's toasts: PrimeVue's up to 1.27, data-testid="toast" in newer ones; and ours.
 FRONTEND_TOASTS = ".p-toast-message, [data-testid='toast']"
 TOAST_SELECTOR = f"{FRONTEND_TOASTS}, .mm-toast"
@@ -292,7 +294,7 @@ class ComfyPage:
     def close_dialogs(self) -> None:
         """Closes ComfyUI dialogs (e.g. the error report of a failed node) with Escape."""
         for _ in range(3):
-            if not self.page.locator(".p-dialog").count():
+            if not self.page.locator(DIALOG).count():
                 return
             self.page.keyboard.press("Escape")
             self.page.wait_for_timeout(150)
