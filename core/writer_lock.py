@@ -133,8 +133,11 @@ class WriterLock:
 
         lock = filelock.FileLock(str(self.lock_path), timeout=0, thread_local=False)
         try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             lock.acquire(timeout=0)
         except filelock.Timeout:
+            return False
+        except FileNotFoundError:  # the holder removed the lock file as we opened it: try again
             return False
         except OSError as exc:
             log.warning("could not lock %s (%s); downloading without the lock that keeps other "

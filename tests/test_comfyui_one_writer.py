@@ -180,7 +180,6 @@ def test_two_comfyuis_on_one_folder_fetch_once_and_survive_kill_9_of_the_writer(
     _wait_for(lambda: _task(second, b["task_id"])["downloaded_bytes"] > waiting["downloaded_bytes"],
               what="the follower's progress moving")
     assert not [n for n in _checkpoint_names(second) if "two" in n]
-    print("ranges before the kill:", _ranges(server, "/two.safetensors"))
     _wait_for(lambda: _size(partial) > 0.4 * len(data), what="40 % downloaded")
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(10)
