@@ -174,7 +174,7 @@ class DownloadManager:
                         if_exists: str) -> tuple[DownloadTask, bool]:
         existing = self._find(display_url, location.path)
         if existing is not None:
-            joined = self._join(existing, resolved, location, if_exists)
+            joined = self._join(existing, resolved, location, if_exists, expected)
             if joined is not None:
                 return joined, False
         if if_exists == "rename" and (location.path.exists() or self._busy_destination(location.path)
@@ -204,8 +204,10 @@ class DownloadManager:
         return task.copy(), True
 
     def _join(self, task: DownloadTask, resolved: ResolvedDownload, location: ModelLocation,
-              if_exists: str) -> DownloadTask | None:
-        """A request for an existing task; None means: make a new one instead."""
+              if_exists: str, expected: str | None) -> DownloadTask | None:
+        """A request for an existing task; None means: make a new one instead.  A finished task
+        that starts again takes the new request's checksum, so a corrected ``sha256`` (or none)
+        is what the re-run checks against."""
         self._dormant.discard(task.task_id)
         self._resolved[task.task_id] = resolved
         if task.status == status.COMPLETED:
@@ -214,8 +216,10 @@ class DownloadManager:
                     return None
                 return task.copy()
             task.if_exists = if_exists  # "overwrite": the file there now is the one to replace
+            task.sha256, task.sha256_expected = expected, expected is not None
             self._restart(task, keep_partial=False)
         elif task.status in (status.FAILED, status.CANCELLED):
+            task.sha256, task.sha256_expected = expected, expected is not None
             self._restart(task, keep_partial=task.status == status.FAILED)
         else:
             self._pump()
