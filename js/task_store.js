@@ -9,11 +9,18 @@ export class TaskStore {
     this.tasks = new Map();
     /** scan_id -> latest scan payload (update_scan_task / complete_scan_task merged) */
     this.scans = new Map();
+    /** task_id -> the copy removed from the page (a late event of it must not bring it back) */
+    this.removed = new Map();
   }
 
   /** Stores `task` unless an older copy; answers the status it had before (or undefined). */
   upsert(task) {
     if (!task || !task.task_id) return undefined;
+    const gone = this.removed.get(task.task_id);
+    if (gone && !(ACTIVE_STATUSES.has(task.status) && newer(task, gone) && task.updated_at !== gone.updated_at)) {
+      return undefined; // a late event of a removed record; a retry (running again, newer) comes back
+    }
+    this.removed.delete(task.task_id);
     const previous = this.tasks.get(task.task_id);
     if (previous && !newer(task, previous)) return previous.status;
     // A payload without node_id / prompt_id (REST answers) must not forget who asked.
@@ -26,6 +33,8 @@ export class TaskStore {
   }
 
   remove(taskId) {
+    const task = this.tasks.get(taskId);
+    if (task) this.removed.set(taskId, task);
     this.tasks.delete(taskId);
   }
 

@@ -89,6 +89,23 @@ def test_task_store_keeps_the_newest_state_and_the_asking_node() -> None:
                       "none": None, "merged": [1, 4, 4]}
 
 
+def test_a_removed_task_stays_removed_until_it_runs_again() -> None:
+    """Clear finished removes records; a late event of one must not bring its row back."""
+    result = _run_node("""
+        import { TaskStore } from './task_store.js';
+        const store = new TaskStore();
+        const done = { task_id: 't1', url: 'u', status: 'completed', updated_at: 5 };
+        store.upsert(done);
+        store.remove('t1');
+        store.upsert(done);                                                  // late completion event
+        store.upsert({ ...done, status: 'downloading', updated_at: 4 });     // late progress event
+        const late = store.get('t1') ?? null;
+        store.upsert({ ...done, status: 'queued', updated_at: 9 });          // retried: runs again
+        console.log(JSON.stringify({ late, again: store.get('t1')?.status ?? null }));
+    """)
+    assert result == {"late": None, "again": "queued"}
+
+
 def test_scan_store_keeps_the_asking_node() -> None:
     result = _run_node("""
         import { TaskStore } from './task_store.js';
