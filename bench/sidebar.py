@@ -2,7 +2,7 @@
 
 Runs ModelIndex.query_models (what GET /model-manager/models?offset&limit&q&sort calls) on a
 10,000-file folder, interleaving the query kinds; prints median, min and max per kind.
-The headless-Chromium first-paint number is printed by tests/test_sidebar_browser.py (not here yet).
+The headless-Chromium first paint of the tab is measured by bench/sidebar_first_paint.py.
 """
 from __future__ import annotations
 
