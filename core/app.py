@@ -19,7 +19,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .http import HttpClient
-    from .manager import DownloadManager
+    from .downloads.manager import DownloadManager
     from .scanner import ModelIndex
     from .sources.base import SourceRegistry
 
@@ -81,7 +81,7 @@ def build_app(folders: ModelFolders, state_dir: Path, settings: Settings | None 
     ``index_options`` go to ``ModelIndex`` (e.g. ``refresh_on_first_list``).
     """
     from .http import HttpClient
-    from .manager import DownloadManager
+    from .downloads.manager import DownloadManager
     from .scanner import ModelIndex
     from .sources.base import SourceRegistry
 

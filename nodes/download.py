@@ -87,7 +87,7 @@ class DownloadModel:
     def download(self, url: str, model_type: str, subfolder: str = "", filename: str = "",
                  sha256: str = "", if_exists: str = "skip", wait: bool = True,
                  unique_id: Any = None) -> dict[str, Any]:
-        from ..core.manager import DownloadRequest
+        from ..core.downloads.manager import DownloadRequest
 
         runtime = get_runtime()
         present = self._present_file(runtime, model_type, subfolder, filename, if_exists)

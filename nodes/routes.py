@@ -114,7 +114,7 @@ class ModelManagerRoutes:
         return web.json_response({"tasks": [_task_json(t) for t in tasks]})
 
     async def create_task(self, request: web.Request) -> web.Response:
-        from ..core.manager import DownloadRequest
+        from ..core.downloads.manager import DownloadRequest
 
         body = await read_json_object(request, allow_empty=False)
         fields: dict[str, str] = {}

@@ -12,7 +12,7 @@ from support.downloads import file_sha, listing, payload, sha256
 from support.fake_civitai import FakeCivitai
 
 from comfyui_model_manager.core.errors import AuthRequired, InvalidInput
-from comfyui_model_manager.core.manager import DownloadRequest
+from comfyui_model_manager.core.downloads.manager import DownloadRequest
 
 KEY = "civitai-e2e-key-1234567890"
 LORA = payload(150_000, seed=7)  # below the test segment threshold: one connection

@@ -164,7 +164,7 @@ def test_sidecars_get_the_usual_mode_and_the_settings_stay_private(tmp_path) -> 
 def test_help_imports_nothing_heavy() -> None:
     code = ("import sys; from comfyui_model_manager.core.cli import main; main(['--help']); "
             "print(sorted(m for m in ('requests', 'tqdm', 'PIL', 'huggingface_hub', 'aiohttp', 'sqlite3', "
-            "'comfyui_model_manager.nodes', 'comfyui_model_manager.core.manager') if m in sys.modules), "
+            "'comfyui_model_manager.nodes', 'comfyui_model_manager.core.downloads.manager') if m in sys.modules), "
             "file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0

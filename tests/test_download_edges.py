@@ -13,10 +13,10 @@ import pytest
 from comfyui_model_manager.core.content_disposition import filename_from_content_disposition
 from comfyui_model_manager.core.http import HttpClient
 from comfyui_model_manager.core.retry import RetryPolicy, parse_retry_after
-from comfyui_model_manager.core.segments import ByteRanges
+from comfyui_model_manager.core.downloads.segments import ByteRanges
 from comfyui_model_manager.core.sources.base import ResolvedDownload, SourceRegistry
 from comfyui_model_manager.core.sources.direct import create_source
-from comfyui_model_manager.core.transfer import ResumeState, StopSignal, Transfer
+from comfyui_model_manager.core.downloads.transfer import ResumeState, StopSignal, Transfer
 from support.downloads import FAST, download_once, make_manager, payload, request, sha256
 from support.range_server import RangeServer
 
@@ -421,7 +421,7 @@ def test_symlink_planted_as_partial_file_is_not_followed(tmp_path):
 
 @pytest.mark.parametrize("positional", [True, False], ids=["pwrite", "seek-under-lock (Windows)"])
 def test_positional_file_from_many_threads(tmp_path, monkeypatch, positional):
-    from comfyui_model_manager.core import fileio
+    from comfyui_model_manager.core.downloads import fileio
 
     if not positional:  # the code path Windows takes: no os.pwrite / os.preadv
         monkeypatch.setattr(fileio, "_HAS_PWRITE", False)
@@ -484,8 +484,8 @@ def test_restart_while_the_service_is_briefly_unreachable_retries_the_resolve(tm
 def test_prefix_hasher_with_a_tiny_window_in_and_out_of_order(tmp_path, backpressure):
     import random
 
-    from comfyui_model_manager.core.fileio import PositionalFile
-    from comfyui_model_manager.core.hasher import PrefixHasher
+    from comfyui_model_manager.core.downloads.fileio import PositionalFile
+    from comfyui_model_manager.core.downloads.hasher import PrefixHasher
 
     data = payload(300_000)
     chunk = 4096

@@ -11,7 +11,7 @@ import pytest
 from comfyui_model_manager.core.errors import Conflict, InvalidInput, NotFound, UnsafePath
 from comfyui_model_manager.core.observers import (COMPLETE_DOWNLOAD_TASK, CREATE_DOWNLOAD_TASK,
                                                   DELETE_DOWNLOAD_TASK, UPDATE_DOWNLOAD_TASK)
-from comfyui_model_manager.core.task import CONTRACT_KEYS
+from comfyui_model_manager.core.downloads.task import CONTRACT_KEYS
 from support.downloads import download_once, file_sha, listing, make_manager, payload, request, sha256
 from support.range_server import RangeServer
 

@@ -151,7 +151,7 @@ def test_headers_are_case_insensitive_and_repeated_ones_join():
 
 
 def test_a_download_imports_neither_requests_nor_urllib3():
-    code = ("import sys; import comfyui_model_manager.core.manager, comfyui_model_manager.core.sources.direct, "
+    code = ("import sys; import comfyui_model_manager.core.downloads.manager, comfyui_model_manager.core.sources.direct, "
             "comfyui_model_manager.core.sources.civitai, comfyui_model_manager.core.sources.huggingface; "
             "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -11,7 +11,7 @@ from support.downloads import file_sha, listing, payload, sha256
 from support.fake_hub import FakeHub
 
 from comfyui_model_manager.core.errors import AuthRequired, InvalidInput
-from comfyui_model_manager.core.manager import DownloadRequest
+from comfyui_model_manager.core.downloads.manager import DownloadRequest
 
 TOKEN = "hf_e2e_token_0987654321"
 WEIGHTS = payload(180_000, seed=3)

@@ -33,12 +33,12 @@ def offenders(folder: str, forbidden: tuple[str, ...]) -> list[str]:
 
 
 def test_sources_use_only_the_foundations():
-    assert offenders("core/sources", ("core.manager", "core.scanner", "core.workflow", "core.cli", "core.app",
-                                      "core.transfer", "core.resolve", "core.trash", "nodes")) == []
+    assert offenders("core/sources", ("core.downloads", "core.scanner", "core.workflow", "core.cli", "core.app",
+                                      "core.resolve", "core.trash", "nodes")) == []
 
 
 def test_the_scanner_never_reaches_up():
-    assert offenders("core/scanner", ("core.manager", "core.workflow", "core.cli", "core.app", "nodes")) == []
+    assert offenders("core/scanner", ("core.downloads", "core.workflow", "core.cli", "core.app", "nodes")) == []
 
 
 def test_core_never_imports_nodes_or_comfyui():

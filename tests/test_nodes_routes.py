@@ -332,7 +332,7 @@ def test_the_node_rest_and_manager_refuse_bad_fields_with_the_same_words(env):
     before a prompt runs is what POST /tasks answers (400) and what the manager raises (the CLI),
     and nothing reaches the network."""
     from comfyui_model_manager.core.errors import ModelManagerError
-    from comfyui_model_manager.core.manager import DownloadRequest
+    from comfyui_model_manager.core.downloads.manager import DownloadRequest
     from comfyui_model_manager.nodes.download import DownloadModel
 
     http, url = env["http"], env["url"]

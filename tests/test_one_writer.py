@@ -9,7 +9,7 @@ import time
 import pytest
 
 from comfyui_model_manager.core.errors import Conflict
-from comfyui_model_manager.core.writer_lock import (WriterInfo, WriterLock, discard_partial, lock_path_for,
+from comfyui_model_manager.core.downloads.writer_lock import (WriterInfo, WriterLock, discard_partial, lock_path_for,
                                                     state_path_for)
 from support.downloads import listing, make_manager, payload, request, sha256
 from support.range_server import RangeServer

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from comfyui_model_manager.core.writer_lock import WriterLock
+from comfyui_model_manager.core.downloads.writer_lock import WriterLock
 from support.downloads import listing, payload, sha256
 from support.range_server import RangeServer
 

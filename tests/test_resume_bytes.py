@@ -89,8 +89,8 @@ def test_kill_9_at_40_percent_then_rerun_fetches_only_the_missing_bytes(tmp_path
 
 
 def test_replanning_from_disk_finds_each_block_prefix_and_never_takes_a_hole_for_data(tmp_path):
-    from comfyui_model_manager.core.fileio import PositionalFile
-    from comfyui_model_manager.core.partial_scan import still_missing
+    from comfyui_model_manager.core.downloads.fileio import PositionalFile
+    from comfyui_model_manager.core.downloads.partial_scan import still_missing
 
     grid, total = 64 * 1024, 10 * 64 * 1024
     data = bytes(range(1, 256)) * (total // 255 + 1)
@@ -111,7 +111,7 @@ def test_replanning_from_disk_finds_each_block_prefix_and_never_takes_a_hole_for
 
 
 def test_blocks_end_on_grid_lines():
-    from comfyui_model_manager.core.segments import ByteRanges
+    from comfyui_model_manager.core.downloads.segments import ByteRanges
 
     ranges = ByteRanges(1000, [[150, 1000]], grid=100)
     first = ranges.claim(100)

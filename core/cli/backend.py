@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .. import task as status
+from ..downloads import task as status
 from ..errors import Conflict, InvalidInput, NotFound
 from ..model_types import ModelFolders
 from ..settings import Settings
@@ -116,7 +116,7 @@ class LocalBackend:
 
     # ------------------------------------------------------------------ download tasks
     def _store(self):
-        from ..task_store import TaskStore
+        from ..downloads.task_store import TaskStore
 
         return TaskStore(self.state_dir, self.folders)
 
@@ -154,7 +154,7 @@ class LocalBackend:
 
     def submit(self, fields: dict[str, str]) -> tuple[dict, bool]:
         """Create or join the task and run it in this process."""
-        from ..manager import DownloadRequest
+        from ..downloads.manager import DownloadRequest
 
         self._start()
         task, created = self.app().manager.submit(DownloadRequest(**fields))

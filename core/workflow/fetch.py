@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..errors import Conflict, ModelManagerError
-from ..manager import DownloadManager, DownloadRequest
-from ..task import FINISHED, PAUSED
+from ..downloads.manager import DownloadManager, DownloadRequest
+from ..downloads.task import FINISHED, PAUSED
 from .listing import DOWNLOADING, MISSING, MISSING_NO_URL, PRESENT, PRESENT_ELSEWHERE, Reference
 
 #: Links resolved at the same time (each resolution is one or two metadata requests).

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from ..errors import ModelManagerError
 from ..model_types import ModelFolders
 from ..redact import redact_url
-from ..task import FINISHED
+from ..downloads.task import FINISHED
 from .loaders import LoaderSpec, merge
 from .policy import HostPolicy, check_name
 from .presence import DigestStore, Presence, find_file

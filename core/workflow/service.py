@@ -17,7 +17,7 @@ from .reader import Workflow
 
 if TYPE_CHECKING:
     from ..http import HttpClient
-    from ..manager import DownloadManager
+    from ..downloads.manager import DownloadManager
     from ..settings import Settings
 
 

@@ -5,11 +5,11 @@ import hashlib
 import os
 from pathlib import Path
 
-from comfyui_model_manager.core.manager import DownloadManager, DownloadRequest
+from comfyui_model_manager.core.downloads.manager import DownloadManager, DownloadRequest
 from comfyui_model_manager.core.model_types import ModelFolders
 from comfyui_model_manager.core.retry import RetryPolicy
 from comfyui_model_manager.core.settings import Settings
-from comfyui_model_manager.core.transfer import TransferConfig
+from comfyui_model_manager.core.downloads.transfer import TransferConfig
 
 #: Small sizes so tests are fast: segments from 256 KiB, blocks of 64 KiB, reads of 16 KiB.
 FAST = TransferConfig(

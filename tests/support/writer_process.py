@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from comfyui_model_manager.core.manager import DownloadManager, DownloadRequest  # noqa: E402
+from comfyui_model_manager.core.downloads.manager import DownloadManager, DownloadRequest  # noqa: E402
 from comfyui_model_manager.core.model_types import ModelFolders  # noqa: E402
 from comfyui_model_manager.core.observers import UPDATE_DOWNLOAD_TASK  # noqa: E402
 from comfyui_model_manager.core.settings import Settings  # noqa: E402

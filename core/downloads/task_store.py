@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import task as status
-from .errors import ModelManagerError
-from .jsonio import atomic_write_json, read_json
-from .model_types import ModelFolders
+from ..errors import ModelManagerError
+from ..jsonio import atomic_write_json, read_json
+from ..model_types import ModelFolders
 from .task import DownloadTask
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .http import HttpResponse
+    from ..http import HttpResponse
 
 
 class StopRequested(Exception):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .diskspace import DEFAULT_RESERVE
-from .retry import RetryPolicy
+from ..diskspace import DEFAULT_RESERVE
+from ..retry import RetryPolicy
 
 MiB = 1024 * 1024
 

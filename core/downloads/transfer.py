@@ -25,19 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .diskspace import check_free_space, is_no_space, no_space_error
-from .errors import AccessDenied, AuthRequired, ChecksumMismatch, ModelManagerError, RemoteError
+from ..diskspace import check_free_space, is_no_space, no_space_error
+from ..errors import AccessDenied, AuthRequired, ChecksumMismatch, ModelManagerError, RemoteError
 from .fileio import PositionalFile
 from .hasher import PrefixHasher
-from .http import ConnectTimeout, HttpClient, HttpResponse, ReadTimeout, origin_of
-from .http_answers import (CONTENT_RANGE, HTML_MESSAGE, UNSATISFIED_RANGE, content_length, host_of,
+from ..http import ConnectTimeout, HttpClient, HttpResponse, ReadTimeout, origin_of
+from ..http_answers import (CONTENT_RANGE, HTML_MESSAGE, UNSATISFIED_RANGE, content_length, host_of,
                            looks_like_html, reason_phrase, transport_reason)
 from .partial_scan import still_missing
-from .progress import retry_notice
-from .redact import redact_url
-from .retry import RETRYABLE_STATUSES, parse_retry_after
+from ..progress import retry_notice
+from ..redact import redact_url
+from ..retry import RETRYABLE_STATUSES, parse_retry_after
 from .segments import Block, ByteRanges
-from .sources.base import ResolvedDownload
+from ..sources.base import ResolvedDownload
 from .stop_signal import StopRequested, StopSignal
 from .transfer_config import RampUp, TransferConfig
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .paths import partial_path_for
+from ..paths import partial_path_for
 from .stop_signal import StopRequested, StopSignal
 
 if TYPE_CHECKING:

@@ -18,21 +18,21 @@ from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from . import task as status
-from .content_disposition import filename_from_url
-from .errors import ChecksumMismatch, Conflict, InvalidInput, ModelManagerError, NotFound, RateLimited, RemoteError
-from .http import HttpClient
-from .model_types import ModelFolders, ModelLocation
-from .observers import (COMPLETE_DOWNLOAD_TASK, CREATE_DOWNLOAD_TASK, DELETE_DOWNLOAD_TASK,
+from ..content_disposition import filename_from_url
+from ..errors import ChecksumMismatch, Conflict, InvalidInput, ModelManagerError, NotFound, RateLimited, RemoteError
+from ..http import HttpClient
+from ..model_types import ModelFolders, ModelLocation
+from ..observers import (COMPLETE_DOWNLOAD_TASK, CREATE_DOWNLOAD_TASK, DELETE_DOWNLOAD_TASK,
                         UPDATE_DOWNLOAD_TASK, EventHub, EventQueue, Throttle)
-from .paths import partial_path_for, sanitize_filename
-from .progress import SpeedMeter, eta_seconds, retry_notice
-from .redact import redact_url
-from .settings import Settings
-from .sources.base import ResolvedDownload, SourceRegistry
+from ..paths import partial_path_for, sanitize_filename
+from ..progress import SpeedMeter, eta_seconds, retry_notice
+from ..redact import redact_url
+from ..settings import Settings
+from ..sources.base import ResolvedDownload, SourceRegistry
 from .task import DownloadTask, new_task_id
 from .task_store import TaskStore
 from .transfer import Progress, ResumeState, StopRequested, StopSignal, Transfer, TransferConfig
-from .validation import IF_EXISTS_CHOICES, download_fields  # noqa: F401  (the CLI's --if-exists choices)
+from ..validation import IF_EXISTS_CHOICES, download_fields  # noqa: F401  (the CLI's --if-exists choices)
 from .writer_lock import WriterInfo, WriterLock, discard_partial, other_writer, take_turn
 
 log = logging.getLogger(__name__)
@@ -705,6 +705,6 @@ class DownloadManager:
 
 
 def _hash_file(path: Path) -> str:
-    from .scanner.hashing import FileHasher
+    from ..scanner.hashing import FileHasher
 
     return FileHasher().sha256(path)
