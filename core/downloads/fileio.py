@@ -52,3 +52,12 @@ class PositionalFile:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def remove_if_empty(path: Path) -> None:
+    """Remove ``path`` if it is an empty file (a transfer that ended before its first byte)."""
+    try:
+        if path.stat().st_size == 0:
+            path.unlink()
+    except OSError:
+        pass

@@ -12,60 +12,44 @@ what we hold means the partial is already complete.
 Every ranged request is bounded: a connection asks for exactly the block it holds, so nothing
 arrives that another connection also fetches, and a stopped or killed run wastes at most what
 was in flight.  (Only a server that never says how big the file is gets an open-ended one.)
-A resumed segmented task re-plans from the partial file itself (``partial_scan``).
+A resumed segmented task re-plans from the partial file itself (``resume_plan``, ``partial_scan``).
+Each connection asks through the ``link`` (signed URLs, refreshing an expired one), the answers
+are checked by ``range_checks``, ``body_copy`` writes the bytes and ``verify`` checks the result.
 """
 from __future__ import annotations
 
-import http.client
 import logging
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..diskspace import check_free_space, is_no_space, no_space_error
-from ..errors import AccessDenied, AuthRequired, ChecksumMismatch, ModelManagerError, RemoteError
-from .fileio import PositionalFile
-from .hasher import PrefixHasher
-from ..http import ConnectTimeout, HttpClient, HttpResponse, ReadTimeout, origin_of
-from ..http_answers import (CONTENT_RANGE, HTML_MESSAGE, UNSATISFIED_RANGE, content_length, host_of,
-                           looks_like_html, reason_phrase, transport_reason)
-from .partial_scan import still_missing
+from ..diskspace import check_free_space
+from ..errors import RemoteError
+from ..http import HttpClient, HttpResponse
+from ..http_answers import content_length
 from ..progress import retry_notice
-from ..redact import redact_url
-from ..retry import RETRYABLE_STATUSES, parse_retry_after
-from .segments import Block, ByteRanges
 from ..sources.base import ResolvedDownload
+from .body_copy import BodyCopier
+from .fileio import PositionalFile, remove_if_empty
+from .hasher import PrefixHasher
+from .link import Link
+from .range_checks import (AlreadyComplete, RestartFromZero, Retryable, UrlRefused, check_ranged_response,
+                           content_range, strong_etag)
+from .resume_plan import ResumeState, initial_ranges, reset_to_zero
+from .segments import Block, ByteRanges
 from .stop_signal import StopRequested, StopSignal
 from .transfer_config import RampUp, TransferConfig
+from .verify import TransferResult, verified
 
 log = logging.getLogger(__name__)
 
 #: While one connection runs alone it asks for this many blocks at a time.
 SOLO_BLOCKS = 4
 
-__all__ = ["HTML_MESSAGE", "Progress", "ResumeState", "Retryable", "StopRequested", "StopSignal",
-           "Transfer", "TransferConfig", "TransferResult"]
-
-
-@dataclass
-class ResumeState:
-    """What a transfer knows before it starts (from the task record) and updates as it runs."""
-
-    total: int | None = None
-    etag: str | None = None
-    missing: list | None = None  # [[start, end|None]], None = nothing known: start from zero
-    segmented: bool = False
-    #: Block grid of the run that wrote the partial (None: unknown, do not re-plan from disk).
-    grid: int | None = None
-
-
-@dataclass
-class TransferResult:
-    size: int
-    sha256: str
+__all__ = ["Progress", "ResumeState", "Retryable", "StopRequested", "StopSignal", "Transfer", "TransferConfig",
+           "TransferResult"]
 
 
 @dataclass
@@ -78,27 +62,6 @@ class Progress:
     verifying: bool = False
     grid: int | None = None
     connections: int = 0
-
-
-class Retryable(Exception):
-    """A failure worth another try; ``reason`` is user-facing (already redacted)."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-class _RestartFromZero(Exception):
-    """The server ignored a range or the file changed: discard the partial and begin again."""
-
-
-class _UrlRefused(Exception):
-    """401/403/410 from the URL in use: maybe a signed URL expired."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
 
 
 class Transfer:
@@ -118,22 +81,20 @@ class Transfer:
         on_progress: Callable[[Progress], None] | None = None,
         on_retry: Callable[[str], None] | None = None,
     ) -> None:
-        self.http = http
-        self.resolved = resolved
+        self._link = Link(http, resolved, config, refresh)
         self.partial = Path(partial)
         self.state = state
         self.config = config
         self.stop = stop
         self.expected_sha256 = (expected_sha256 or "").lower() or None
-        self._refresh = refresh
         self._on_progress = on_progress or (lambda progress: None)
         self._on_retry = on_retry or (lambda notice: None)
-        self._display = resolved.display_url or redact_url(resolved.url)
+        self._display = self._link.display
         self._lock = threading.Lock()
-        self._signed_url: str | None = None  # final URL after a cross-origin redirect, reused by segments
         self._fatal: BaseException | None = None
         self._ranges: ByteRanges | None = None
         self._hasher: PrefixHasher | None = None
+        self._copier: BodyCopier = None  # type: ignore[assignment]  # made by each pass
         self._solo = False  # one connection runs alone for now (it asks for bigger blocks)
         self._halt = StopSignal()  # this pass's own stop (set by ``stop`` too)
         self._file: PositionalFile = None  # type: ignore[assignment]  # opened by run()
@@ -155,27 +116,30 @@ class Transfer:
                 self.stop.link(self._halt)
                 try:
                     return self._run_once()
-                except _RestartFromZero as why:
+                except RestartFromZero as why:
                     restarts += 1
                     if restarts > 3:
                         raise RemoteError(f"{self._display}: {why}; gave up after {restarts} restarts") from None
                     log.info("restarting %s from zero: %s", self._display, why)
-                    self._reset_to_zero(None)
+                    reset_to_zero(self._file, self.state, None, self.config.block_size)
                 finally:
                     self.stop.unlink(self._halt)
         finally:
             empty = self._file.size() == 0
             self._file.close()
             if empty:  # ended before its first byte: leave nothing behind
-                _remove_empty(self.partial)
+                remove_if_empty(self.partial)
 
     # ---------------------------------------------------------------- one pass
     def _run_once(self) -> TransferResult:
-        ranges = self._initial_ranges()
+        ranges = initial_ranges(self._file, self.state, self._link.resolved, self.config.block_size)
         self._ranges = ranges
         hasher = PrefixHasher(self._file, ranges, buffer_size=self.config.chunk_size,
                               abort=self._halt.is_set).start()
         self._hasher = hasher
+        self._copier = BodyCopier(self._file, self.partial.parent, halt=self._halt, hasher=hasher,
+                                  chunk_size=self.config.chunk_size, display=self._display,
+                                  stall_timeout=self.config.stall_timeout, report=self._report)
         try:
             if not (ranges.total is not None and ranges.done()):
                 self._download(ranges)
@@ -184,60 +148,12 @@ class Transfer:
             if size == 0:
                 raise RemoteError(f"{self._display}: the server sent an empty file; nothing was saved")
             self._report(force=True, verifying=True)
-            actual = self._file.size()
-            if actual != size:
-                if actual > size:
-                    self._file.truncate(size)
-                else:
-                    raise _RestartFromZero(f"the partial file holds {actual} bytes, expected {size}")
-            digest = hasher.finish(size)
+            result = verified(self._file, size, hasher, self.expected_sha256, self._display)
         finally:
             hasher.stop()
-        if self.expected_sha256 and digest != self.expected_sha256:
-            raise ChecksumMismatch(
-                f"checksum mismatch for {self._display}: expected sha256 {self.expected_sha256}, "
-                f"got {digest} ({size} bytes); the downloaded data was discarded"
-            )
         if self.config.fsync:
             self._file.fsync()
-        return TransferResult(size=size, sha256=digest)
-
-    def _initial_ranges(self) -> ByteRanges:
-        """The missing ranges to fetch, from the record checked against the partial file."""
-        state = self.state
-        size_on_disk = self._file.size()
-        claims_data = state.missing is not None and state.missing != [[0, state.total]]
-        if state.missing is None or (claims_data and size_on_disk == 0):
-            known = self.resolved.size if self.resolved.accepts_ranges else None
-            self._reset_to_zero(state.total if state.missing is not None else known)
-            return ByteRanges(state.total, state.missing)
-        missing = [list(iv) for iv in state.missing]
-        if not state.segmented and len(missing) == 1 and missing[0][1] in (None, state.total):
-            # One sequential stream: every byte up to the file's size is real data, even if the
-            # record lags behind (a kill -9 between two saves).
-            start = size_on_disk if state.total is None else min(size_on_disk, state.total)
-            if size_on_disk > start:
-                self._file.truncate(start)
-            missing = [[start, state.total]]
-        elif state.segmented and state.grid and state.total is not None:
-            # Several connections: the record may lag behind each of them; the file knows better.
-            missing = still_missing(self._file, missing, state.grid, state.total)
-        elif state.segmented:
-            # Written before blocks kept to a grid: trust only the record, for good.
-            return ByteRanges(state.total, missing, self.config.block_size)
-        state.grid = self.config.block_size
-        return ByteRanges(state.total, missing, self.config.block_size)
-
-    def _reset_to_zero(self, total: int | None) -> None:
-        # Only truncate a file that has data: ext4 treats truncate-to-zero-then-rewrite as a
-        # "replace" and flushes the whole file on close, which costs seconds per GiB.
-        if self._file.size():
-            self._file.truncate(0)
-        self.state.total = total
-        self.state.missing = [[0, total]]
-        self.state.etag = None
-        self.state.segmented = False
-        self.state.grid = self.config.block_size
+        return result
 
     # ---------------------------------------------------------------- the download itself
     def _download(self, ranges: ByteRanges) -> None:
@@ -247,7 +163,7 @@ class Transfer:
         # ask for the first block only, so no byte is fetched twice.
         planned = (
             total is not None and self.config.connections > 1 and total >= self.config.segment_threshold
-            and (self.state.segmented or (self.resolved.accepts_ranges and self.resolved.size == total))
+            and (self.state.segmented or (self._link.resolved.accepts_ranges and self._link.resolved.size == total))
         )
         self._solo = planned and self.config.ramp_up_seconds > 0 and bool(self.config.fast_connection_bps)
         # Ask for the whole rest when it will be one stream, else for the first block only, so
@@ -261,7 +177,7 @@ class Transfer:
             request_end = min(first_end, ranges.block_end(first_offset, self._block_size(segmented=True)))
         try:
             response = self._first_response(ranges, first_offset, request_end)
-        except _AlreadyComplete as complete:
+        except AlreadyComplete as complete:
             ranges.set_total(complete.size)
             self.state.total = complete.size
             return
@@ -348,10 +264,10 @@ class Transfer:
             self._check_stop()
             response = None
             try:
-                response = self._open(offset, end)
+                response = self._link.open(offset, end, self.state.etag, self._halt, self._ranges)
                 return self._adopt_first_response(response, ranges, offset)
-            except _UrlRefused as refused:
-                refreshed = self._recover_refused(refused, refreshed)
+            except UrlRefused as refused:
+                refreshed = self._link.recover_refused(refused, refreshed)
             except Retryable as error:
                 self._close(response, reuse=False)
                 failures += 1
@@ -362,11 +278,11 @@ class Transfer:
 
     def _adopt_first_response(self, response: HttpResponse, ranges: ByteRanges, offset: int) -> HttpResponse:
         if response.status == 206:
-            start, _end, total = self._content_range(response)
+            start, _end, total = content_range(response, self._display)
             if start != offset:
                 raise Retryable(f"{self._display} answered with the wrong byte range (asked {offset}, got {start})")
             if total is not None and ranges.total is not None and total != ranges.total:
-                raise _RestartFromZero(f"the file changed on the server (size {ranges.total} -> {total})")
+                raise RestartFromZero(f"the file changed on the server (size {ranges.total} -> {total})")
             if total is not None and ranges.total is None:
                 ranges.set_total(total)
                 self.state.total = total
@@ -374,7 +290,7 @@ class Transfer:
             return response
         # 200: the whole body from byte 0.
         if offset > 0:
-            raise _RestartFromZero("the server ignored the range request")
+            raise RestartFromZero("the server ignored the range request")
         if self._file.size():  # a segmented partial whose first block was missing: start clean
             self._file.truncate(0)
         total = content_length(response)
@@ -398,9 +314,9 @@ class Transfer:
                 before = block.written
                 try:
                     if response is None:  # exactly this block (or the rest of it)
-                        response = self._open(block.position, block.end)
-                        self._check_ranged_response(response, block)
-                    ended = self._pump(response, block, ranges)
+                        response = self._link.open(block.position, block.end, self.state.etag, self._halt, ranges)
+                        check_ranged_response(response, block, self._display, self.state.total)
+                    ended = self._copier.pump(response, block, ranges)
                     if block.written > before:
                         failures, refreshed = 0, False  # a later expiry may refresh again
                     if block.end is None and ended:
@@ -411,11 +327,11 @@ class Transfer:
                         ranges.release(block)
                         block = None
                     # else the answer was shorter than the block: ask again for the rest
-                except _UrlRefused as refused:
-                    refreshed = self._recover_refused(refused, refreshed)
-                except _AlreadyComplete as complete:
+                except UrlRefused as refused:
+                    refreshed = self._link.recover_refused(refused, refreshed)
+                except AlreadyComplete as complete:
                     if block.end is not None or complete.size != block.position:
-                        raise _RestartFromZero("the server refused the byte range (HTTP 416)") from None
+                        raise RestartFromZero("the server refused the byte range (HTTP 416)") from None
                     ranges.finish_open_ended(block)  # a size never told: the body ended right here
                     self.state.total = ranges.total
                     block = None
@@ -447,207 +363,6 @@ class Transfer:
         else:
             response.close()
 
-    # ---------------------------------------------------------------- HTTP
-    def _target(self) -> tuple[str, dict[str, str]]:
-        if self._signed_url:
-            same = origin_of(self._signed_url) == origin_of(self.resolved.url)
-            return self._signed_url, (self.resolved.auth_headers if same else {})
-        return self.resolved.url, self.resolved.auth_headers
-
-    def _open(self, offset: int, end: int | None) -> HttpResponse:
-        url, auth = self._target()
-        headers = {"Range": f"bytes={offset}-{'' if end is None else end - 1}"}
-        if self.state.etag and offset > 0:
-            headers["If-Range"] = self.state.etag
-        try:
-            response = self.http.request(
-                "GET", url, headers=headers, auth_headers=auth,
-                timeout=(self.config.connect_timeout, self.config.stall_timeout),
-            )
-        except ModelManagerError:
-            raise
-        except ConnectTimeout:
-            raise Retryable(f"could not connect to {host_of(self._display)} (timed out)") from None
-        except ReadTimeout:
-            raise Retryable(f"{host_of(self._display)} did not answer for {self.config.stall_timeout:g} s") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise Retryable(f"could not reach {host_of(self._display)} ({transport_reason(exc)})") from None
-        self._halt.track(response)
-        try:
-            self._classify(response, offset)
-        except BaseException:
-            self._halt.untrack(response)
-            response.close()
-            raise
-        if response.redirected_cross_origin:
-            with self._lock:  # later ranges go straight to the signed storage URL
-                self._signed_url = self._signed_url or response.url
-        return response
-
-    def _classify(self, response: HttpResponse, offset: int) -> None:
-        status = response.status
-        if status in (200, 206):
-            content_type = (response.headers.get("Content-Type") or "").lower()
-            if content_type.startswith(("text/html", "application/xhtml")):
-                raise RemoteError(f"{self._display}: {HTML_MESSAGE}")
-            return
-        if status == 416:
-            raise self._unsatisfiable(response, offset)
-        if status in (401, 403, 410):
-            raise _UrlRefused(status)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        if status in RETRYABLE_STATUSES:
-            raise Retryable(f"{host_of(self._display)} answered HTTP {status} {reason_phrase(status)}", retry_after)
-        if status == 404:
-            raise RemoteError(f"{self._display} was not found on the server (HTTP 404); check the link")
-        raise RemoteError(f"{self._display} answered HTTP {status} {reason_phrase(status)}; the download cannot continue")
-
-    def _unsatisfiable(self, response: HttpResponse, offset: int) -> BaseException:
-        match = UNSATISFIED_RANGE.match(response.headers.get("Content-Range") or "")
-        ranges = self._ranges
-        if match and ranges is not None:
-            size = int(match.group(1))
-            have_all_before = ranges.contiguous_end() >= offset
-            if size == offset and have_all_before and (ranges.total in (None, size)):
-                return _AlreadyComplete(size)
-        return _RestartFromZero("the server refused the byte range (HTTP 416)")
-
-    def _check_ranged_response(self, response: HttpResponse, block: Block) -> None:
-        """A later range request: only a 206 for exactly that range will do."""
-        if response.status != 206:
-            raise _RestartFromZero("the server stopped honouring byte ranges")
-        start, _end, total = self._content_range(response)
-        if start != block.position:
-            raise Retryable(f"{self._display} answered with the wrong byte range "
-                            f"(asked {block.position}, got {start})")
-        if total is not None and self.state.total is not None and total != self.state.total:
-            raise _RestartFromZero(f"the file changed on the server (size {self.state.total} -> {total})")
-
-    def _content_range(self, response: HttpResponse) -> tuple[int, int, int | None]:
-        match = CONTENT_RANGE.match(response.headers.get("Content-Range") or "")
-        if not match:
-            raise Retryable(f"{self._display} sent a partial answer without a valid Content-Range")
-        start, end = int(match.group(1)), int(match.group(2))
-        total = None if match.group(3) == "*" else int(match.group(3))
-        if end < start or (total is not None and end >= total):
-            raise Retryable(f"{self._display} answered with the wrong byte range (an impossible Content-Range)")
-        length = content_length(response)
-        if length is not None and length != end - start + 1:
-            raise Retryable(f"{self._display} answered with the wrong byte range "
-                            "(its Content-Range does not match its length)")
-        return start, end, total
-
-    def _remember_etag(self, response: HttpResponse) -> None:
-        etag = (response.headers.get("ETag") or "").strip()
-        if etag and not etag.startswith("W/") and etag.startswith('"'):
-            self.state.etag = etag
-
-    def _recover_refused(self, refused: _UrlRefused, refreshed: bool) -> bool:
-        """401/403/410: drop a cached signed URL, then re-resolve the link once, then give up.
-
-        Returns the new ``refreshed`` flag; raises the user-facing error when out of options."""
-        with self._lock:
-            if self._signed_url:
-                self._signed_url = None
-                return refreshed
-        if refreshed or self._refresh is None:
-            raise self._refused_error(refused.status)
-        log.info("%s refused access (HTTP %s); resolving the link again", self._display, refused.status)
-        fresh = self._refresh()
-        with self._lock:
-            self.resolved = fresh
-            self._signed_url = None
-        return True
-
-    def _refused_error(self, status: int) -> ModelManagerError:
-        if status == 401:
-            return AuthRequired(f"{self._display} answered 401 Unauthorized: an API key or login may be "
-                                "needed; add one in the Model Manager settings and resume")
-        if status == 403:
-            return AccessDenied(f"{self._display} answered 403 Forbidden: an API key may be needed, or "
-                                "this account has no access to the file")
-        return RemoteError(f"{self._display} is no longer available (HTTP {status})")
-
-    # ---------------------------------------------------------------- moving bytes
-    def _pump(self, response: HttpResponse, block: Block, ranges: ByteRanges) -> bool:
-        """Copy the body into the file at the block's position until the block or body ends.
-
-        Returns True when the body ended cleanly (False: the block is full)."""
-        buffer = bytearray(self.config.chunk_size)
-        view = memoryview(buffer)
-        expected = content_length(response)
-        received = 0
-        while True:
-            if self._halt.is_set():
-                raise StopRequested()
-            want = len(view) if block.remaining is None else min(len(view), block.remaining)
-            if want <= 0:
-                return False
-            count, error = self._fill(response, view, want)
-            if error is not None and count == 0:
-                raise error
-            if count == 0:
-                if self._halt.is_set():
-                    raise StopRequested()
-                if expected is not None and received < expected:
-                    raise Retryable(f"{host_of(self._display)} closed the connection early "
-                                    f"({received} of {expected} bytes)")
-                return True
-            offset = block.position
-            if offset == 0 and looks_like_html(view[:count]):
-                raise RemoteError(f"{self._display}: {HTML_MESSAGE}")
-            self._write(view[:count], offset)
-            received += count
-            hasher = self._hasher
-            # Hand-off before ``advance``: a hasher that is waiting for these bytes takes them
-            # from memory instead of reading them back.  (With one in-order stream ``offer`` may
-            # wait for a free buffer; everything before ``offset`` is then pending or on disk.)
-            spare = hasher.offer(offset, buffer, count) if hasher is not None else None
-            if spare is not None:  # the hasher keeps these bytes; read on into a spare buffer
-                buffer, view = spare, memoryview(spare)
-            ranges.advance(block, count)
-            self._report()
-            if error is not None:  # the bytes before the failure are kept; now retry
-                raise error
-
-    def _fill(self, response: HttpResponse, view: memoryview, want: int) -> tuple[int, BaseException | None]:
-        """Read up to ``want`` bytes: what has arrived, topped up for a few ms so that fast links
-        move big pieces (fewer syscalls, bigger hash updates) while slow ones still report often."""
-        got = self._read(response, view[:want])
-        if got == 0 or got >= want:
-            return got, None
-        deadline = time.monotonic() + 0.02
-        while got < want and time.monotonic() < deadline:
-            try:
-                more = self._read(response, view[got:want])
-            except (Retryable, StopRequested) as error:
-                return got, error
-            if more == 0:
-                break
-            got += more
-        return got, None
-
-    def _read(self, response: HttpResponse, view: memoryview) -> int:
-        try:
-            return response.readinto(view)
-        except (socket.timeout, TimeoutError):
-            raise Retryable(f"no data from {host_of(self._display)} for "
-                            f"{self.config.stall_timeout:g} s (stalled)") from None
-        except (OSError, http.client.HTTPException) as exc:
-            if self._halt.is_set():
-                raise StopRequested() from None
-            raise Retryable(f"the connection to {host_of(self._display)} was lost "
-                            f"({transport_reason(exc)})") from None
-
-    def _write(self, data: memoryview, offset: int) -> None:
-        try:
-            self._file.write_at(data, offset)
-        except OSError as exc:
-            if is_no_space(exc):
-                ranges = self._ranges
-                raise no_space_error(self.partial.parent, ranges.missing_bytes() if ranges else None) from None
-            raise
-
     # ---------------------------------------------------------------- helpers
     def _backoff(self, attempt: int, error: Retryable) -> None:
         if attempt >= self.config.retry.max_tries:
@@ -660,6 +375,11 @@ class Transfer:
         self._on_retry(notice)
         if self._halt.wait(delay):
             raise StopRequested()
+
+    def _remember_etag(self, response: HttpResponse) -> None:
+        etag = strong_etag(response)
+        if etag:
+            self.state.etag = etag
 
     def _check_stop(self) -> None:
         if self.stop.is_set() or self._halt.is_set():
@@ -680,20 +400,3 @@ class Transfer:
             etag=self.state.etag, segmented=self.state.segmented, verifying=verifying,
             grid=self.state.grid, connections=sum(1 for worker in self._workers if worker.is_alive()),
         ))
-
-
-def _remove_empty(path: Path) -> None:
-    try:
-        if path.stat().st_size == 0:
-            path.unlink()
-    except OSError:
-        pass
-
-
-class _AlreadyComplete(Exception):
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
-
-
-

@@ -1,0 +1,114 @@
+"""Copying one answer's body into the partial file at its block's place.
+
+Reads are topped up for a few milliseconds so fast links move big pieces (fewer syscalls, bigger
+hash updates) while slow ones still report often; the bytes go to the hasher from memory when it
+is waiting for them.  A failed read keeps the bytes before it and is then raised for a retry.
+"""
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..diskspace import is_no_space, no_space_error
+from ..errors import RemoteError
+from ..http import HttpResponse
+from ..http_answers import HTML_MESSAGE, content_length, host_of, looks_like_html, transport_reason
+from .fileio import PositionalFile
+from .hasher import PrefixHasher
+from .range_checks import TRANSPORT_ERRORS, Retryable
+from .segments import Block, ByteRanges
+from .stop_signal import StopRequested, StopSignal
+
+
+class BodyCopier:
+    """One pass's copier, shared by its connections (it keeps no per-connection state)."""
+
+    def __init__(self, file: PositionalFile, folder: Path, *, halt: StopSignal, hasher: PrefixHasher | None,
+                 chunk_size: int, display: str, stall_timeout: float, report: Callable[[], None]) -> None:
+        self._file = file
+        self._folder = folder
+        self._halt = halt
+        self._hasher = hasher
+        self._chunk_size = chunk_size
+        self._display = display
+        self._stall_timeout = stall_timeout
+        self._report = report
+
+    def pump(self, response: HttpResponse, block: Block, ranges: ByteRanges) -> bool:
+        """Copy the body into the file at the block's position until the block or body ends.
+
+        Returns True when the body ended cleanly (False: the block is full)."""
+        buffer = bytearray(self._chunk_size)
+        view = memoryview(buffer)
+        expected = content_length(response)
+        received = 0
+        while True:
+            if self._halt.is_set():
+                raise StopRequested()
+            want = len(view) if block.remaining is None else min(len(view), block.remaining)
+            if want <= 0:
+                return False
+            count, error = self._fill(response, view, want)
+            if error is not None and count == 0:
+                raise error
+            if count == 0:
+                if self._halt.is_set():
+                    raise StopRequested()
+                if expected is not None and received < expected:
+                    raise Retryable(f"{host_of(self._display)} closed the connection early "
+                                    f"({received} of {expected} bytes)")
+                return True
+            offset = block.position
+            if offset == 0 and looks_like_html(view[:count]):
+                raise RemoteError(f"{self._display}: {HTML_MESSAGE}")
+            self._write(view[:count], offset, ranges)
+            received += count
+            hasher = self._hasher
+            # Hand-off before ``advance``: a hasher that is waiting for these bytes takes them
+            # from memory instead of reading them back.  (With one in-order stream ``offer`` may
+            # wait for a free buffer; everything before ``offset`` is then pending or on disk.)
+            spare = hasher.offer(offset, buffer, count) if hasher is not None else None
+            if spare is not None:  # the hasher keeps these bytes; read on into a spare buffer
+                buffer, view = spare, memoryview(spare)
+            ranges.advance(block, count)
+            self._report()
+            if error is not None:  # the bytes before the failure are kept; now retry
+                raise error
+
+    def _fill(self, response: HttpResponse, view: memoryview, want: int) -> tuple[int, BaseException | None]:
+        """Read up to ``want`` bytes: what has arrived, topped up for a few ms."""
+        got = self._read(response, view[:want])
+        if got == 0 or got >= want:
+            return got, None
+        deadline = time.monotonic() + 0.02
+        while got < want and time.monotonic() < deadline:
+            try:
+                more = self._read(response, view[got:want])
+            except (Retryable, StopRequested) as error:
+                return got, error
+            if more == 0:
+                break
+            got += more
+        return got, None
+
+    def _read(self, response: HttpResponse, view: memoryview) -> int:
+        try:
+            return response.readinto(view)
+        except (socket.timeout, TimeoutError):
+            raise Retryable(f"no data from {host_of(self._display)} for "
+                            f"{self._stall_timeout:g} s (stalled)") from None
+        except TRANSPORT_ERRORS as exc:
+            if self._halt.is_set():
+                raise StopRequested() from None
+            raise Retryable(f"the connection to {host_of(self._display)} was lost "
+                            f"({transport_reason(exc)})") from None
+
+    def _write(self, data: memoryview, offset: int, ranges: ByteRanges) -> None:
+        try:
+            self._file.write_at(data, offset)
+        except OSError as exc:
+            if is_no_space(exc):
+                raise no_space_error(self._folder, ranges.missing_bytes()) from None
+            raise
