@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,30 +23,29 @@ from .segments import Block, ByteRanges
 from .stop_signal import StopRequested, StopSignal
 
 
+@dataclass(frozen=True)
 class BodyCopier:
     """One pass's copier, shared by its connections (it keeps no per-connection state)."""
 
-    def __init__(self, file: PositionalFile, folder: Path, *, halt: StopSignal, hasher: PrefixHasher | None,
-                 chunk_size: int, display: str, stall_timeout: float, report: Callable[[], None]) -> None:
-        self._file = file
-        self._folder = folder
-        self._halt = halt
-        self._hasher = hasher
-        self._chunk_size = chunk_size
-        self._display = display
-        self._stall_timeout = stall_timeout
-        self._report = report
+    file: PositionalFile
+    folder: Path  # the partial's folder, named when the disk is full
+    halt: StopSignal
+    hasher: PrefixHasher | None
+    chunk_size: int
+    display: str
+    stall_timeout: float
+    report: Callable[[], None]
 
     def pump(self, response: HttpResponse, block: Block, ranges: ByteRanges) -> bool:
         """Copy the body into the file at the block's position until the block or body ends.
 
         Returns True when the body ended cleanly (False: the block is full)."""
-        buffer = bytearray(self._chunk_size)
+        buffer = bytearray(self.chunk_size)
         view = memoryview(buffer)
         expected = content_length(response)
         received = 0
         while True:
-            if self._halt.is_set():
+            if self.halt.is_set():
                 raise StopRequested()
             want = len(view) if block.remaining is None else min(len(view), block.remaining)
             if want <= 0:
@@ -54,18 +54,18 @@ class BodyCopier:
             if error is not None and count == 0:
                 raise error
             if count == 0:
-                if self._halt.is_set():
+                if self.halt.is_set():
                     raise StopRequested()
                 if expected is not None and received < expected:
-                    raise Retryable(f"{host_of(self._display)} closed the connection early "
+                    raise Retryable(f"{host_of(self.display)} closed the connection early "
                                     f"({received} of {expected} bytes)")
                 return True
             offset = block.position
             if offset == 0 and looks_like_html(view[:count]):
-                raise RemoteError(f"{self._display}: {HTML_MESSAGE}")
+                raise RemoteError(f"{self.display}: {HTML_MESSAGE}")
             self._write(view[:count], offset, ranges)
             received += count
-            hasher = self._hasher
+            hasher = self.hasher
             # Hand-off before ``advance``: a hasher that is waiting for these bytes takes them
             # from memory instead of reading them back.  (With one in-order stream ``offer`` may
             # wait for a free buffer; everything before ``offset`` is then pending or on disk.)
@@ -73,7 +73,7 @@ class BodyCopier:
             if spare is not None:  # the hasher keeps these bytes; read on into a spare buffer
                 buffer, view = spare, memoryview(spare)
             ranges.advance(block, count)
-            self._report()
+            self.report()
             if error is not None:  # the bytes before the failure are kept; now retry
                 raise error
 
@@ -97,18 +97,18 @@ class BodyCopier:
         try:
             return response.readinto(view)
         except (socket.timeout, TimeoutError):
-            raise Retryable(f"no data from {host_of(self._display)} for "
-                            f"{self._stall_timeout:g} s (stalled)") from None
+            raise Retryable(f"no data from {host_of(self.display)} for "
+                            f"{self.stall_timeout:g} s (stalled)") from None
         except TRANSPORT_ERRORS as exc:
-            if self._halt.is_set():
+            if self.halt.is_set():
                 raise StopRequested() from None
-            raise Retryable(f"the connection to {host_of(self._display)} was lost "
+            raise Retryable(f"the connection to {host_of(self.display)} was lost "
                             f"({transport_reason(exc)})") from None
 
     def _write(self, data: memoryview, offset: int, ranges: ByteRanges) -> None:
         try:
-            self._file.write_at(data, offset)
+            self.file.write_at(data, offset)
         except OSError as exc:
             if is_no_space(exc):
-                raise no_space_error(self._folder, ranges.missing_bytes()) from None
+                raise no_space_error(self.folder, ranges.missing_bytes()) from None
             raise

@@ -26,7 +26,7 @@ from ..progress import SpeedMeter
 from ..redact import redact_url
 from ..settings import Settings
 from ..sources.base import ResolvedDownload, SourceRegistry
-from ..validation import IF_EXISTS_CHOICES, download_fields  # noqa: F401  (the CLI's --if-exists choices)
+from ..validation import download_fields
 from . import task as status
 from .ledger import LISTENER_PATIENCE
 from .runner import TaskRunner, TaskRun

@@ -137,8 +137,8 @@ class Transfer:
         hasher = PrefixHasher(self._file, ranges, buffer_size=self.config.chunk_size,
                               abort=self._halt.is_set).start()
         self._hasher = hasher
-        self._copier = BodyCopier(self._file, self.partial.parent, halt=self._halt, hasher=hasher,
-                                  chunk_size=self.config.chunk_size, display=self._display,
+        self._copier = BodyCopier(file=self._file, folder=self.partial.parent, halt=self._halt,
+                                  hasher=hasher, chunk_size=self.config.chunk_size, display=self._display,
                                   stall_timeout=self.config.stall_timeout, report=self._report)
         try:
             if not (ranges.total is not None and ranges.done()):
