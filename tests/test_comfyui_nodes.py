@@ -70,8 +70,8 @@ def test_object_info_lists_the_five_nodes_with_their_sockets(comfy):
         assert info[name]["category"] == "model_manager", name
         assert info[name]["description"]
     download = info["DownloadModel"]
-    assert download["output"] == ["STRING", "STRING"]
-    assert download["output_name"] == ["model_name", "path"]
+    assert download["output"] == ["STRING", "STRING", "BOOLEAN"]
+    assert download["output_name"] == ["model_name", "path", "verified"]
     assert download["output_node"] is True
     required, optional = download["input"]["required"], download["input"]["optional"]
     assert list(required) == ["url", "model_type"]

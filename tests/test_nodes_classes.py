@@ -105,19 +105,19 @@ def test_picker_validation_messages():
     assert "STRING" in validate_picker("loras", None, {"model_name": "IMAGE"})
 
 
-def test_import_outside_comfyui_is_light_and_fast():
-    """Nothing heavy is imported, nothing touches the network or disk state."""
+def test_import_outside_comfyui_is_light():
+    """Importing the pack outside ComfyUI loads nothing heavy and registers the five nodes.
+
+    What it imports is checked here; how long it takes is measured by bench/cli_startup.py
+    against a same-run reference, not by a wall-clock bound that a loaded machine breaks."""
     code = (
-        "import sys, time; t = time.perf_counter(); import comfyui_model_manager as p; "
-        "dt = time.perf_counter() - t; "
-        "heavy = [m for m in ('requests', 'PIL', 'huggingface_hub', 'torch', 'sqlite3', 'aiohttp') "
-        "if m in sys.modules]; print(dt, heavy, len(p.NODE_CLASS_MAPPINGS))"
+        "import sys; import comfyui_model_manager as p; "
+        "heavy = [m for m in ('requests', 'urllib3', 'PIL', 'huggingface_hub', 'torch', 'sqlite3', "
+        "'aiohttp', 'tqdm', 'filelock') if m in sys.modules]; print(heavy, len(p.NODE_CLASS_MAPPINGS))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd="/").stdout.split(" ", 1)
-    seconds = float(out[0])
-    assert out[1].strip() == "[] 5", out
-    assert seconds < 0.5, seconds  # generous for CI; ComfyUI-side import time is measured e2e
+                         cwd="/").stdout
+    assert out.strip() == "[] 5", out
 
 
 def test_download_memo_generation_moves_only_when_the_file_disappeared(tmp_path):
