@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from support.comfyui_harness import ComfyUIServer, require_comfyui
 from support.downloads import listing, payload, sha256
 from support.range_server import RangeServer
+from support.waiting import fetched_bytes, served_ranges, wait_for
 
 pytestmark = pytest.mark.comfyui
 
@@ -41,24 +41,6 @@ def pair(tmp_path_factory):
             comfy.stop()
 
 
-def _wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached in time")
-
-
-def _fetched(server, path):
-    return sum(r.body_bytes for r in server.requests_for(path) if r.header("Range") != "bytes=0-0")
-
-
-def _ranges(server, path):
-    return [(r.header("Range"), r.body_bytes) for r in server.requests_for(path)]
-
-
 #: A killed writer leaves what the server had already pushed into its socket buffers unread: a
 #: busy ComfyUI can lag its download by a few hundred KB at these rates.
 IN_FLIGHT = 512 * 1024
@@ -82,7 +64,7 @@ def _task(comfy, task_id):
 
 
 def _finished(comfy, task_id, timeout=90):
-    return _wait_for(lambda: (t := _task(comfy, task_id))["status"] in ("completed", "failed", "cancelled") and t,
+    return wait_for(lambda: (t := _task(comfy, task_id))["status"] in ("completed", "failed", "cancelled") and t,
                      timeout=timeout, what="the task finishing")
 
 
@@ -97,7 +79,7 @@ def test_cli_next_to_comfyui_follows_its_download(pair, server, tmp_path):
     spec = server.add("/cc.safetensors", data, etag='"cc"', rate=300_000)
     folder = comfy.models_dir / "checkpoints"
     task = _submit(comfy, server.url("/cc.safetensors"))
-    _wait_for(lambda: _size(folder / ".cc.safetensors.mmpart") > 200_000, what="ComfyUI downloading")
+    wait_for(lambda: _size(folder / ".cc.safetensors.mmpart") > 200_000, what="ComfyUI downloading")
     assert (folder / ".cc.safetensors.mmlock").exists() and (folder / ".cc.safetensors.mmstate").exists()
     names = _checkpoint_names(comfy)
     assert not [n for n in names if "cc.safetensors" in n], names  # partial, lock, state: not models
@@ -117,7 +99,7 @@ def test_cli_next_to_comfyui_follows_its_download(pair, server, tmp_path):
     assert (folder / "cc.safetensors").read_bytes() == data
     assert [n for n in listing(folder) if "cc." in n] == ["cc.safetensors"]
     assert "cc.safetensors" in _checkpoint_names(comfy)
-    served = _fetched(server, "/cc.safetensors")
+    served = fetched_bytes(server, "/cc.safetensors")
     print(f"\nComfyUI + CLI: {served} bytes served for a {len(data)}-byte file")
     assert served == len(data)
 
@@ -133,7 +115,7 @@ def test_comfyui_workflow_follows_a_cli_download_and_takes_over_after_kill_9(pai
                             "--models-dir", str(comfy.models_dir)], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: _size(partial) > 100_000, what="the CLI downloading")
+        wait_for(lambda: _size(partial) > 100_000, what="the CLI downloading")
         prompt = {"1": {"class_type": "DownloadModel",
                         "inputs": {"url": server.url("/ck.safetensors"), "model_type": "checkpoints",
                                    "subfolder": "", "filename": "", "sha256": "", "if_exists": "skip",
@@ -146,7 +128,7 @@ def test_comfyui_workflow_follows_a_cli_download_and_takes_over_after_kill_9(pai
                                   timeout=60)["data"]
             assert waiting["message"] == f"being downloaded by another process (pid {cli.pid})"
             assert waiting["status"] == "downloading"
-            _wait_for(lambda: _size(partial) > 0.4 * len(data), what="40 % downloaded")
+            wait_for(lambda: _size(partial) > 0.4 * len(data), what="40 % downloaded")
             os.kill(cli.pid, signal.SIGKILL)
             cli.wait(10)
             at_kill = _size(partial)
@@ -160,9 +142,9 @@ def test_comfyui_workflow_follows_a_cli_download_and_takes_over_after_kill_9(pai
     assert task["status"] == "completed" and task["sha256"] == sha256(data) and task["message"] is None
     assert (folder / "ck.safetensors").read_bytes() == data
     assert [n for n in listing(folder) if "ck." in n] == ["ck.safetensors"]
-    served = _fetched(server, "/ck.safetensors")
+    served = fetched_bytes(server, "/ck.safetensors")
     print(f"\nCLI killed at {at_kill} bytes, ComfyUI took over: {served} bytes served for {len(data)}")
-    assert served <= len(data) + IN_FLIGHT, _ranges(server, "/ck.safetensors")
+    assert served <= len(data) + IN_FLIGHT, served_ranges(server, "/ck.safetensors")
 
 
 def test_two_comfyuis_on_one_folder_fetch_once_and_survive_kill_9_of_the_writer(pair, server):
@@ -172,15 +154,15 @@ def test_two_comfyuis_on_one_folder_fetch_once_and_survive_kill_9_of_the_writer(
     folder = first.models_dir / "checkpoints"
     partial = folder / ".two.safetensors.mmpart"
     a = _submit(first, server.url("/two.safetensors"))
-    _wait_for(lambda: _size(partial) > 100_000, what="the first ComfyUI downloading")
+    wait_for(lambda: _size(partial) > 100_000, what="the first ComfyUI downloading")
     b = _submit(second, server.url("/two.safetensors"))
-    waiting = _wait_for(lambda: (t := _task(second, b["task_id"])).get("message") and t, what="following")
+    waiting = wait_for(lambda: (t := _task(second, b["task_id"])).get("message") and t, what="following")
     assert waiting["message"] == f"being downloaded by another process (pid {first.process.pid})"
     assert waiting["status"] == "downloading"
-    _wait_for(lambda: _task(second, b["task_id"])["downloaded_bytes"] > waiting["downloaded_bytes"],
+    wait_for(lambda: _task(second, b["task_id"])["downloaded_bytes"] > waiting["downloaded_bytes"],
               what="the follower's progress moving")
     assert not [n for n in _checkpoint_names(second) if "two" in n]
-    _wait_for(lambda: _size(partial) > 0.4 * len(data), what="40 % downloaded")
+    wait_for(lambda: _size(partial) > 0.4 * len(data), what="40 % downloaded")
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(10)
     at_kill = _size(partial)
@@ -190,10 +172,10 @@ def test_two_comfyuis_on_one_folder_fetch_once_and_survive_kill_9_of_the_writer(
     assert (folder / "two.safetensors").read_bytes() == data
     assert [n for n in listing(folder) if "two." in n] == ["two.safetensors"]
     assert "two.safetensors" in _checkpoint_names(second)
-    served = _fetched(server, "/two.safetensors")
+    served = fetched_bytes(server, "/two.safetensors")
     print(f"\ntwo ComfyUIs, writer killed at {at_kill} bytes: {served} bytes served for {len(data)}")
-    assert served <= len(data) + IN_FLIGHT, _ranges(server, "/two.safetensors")
+    assert served <= len(data) + IN_FLIGHT, served_ranges(server, "/two.safetensors")
     first.start()  # the killed one comes back: its task record says completed, the file is there
-    assert _wait_for(lambda: (t := _task(first, a["task_id"]))["status"] in ("completed", "failed") and t,
+    assert wait_for(lambda: (t := _task(first, a["task_id"]))["status"] in ("completed", "failed") and t,
                      what="the restarted ComfyUI settling")["status"] == "completed"
-    assert _fetched(server, "/two.safetensors") == served
+    assert fetched_bytes(server, "/two.safetensors") == served

@@ -14,6 +14,7 @@ from comfyui_model_manager.core.observers import (COMPLETE_DOWNLOAD_TASK, CREATE
 from comfyui_model_manager.core.downloads.task import CONTRACT_KEYS
 from support.downloads import download_once, file_sha, listing, make_manager, payload, request, sha256
 from support.range_server import RangeServer
+from support.waiting import wait_for
 
 CKPT = "models/checkpoints"
 
@@ -22,15 +23,6 @@ CKPT = "models/checkpoints"
 def server():
     with RangeServer("127.0.0.1") as srv:
         yield srv
-
-
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 def test_task_json_has_exactly_the_contract_keys_and_events_flow(tmp_path, server):
@@ -97,7 +89,7 @@ def test_pause_resume_twenty_times_gives_correct_bytes(tmp_path, server):
         task, _ = manager.submit(request(server.url("/p.safetensors")))
         seen = 0
         for _ in range(20):
-            _wait_for(lambda: manager.get(task.task_id).downloaded_bytes > seen
+            wait_for(lambda: manager.get(task.task_id).downloaded_bytes > seen
                       or manager.get(task.task_id).status == "completed")
             paused = manager.pause(task.task_id)
             assert paused.status == "paused"
@@ -125,7 +117,7 @@ def test_pause_resume_segmented(tmp_path, server):
         task, _ = manager.submit(request(server.url("/sp.safetensors")))
         for _ in range(5):
             before = manager.get(task.task_id).downloaded_bytes
-            _wait_for(lambda: manager.get(task.task_id).downloaded_bytes > before + 30_000)
+            wait_for(lambda: manager.get(task.task_id).downloaded_bytes > before + 30_000)
             paused = manager.pause(task.task_id)
             record = json.loads((tmp_path / "state/tasks" / f"{task.task_id}.json").read_text())
             assert record["segmented"] is True and record["missing"]
@@ -144,7 +136,7 @@ def test_cancel_removes_partial(tmp_path, server):
     manager = make_manager(tmp_path)
     try:
         task, _ = manager.submit(request(server.url("/c.safetensors")))
-        _wait_for(lambda: manager.get(task.task_id).downloaded_bytes > 0)
+        wait_for(lambda: manager.get(task.task_id).downloaded_bytes > 0)
         cancelled = manager.cancel(task.task_id)
         assert cancelled.status == "cancelled"
         assert listing(tmp_path / CKPT) == []
@@ -160,7 +152,7 @@ def test_delete_removes_record_and_partial_and_emits(tmp_path, server):
     manager.events.subscribe(lambda name, body: events.append((name, body)))
     try:
         task, _ = manager.submit(request(server.url("/d.safetensors")))
-        _wait_for(lambda: manager.get(task.task_id).downloaded_bytes > 0)
+        wait_for(lambda: manager.get(task.task_id).downloaded_bytes > 0)
         manager.delete(task.task_id)
         with pytest.raises(NotFound):
             manager.get(task.task_id)
@@ -178,7 +170,7 @@ def test_restart_continues_queued_and_downloading_but_not_paused(tmp_path, serve
     first = make_manager(tmp_path, settings={"connections_per_download": 1})
     task_a, _ = first.submit(request(server.url("/a.safetensors")))
     task_b, _ = first.submit(request(server.url("/b.safetensors")))
-    _wait_for(lambda: first.get(task_a.task_id).downloaded_bytes > 100_000)
+    wait_for(lambda: first.get(task_a.task_id).downloaded_bytes > 100_000)
     first.pause(task_b.task_id)
     first.shutdown()
     held = (tmp_path / CKPT / ".a.safetensors.mmpart").stat().st_size
@@ -209,7 +201,7 @@ def test_max_concurrent_downloads_and_settings_change(tmp_path, server):
         running = [manager.get(i).status for i in ids]
         assert running.count("queued") == 2 and running.count("downloading") + running.count("verifying") == 1
         manager.settings.update({"max_concurrent_downloads": 3})
-        _wait_for(lambda: all(manager.get(i).status in ("downloading", "verifying", "completed") for i in ids))
+        wait_for(lambda: all(manager.get(i).status in ("downloading", "verifying", "completed") for i in ids))
         for task_id in ids:
             assert manager.wait(task_id, timeout=20).status == "completed"
     finally:

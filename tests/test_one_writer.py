@@ -4,7 +4,6 @@ the first, takes over when it stops, and never deletes a partial another task wr
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -13,6 +12,7 @@ from comfyui_model_manager.core.downloads.writer_lock import (WriterInfo, Writer
                                                     state_path_for)
 from support.downloads import listing, make_manager, payload, request, sha256
 from support.range_server import RangeServer
+from support.waiting import fetched_bytes, wait_for
 
 CKPT = "models/checkpoints"
 
@@ -21,21 +21,6 @@ CKPT = "models/checkpoints"
 def server():
     with RangeServer("127.0.0.1") as srv:
         yield srv
-
-
-def _wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
-
-
-def _fetched(server, path):
-    """Body bytes the server sent for ``path``, beyond the one-byte probes each link resolution makes."""
-    return sum(r.body_bytes for r in server.requests_for(path) if r.header("Range") != "bytes=0-0")
 
 
 def _two_managers(tmp_path):
@@ -52,13 +37,13 @@ def test_second_manager_follows_the_first_and_reports_the_verified_file(tmp_path
     second.events.subscribe(lambda event, task: task.get("message") and messages.append(task["message"]))
     try:
         a, _ = first.submit(request(server.url("/f.safetensors")))
-        _wait_for(lambda: first.get(a.task_id).downloaded_bytes > 100_000)
+        wait_for(lambda: first.get(a.task_id).downloaded_bytes > 100_000)
         b, _ = second.submit(request(server.url("/f.safetensors")))
-        following = _wait_for(lambda: second.get(b.task_id).message and second.get(b.task_id))
+        following = wait_for(lambda: second.get(b.task_id).message and second.get(b.task_id))
         assert following.status == "downloading"
         assert following.message == f"being downloaded by another task of this process (pid {os.getpid()})"
         assert following.to_json()["message"] == following.message
-        _wait_for(lambda: second.get(b.task_id).downloaded_bytes > following.downloaded_bytes)  # follows
+        wait_for(lambda: second.get(b.task_id).downloaded_bytes > following.downloaded_bytes)  # follows
         done_a, done_b = first.wait(a.task_id, timeout=30), second.wait(b.task_id, timeout=30)
     finally:
         first.shutdown()
@@ -69,7 +54,7 @@ def test_second_manager_follows_the_first_and_reports_the_verified_file(tmp_path
     assert messages and set(messages) == {following.message}
     assert (tmp_path / CKPT / "f.safetensors").read_bytes() == data
     assert listing(tmp_path / CKPT) == ["f.safetensors"]  # no lock or state file left behind
-    assert _fetched(server, "/f.safetensors") == len(data)
+    assert fetched_bytes(server, "/f.safetensors") == len(data)
 
 
 def test_a_follower_cancelled_leaves_the_writers_partial_alone(tmp_path, server):
@@ -78,9 +63,9 @@ def test_a_follower_cancelled_leaves_the_writers_partial_alone(tmp_path, server)
     first, second = _two_managers(tmp_path)
     try:
         a, _ = first.submit(request(server.url("/c.safetensors")))
-        _wait_for(lambda: first.get(a.task_id).downloaded_bytes > 100_000)
+        wait_for(lambda: first.get(a.task_id).downloaded_bytes > 100_000)
         b, _ = second.submit(request(server.url("/c.safetensors")))
-        _wait_for(lambda: second.get(b.task_id).message)
+        wait_for(lambda: second.get(b.task_id).message)
         assert second.cancel(b.task_id).status == "cancelled"
         second.delete(b.task_id)
         assert first.get(a.task_id).status == "downloading"
@@ -90,7 +75,7 @@ def test_a_follower_cancelled_leaves_the_writers_partial_alone(tmp_path, server)
         second.shutdown()
     assert done.status == "completed" and done.sha256 == sha256(data)
     assert listing(tmp_path / CKPT) == ["c.safetensors"]
-    assert _fetched(server, "/c.safetensors") == len(data)
+    assert fetched_bytes(server, "/c.safetensors") == len(data)
 
 
 def test_when_the_writer_pauses_the_follower_continues_its_partial(tmp_path, server):
@@ -99,12 +84,12 @@ def test_when_the_writer_pauses_the_follower_continues_its_partial(tmp_path, ser
     first, second = _two_managers(tmp_path)
     try:
         a, _ = first.submit(request(server.url("/p.safetensors")))
-        _wait_for(lambda: first.get(a.task_id).downloaded_bytes > 300_000)
+        wait_for(lambda: first.get(a.task_id).downloaded_bytes > 300_000)
         b, _ = second.submit(request(server.url("/p.safetensors")))
-        _wait_for(lambda: second.get(b.task_id).message)
+        wait_for(lambda: second.get(b.task_id).message)
         paused = first.pause(a.task_id)
         assert paused.status == "paused"
-        taken = _wait_for(lambda: second.get(b.task_id).message is None and second.get(b.task_id))
+        taken = wait_for(lambda: second.get(b.task_id).message is None and second.get(b.task_id))
         assert taken.status in ("downloading", "verifying", "completed")
         done_b = second.wait(b.task_id, timeout=30)
         first.resume(a.task_id)  # nothing left to fetch: the file is there and checked
@@ -116,7 +101,7 @@ def test_when_the_writer_pauses_the_follower_continues_its_partial(tmp_path, ser
         assert done.status == "completed" and done.sha256 == sha256(data), done
     assert (tmp_path / CKPT / "p.safetensors").read_bytes() == data
     assert listing(tmp_path / CKPT) == ["p.safetensors"]
-    served = _fetched(server, "/p.safetensors")
+    served = fetched_bytes(server, "/p.safetensors")
     # What was in flight on the 4 connections at the pause (one 64 KiB block each) may come twice.
     assert served <= len(data) + 4 * 64 * 1024, f"{served} bytes for a {len(data)}-byte file"
 
@@ -127,7 +112,7 @@ def test_another_link_for_a_destination_being_written_is_a_conflict(tmp_path, se
     first, second = _two_managers(tmp_path)
     try:
         a, _ = first.submit(request(server.url("/one/x.safetensors")))
-        _wait_for(lambda: first.get(a.task_id).downloaded_bytes > 50_000)
+        wait_for(lambda: first.get(a.task_id).downloaded_bytes > 50_000)
         with pytest.raises(Conflict) as refused:
             second.submit(request(server.url("/two/x.safetensors")))
         assert "being downloaded by another task of this process" in refused.value.message

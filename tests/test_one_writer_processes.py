@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ import pytest
 from comfyui_model_manager.core.downloads.writer_lock import WriterLock
 from support.downloads import listing, payload, sha256
 from support.range_server import RangeServer
+from support.waiting import fetched_bytes, served_ranges, wait_for
 
 CLI = [sys.executable, "-m", "comfyui_model_manager.core.cli"]
 WRITER = [sys.executable, str(Path(__file__).resolve().parent / "support" / "writer_process.py")]
@@ -64,24 +64,6 @@ class Running:
             self.proc.wait(10)
 
 
-def _wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not reached in time")
-
-
-def _fetched(server, path):
-    """Body bytes served for ``path`` beyond the one-byte probes each link resolution makes."""
-    return sum(r.body_bytes for r in server.requests_for(path) if r.header("Range") != "bytes=0-0")
-
-
-def _ranges(server, path):
-    return [(r.header("Range"), r.body_bytes) for r in server.requests_for(path)]
-
-
 #: Bytes a killed writer may leave unread: what the server had already pushed into its sockets
 #: and what it wrote after its last note.  On a loaded machine a few hundred KB.
 IN_FLIGHT = 768 * 1024
@@ -108,10 +90,10 @@ def test_cli_and_cli_the_second_follows_the_first(tmp_path, server, state):
     first = Running([*CLI, *args], _home_env(tmp_path / "home-a"))
     second = None
     try:
-        _wait_for(lambda: _size(partial) > 300_000, what="the first download under way")
+        wait_for(lambda: _size(partial) > 300_000, what="the first download under way")
         home_b = tmp_path / ("home-a" if state == "shared state folder" else "home-b")
         second = Running([*CLI, *args], _home_env(home_b))
-        _wait_for(lambda: "being downloaded by another process" in second.stderr or second.proc.poll() is not None,
+        wait_for(lambda: "being downloaded by another process" in second.stderr or second.proc.poll() is not None,
                   what="the second following")
         spec.rate = None
         code_a, task_a = first.finish()
@@ -127,7 +109,7 @@ def test_cli_and_cli_the_second_follows_the_first(tmp_path, server, state):
     assert "Traceback" not in first.stderr + second.stderr
     assert (models / "checkpoints/m.safetensors").read_bytes() == data
     assert listing(models / "checkpoints") == ["m.safetensors"]  # no partial, lock or state file left
-    served = _fetched(server, "/m.safetensors")
+    served = fetched_bytes(server, "/m.safetensors")
     print(f"\nCLI+CLI ({state}): {served} bytes served for a {len(data)}-byte file")
     assert served == len(data)
 
@@ -142,11 +124,11 @@ def test_cli_writer_killed_with_kill_9_the_following_cli_resumes_its_partial(tmp
     first = Running([*CLI, *args], _home_env(tmp_path / "home-a"))
     second = None
     try:
-        _wait_for(lambda: lock.previous() is not None and lock.previous().pid == first.pid,
+        wait_for(lambda: lock.previous() is not None and lock.previous().pid == first.pid,
                   what="the first writing")
         second = Running([*CLI, *args], _home_env(tmp_path / "home-b"))
-        _wait_for(lambda: "being downloaded by another process" in second.stderr, what="the second following")
-        _wait_for(lambda: _size(partial) > 0.4 * len(data), what="40 % downloaded")
+        wait_for(lambda: "being downloaded by another process" in second.stderr, what="the second following")
+        wait_for(lambda: _size(partial) > 0.4 * len(data), what="40 % downloaded")
         first.kill9()
         at_kill = _size(partial)
         spec.rate = None
@@ -163,9 +145,9 @@ def test_cli_writer_killed_with_kill_9_the_following_cli_resumes_its_partial(tmp
     resumed = [r for r in server.requests_for("/k.safetensors") if not r.header("Range").startswith("bytes=0-")]
     assert resumed and resumed[0].header("If-Range") == '"k"'
     assert int(resumed[0].header("Range")[6:].split("-")[0]) >= at_kill
-    served = _fetched(server, "/k.safetensors")
+    served = fetched_bytes(server, "/k.safetensors")
     print(f"\nkill -9 at {at_kill} bytes, CLI follower resumed: {served} bytes served for {len(data)}")
-    assert served <= len(data) + IN_FLIGHT, _ranges(server, "/k.safetensors")  # on the wire at the kill
+    assert served <= len(data) + IN_FLIGHT, served_ranges(server, "/k.safetensors")  # on the wire at the kill
 
 
 def test_segmented_writer_killed_with_kill_9_the_follower_resumes_the_missing_ranges(tmp_path, server):
@@ -176,12 +158,12 @@ def test_segmented_writer_killed_with_kill_9_the_follower_resumes_the_missing_ra
     first = Running([*WRITER, str(models), str(tmp_path / "state-a"), url])
     second = None
     try:
-        _wait_for(lambda: lock.previous() is not None and lock.previous().pid == first.pid,
+        wait_for(lambda: lock.previous() is not None and lock.previous().pid == first.pid,
                   what="the first writing")
         second = Running([*WRITER, str(models), str(tmp_path / "state-b"), url])
-        _wait_for(lambda: "being downloaded by another process" in second.stderr, what="the second following")
+        wait_for(lambda: "being downloaded by another process" in second.stderr, what="the second following")
         assert f"being downloaded by another process (pid {first.pid})" in second.stderr
-        _wait_for(lambda: (lock.previous() is not None and lock.previous().downloaded > 0.4 * len(data)),
+        wait_for(lambda: (lock.previous() is not None and lock.previous().downloaded > 0.4 * len(data)),
                   what="40 % downloaded")
         first.kill9()
         held = lock.previous()
@@ -196,8 +178,8 @@ def test_segmented_writer_killed_with_kill_9_the_follower_resumes_the_missing_ra
     assert task["status"] == "completed" and task["sha256"] == sha256(data)
     assert (models / "checkpoints/s.safetensors").read_bytes() == data
     assert listing(models / "checkpoints") == ["s.safetensors"]
-    served = _fetched(server, "/s.safetensors")
+    served = fetched_bytes(server, "/s.safetensors")
     print(f"\nsegmented kill -9 at {held.downloaded} bytes: {served} bytes served for {len(data)}")
     # Lost with the writer: what it wrote after its last note (a quarter second, more on a busy
     # machine) and what the server had pushed into its four sockets.  Typically about 30 KB here.
-    assert served <= len(data) + IN_FLIGHT, _ranges(server, "/s.safetensors")
+    assert served <= len(data) + IN_FLIGHT, served_ranges(server, "/s.safetensors")
