@@ -165,8 +165,8 @@ def test_segmented_writer_killed_with_kill_9_the_follower_resumes_the_missing_ra
         assert f"being downloaded by another process (pid {first.pid})" in second.stderr
         wait_for(lambda: (lock.previous() is not None and lock.previous().downloaded > 0.4 * len(data)),
                   what="40 % downloaded")
+        held = lock.previous()  # before the kill: the follower rewrites the state once it takes over
         first.kill9()
-        held = lock.previous()
         spec.rate = None
         code, task = second.finish()
     finally:
