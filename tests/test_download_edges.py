@@ -404,6 +404,24 @@ def test_slow_connection_brings_in_the_others(tmp_path):
     assert served < 1.3 * len(data)
 
 
+def test_a_slow_connection_that_finds_its_bytes_waiting_brings_in_nobody():
+    """Slow because this machine is busy (the socket always holds a full read): more
+    connections would only compete for the CPU; slow while waiting for the network: they help."""
+    from comfyui_model_manager.core.downloads.transfer_config import ReadPace, more_connections_help
+
+    starved, throttled = ReadPace(), ReadPace()
+    for _ in range(9):
+        starved.note(full=True)
+        throttled.note(full=False)
+    starved.note(full=False)
+    throttled.note(full=True)
+    assert not more_connections_help(20e6, 96e6, starved.take_full_share())
+    assert more_connections_help(20e6, 96e6, throttled.take_full_share())
+    assert not more_connections_help(200e6, 96e6, 0.0)  # fast: never
+    assert more_connections_help(20e6, 96e6, None)  # no reads in the window (a stalled start)
+    assert starved.take_full_share() is None  # each window counts afresh
+
+
 def test_symlink_planted_as_partial_file_is_not_followed(tmp_path):
     outside = tmp_path / "outside.txt"
     outside.write_bytes(b"precious")

@@ -21,6 +21,7 @@ from .hasher import PrefixHasher
 from .range_checks import TRANSPORT_ERRORS, Retryable
 from .segments import Block, ByteRanges
 from .stop_signal import StopRequested, StopSignal
+from .transfer_config import ReadPace
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class BodyCopier:
     display: str
     stall_timeout: float
     report: Callable[[], None]
+    pace: ReadPace  # whether reads wait for the network (decides extra connections)
 
     def pump(self, response: HttpResponse, block: Block, ranges: ByteRanges) -> bool:
         """Copy the body into the file at the block's position until the block or body ends.
@@ -80,7 +82,10 @@ class BodyCopier:
     def _fill(self, response: HttpResponse, view: memoryview, want: int) -> tuple[int, BaseException | None]:
         """Read up to ``want`` bytes: what has arrived, topped up for a few ms."""
         got = self._read(response, view[:want])
-        if got == 0 or got >= want:
+        if got == 0:
+            return got, None
+        self.pace.note(full=got >= want)
+        if got >= want:
             return got, None
         deadline = time.monotonic() + 0.02
         while got < want and time.monotonic() < deadline:

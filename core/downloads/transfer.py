@@ -40,7 +40,7 @@ from .range_checks import (AlreadyComplete, RestartFromZero, Retryable, UrlRefus
 from .resume_plan import ResumeState, initial_ranges, reset_to_zero
 from .segments import Block, ByteRanges
 from .stop_signal import StopRequested, StopSignal
-from .transfer_config import RampUp, TransferConfig
+from .transfer_config import RampUp, ReadPace, TransferConfig
 from .verify import TransferResult, verified
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,8 @@ class Transfer:
         self._hasher = hasher
         self._copier = BodyCopier(file=self._file, folder=self.partial.parent, halt=self._halt,
                                   hasher=hasher, chunk_size=self.config.chunk_size, display=self._display,
-                                  stall_timeout=self.config.stall_timeout, report=self._report)
+                                  stall_timeout=self.config.stall_timeout, report=self._report,
+                                  pace=ReadPace())
         try:
             if not (ranges.total is not None and ranges.done()):
                 self._download(ranges)
@@ -202,7 +203,7 @@ class Transfer:
         workers = [self._spawn(0, ranges, block_size, first_block, response)]
         self._workers = workers  # (grows in place as connections are added)
         extra = self.config.connections - 1 if segmented else 0
-        ramp = RampUp(self.config, ranges.downloaded()) if extra else None
+        ramp = RampUp(self.config, ranges.downloaded(), self._copier.pace) if extra else None
         self._solo = ramp is not None and ramp.active
         if self._hasher is not None:
             self._hasher.backpressure = extra == 0 or self._solo

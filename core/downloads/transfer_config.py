@@ -34,22 +34,58 @@ class TransferConfig:
     free_space_reserve: int = DEFAULT_RESERVE
 
 
+class ReadPace:
+    """Whether the reads of a transfer wait for the network or find it ahead of us.
+
+    A read that at once gets all it asked for found the bytes already waiting in the socket: the
+    server and the network are faster than we take the bytes (the CPU, the disk or the sha256 is
+    the limit).  One that comes back short waited for the network.  Counted over all connections
+    (unlocked: a lost increment only blurs a heuristic)."""
+
+    def __init__(self) -> None:
+        self.full = 0
+        self.short = 0
+
+    def note(self, full: bool) -> None:
+        if full:
+            self.full += 1
+        else:
+            self.short += 1
+
+    def take_full_share(self) -> float | None:
+        """The share of reads since the last call that found their bytes waiting (None: no reads)."""
+        full, short = self.full, self.short
+        self.full = self.short = 0
+        return None if full + short == 0 else full / (full + short)
+
+
+def more_connections_help(speed: float, fast_bps: float, full_share: float | None) -> bool:
+    """More connections help a connection that is slow *and* waits for the network (a
+    per-connection limit, a far server).  When the bytes are already waiting for us most of the
+    time, we are the limit: more connections would only compete for the same CPU and disk."""
+    return speed < fast_bps and (full_share is None or full_share < 0.5)
+
+
 class RampUp:
     """Decides when a segmented download opens its extra connections.
 
     One connection that already runs faster than ``fast_connection_bps`` gains nothing from
     more (the disk and the sha256 are the limit then, and extra connections only compete for
     the CPU); a throttled one (per-connection limits, far CDNs) does.  So the first connection
-    runs alone while its speed is watched; as soon as a ``ramp_up_seconds`` window shows it
-    slower than that, the others join.
+    runs alone while its speed and its reads are watched (``ReadPace``); as soon as a
+    ``ramp_up_seconds`` window shows it slower than that while waiting for the network, the
+    others join.  A slow window whose reads found their bytes waiting (a busy machine starving
+    us) brings in nobody.
     """
 
-    def __init__(self, config: "TransferConfig", downloaded: int) -> None:
+    def __init__(self, config: "TransferConfig", downloaded: int, pace: ReadPace) -> None:
         self._window = config.ramp_up_seconds
         self._fast = config.fast_connection_bps
+        self._pace = pace
         self._since = time.monotonic()
         self._bytes = downloaded
         self.last_speed = 0.0
+        pace.take_full_share()  # count from now on
 
     @property
     def active(self) -> bool:
@@ -65,4 +101,4 @@ class RampUp:
             return False
         speed = (downloaded - self._bytes) / elapsed
         self._since, self._bytes, self.last_speed = now, downloaded, speed
-        return speed < self._fast
+        return more_connections_help(speed, self._fast, self._pace.take_full_share())
