@@ -11,11 +11,26 @@ from typing import Iterator
 
 
 class ModelManagerError(Exception):
-    """Base class: a failure with a message a user can act on."""
+    """Base class: a failure with a message a user can act on.
+
+    A kind of error names what sets it apart in its class line:
+    ``class NotFound(ModelManagerError, code="not_found", http_status=404)``; what it does not
+    name it inherits.
+    """
 
     code = "error"
     http_status = 500
     exit_code = 1
+
+    def __init_subclass__(cls, code: str | None = None, http_status: int | None = None,
+                          exit_code: int | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+        if http_status is not None:
+            cls.http_status = http_status
+        if exit_code is not None:
+            cls.exit_code = exit_code
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -25,95 +40,65 @@ class ModelManagerError(Exception):
         return {"error": {"code": self.code, "message": self.message}}
 
 
-class InvalidInput(ModelManagerError):
+class InvalidInput(ModelManagerError, code="invalid_input", http_status=400, exit_code=2):
     """The request itself is wrong (bad URL, unknown type, bad file name)."""
 
-    code = "invalid_input"
-    http_status = 400
-    exit_code = 2
 
-
-class UnsafePath(InvalidInput):
+class UnsafePath(InvalidInput, code="unsafe_path"):
     """A path would leave its model folder (``..``, absolute, symlink escape)."""
 
-    code = "unsafe_path"
+
+class NotFound(ModelManagerError, code="not_found", http_status=404):
+    """What was asked for is not there (a model, a task, a trash entry)."""
 
 
-class NotFound(ModelManagerError):
-    code = "not_found"
-    http_status = 404
+class Conflict(ModelManagerError, code="conflict", http_status=409):
+    """The request clashes with what is there (a file in the way, a task in another state)."""
 
 
-class Conflict(ModelManagerError):
-    code = "conflict"
-    http_status = 409
-
-
-class MethodNotAllowed(ModelManagerError):
+class MethodNotAllowed(ModelManagerError, code="method_not_allowed", http_status=405):
     """The path exists but not with that method (REST routes)."""
 
-    code = "method_not_allowed"
-    http_status = 405
 
-
-class PayloadTooLarge(ModelManagerError):
+class PayloadTooLarge(ModelManagerError, code="payload_too_large", http_status=413):
     """A request body over its size limit (REST routes)."""
 
-    code = "payload_too_large"
-    http_status = 413
 
-
-class AuthRequired(ModelManagerError):
+class AuthRequired(ModelManagerError, code="auth_required", http_status=401):
     """The remote needs a key or token that we do not have (or that it refused)."""
 
-    code = "auth_required"
-    http_status = 401
 
-
-class AccessDenied(ModelManagerError):
+class AccessDenied(ModelManagerError, code="access_denied", http_status=403):
     """The remote refused access even with credentials (gated, early access, no grant)."""
 
-    code = "access_denied"
-    http_status = 403
 
-
-class RemoteError(ModelManagerError):
+class RemoteError(ModelManagerError, code="remote_error", http_status=502):
     """The remote answered with something we cannot use."""
 
-    code = "remote_error"
-    http_status = 502
 
-
-class RateLimited(RemoteError):
-    code = "rate_limited"
-    http_status = 429
+class RateLimited(RemoteError, code="rate_limited", http_status=429):
+    """The remote asks us to slow down; ``retry_after`` is its wait in seconds, if it gave one."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
-class ChecksumMismatch(ModelManagerError):
-    code = "checksum_mismatch"
-    http_status = 502
+class ChecksumMismatch(ModelManagerError, code="checksum_mismatch", http_status=502):
+    """The downloaded bytes are not the file the sha256 names."""
 
 
-class InsufficientSpace(ModelManagerError):
-    code = "no_space"
-    http_status = 507
+class InsufficientSpace(ModelManagerError, code="no_space", http_status=507):
+    """The disk (or the quota) has no room for the file."""
 
 
-class Cancelled(ModelManagerError):
-    code = "cancelled"
-    http_status = 409
+class Cancelled(ModelManagerError, code="cancelled", http_status=409):
+    """The operation was cancelled before it finished."""
 
 
-class FilePermissionDenied(ModelManagerError):
+class FilePermissionDenied(ModelManagerError, code="permission_denied", http_status=403):
     """The process may not read or change a file of the model library (permissions, a
     read-only folder or filesystem)."""
-
-    code = "permission_denied"
-    http_status = 403
 
 
 def error_for_os_error(exc: OSError, action: str) -> ModelManagerError:

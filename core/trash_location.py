@@ -28,12 +28,8 @@ TRASH_FOLDER = ".model-manager-trash"
 LEVELS_ABOVE_ROOT = 2
 
 
-class TrashUnavailable(ModelManagerError):
+class TrashUnavailable(ModelManagerError, code="trash_unavailable", http_status=409, exit_code=1):
     """No trash on the model's filesystem: the caller must ask for a permanent delete."""
-
-    code = "trash_unavailable"
-    http_status = 409
-    exit_code = 1
 
 
 class TrashLocator:

@@ -14,11 +14,8 @@ CATEGORY = "model_manager"
 _COMPLETED, _FAILED, _CANCELLED = "completed", "failed", "cancelled"
 
 
-class DownloadFailed(ModelManagerError):
+class DownloadFailed(ModelManagerError, code="download_failed", http_status=502):
     """The task ended without a verified file (its own message says why)."""
-
-    code = "download_failed"
-    http_status = 502
 
 
 def _memo_key(url: str, model_type: str, subfolder: str, filename: str) -> tuple:

@@ -22,11 +22,8 @@ MAX_IMAGE_BYTES = 64 << 20  # 64 MiB
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class InternalError(ModelManagerError):
+class InternalError(ModelManagerError, code="internal_error", http_status=500):
     """Anything unexpected: the details go to the log, never to the client."""
-
-    code = "internal_error"
-    http_status = 500
 
 
 def error_response(error: ModelManagerError, redact: Callable[[str], str] | None = None) -> web.Response:

@@ -26,11 +26,8 @@ THUMBNAIL_QUALITY = 85
 _SERVABLE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
 
 
-class PreviewUnreadable(ModelManagerError):
+class PreviewUnreadable(ModelManagerError, code="preview_unreadable", http_status=422):
     """The preview file is there but cannot be shown (not an image, damaged, far too big)."""
-
-    code = "preview_unreadable"
-    http_status = 422
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from .waiting import POLL_SECONDS, run_interruptibly, stop_if_interrupted
 CATEGORY = "model_manager"
 
 
-class ScanFailed(ModelManagerError):
-    code = "scan_failed"
+class ScanFailed(ModelManagerError, code="scan_failed"):
+    """The scan ended without a report (cancelled, or it failed; the message says why)."""
 
 
 class ScanModels:

@@ -17,10 +17,8 @@ from ..errors import InvalidInput
 PROG = "comfyui-model-manager"
 
 
-class UsageError(InvalidInput):
+class UsageError(InvalidInput, code="usage"):
     """Bad usage: an unknown command, option or value (exit 2, before any network call)."""
-
-    code = "usage"
 
 
 def did_you_mean(value: str, options: Iterable[str]) -> str:

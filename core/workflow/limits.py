@@ -11,16 +11,12 @@ MAX_REFERENCES = 5000
 MAX_SUBGRAPH_DEPTH = 32
 
 
-class WorkflowTooLarge(PayloadTooLarge):
+class WorkflowTooLarge(PayloadTooLarge, exit_code=2):
     """Over ``MAX_WORKFLOW_BYTES``: 413 on the routes, exit status 2 on the command line."""
 
-    exit_code = 2
 
-
-class BadWorkflow(InvalidInput):
+class BadWorkflow(InvalidInput, code="bad_workflow"):
     """Not a workflow we can read, too many references or nested too deeply (400, exit 2)."""
-
-    code = "bad_workflow"
 
 
 def check_size(size: int) -> None:
