@@ -22,7 +22,7 @@ from .validation import whole_number
 
 SECRET_KEYS = ("civitai_api_key", "huggingface_token")
 
-#: name -> (default, validator returning the clean value or raising ValueError)
+#: whole-number settings: name -> (default, lowest, highest); the order is that of public_view()
 _INT_RANGES = {
     "max_concurrent_downloads": (2, 1, 8),
     "connections_per_download": (4, 1, 16),
@@ -39,6 +39,28 @@ def default_config_dir(environ: Mapping[str, str] = os.environ) -> Path:
         return Path(environ["COMFYUI_MODEL_MANAGER_HOME"]).expanduser()
     base = environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "comfyui-model-manager"
+
+
+class _WholeNumber:
+    """A whole-number setting: the saved value clamped into its range of ``_INT_RANGES``; a
+    missing or unreadable one reads as the default."""
+
+    def __init__(self, doc: str | None = None) -> None:
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, settings: "Settings | None", owner: type | None = None) -> Any:
+        if settings is None:
+            return self
+        default, low, high = _INT_RANGES[self.name]
+        value = settings._data.get(self.name, default)
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            return default
+        return min(max(value, low), high)
 
 
 class Settings:
@@ -59,32 +81,10 @@ class Settings:
         self.redactor.add(self._environ.get("HF_TOKEN"))
 
     # -- plain settings ---------------------------------------------------------------
-    def _int(self, name: str) -> int:
-        default, low, high = _INT_RANGES[name]
-        value = self._data.get(name, default)
-        try:
-            value = int(value)
-        except (TypeError, ValueError):
-            return default
-        return min(max(value, low), high)
-
-    @property
-    def max_concurrent_downloads(self) -> int:
-        return self._int("max_concurrent_downloads")
-
-    @property
-    def connections_per_download(self) -> int:
-        return self._int("connections_per_download")
-
-    @property
-    def civitai_nsfw_level(self) -> int:
-        """Highest Civitai image ``nsfwLevel`` allowed for previews (1 = safe only)."""
-        return self._int("civitai_nsfw_level")
-
-    @property
-    def trash_days(self) -> int:
-        """Days a deleted model stays in the trash before it is removed for good (0: forever)."""
-        return self._int("trash_days")
+    max_concurrent_downloads = _WholeNumber()
+    connections_per_download = _WholeNumber()
+    civitai_nsfw_level = _WholeNumber("Highest Civitai image ``nsfwLevel`` allowed for previews (1 = safe only).")
+    trash_days = _WholeNumber("Days a deleted model stays in the trash before it is removed for good (0: forever).")
 
     @property
     def proxy(self) -> str | None:
@@ -124,16 +124,12 @@ class Settings:
     # -- reading and writing ----------------------------------------------------------
     def public_view(self) -> dict[str, Any]:
         """Everything a browser may see: secrets only as ``*_set`` flags."""
-        return {
-            "max_concurrent_downloads": self.max_concurrent_downloads,
-            "connections_per_download": self.connections_per_download,
-            "civitai_nsfw_level": self.civitai_nsfw_level,
-            "trash_days": self.trash_days,
-            "proxy": redact_url(self.proxy) if self.proxy else "",
-            "workflow_allowed_hosts": self.workflow_allowed_hosts,
-            "civitai_api_key_set": bool(self.civitai_api_key()),
-            "huggingface_token_set": bool(self.huggingface_token()),
-        }
+        view: dict[str, Any] = {name: getattr(self, name) for name in _INT_RANGES}
+        view.update(proxy=redact_url(self.proxy) if self.proxy else "",
+                    workflow_allowed_hosts=self.workflow_allowed_hosts,
+                    civitai_api_key_set=bool(self.civitai_api_key()),
+                    huggingface_token_set=bool(self.huggingface_token()))
+        return view
 
     def update(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Validate and save ``changes``; an empty string or None clears a secret/proxy.
