@@ -30,6 +30,18 @@ def add_global_options(parser: argparse.ArgumentParser, top: bool = False) -> No
                         help=hide(GLOBAL_HELP["--models-dir"]))
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``TYPE NAME`` pair of the commands that act on one model."""
+    parser.add_argument("model_type", metavar="TYPE", help="model type (checkpoints, loras, vae, ...)")
+    parser.add_argument("name", metavar="NAME", help="name relative to the type's folder, e.g. sub/x.safetensors")
+
+
+def add_flags(parser: argparse.ArgumentParser, flags: dict[str, str]) -> None:
+    """On/off options, each with its help (``argparse.SUPPRESS`` hides one)."""
+    for flag, text in flags.items():
+        parser.add_argument(flag, action="store_true", help=text)
+
+
 def looks_like_comfyui(folder: "Path") -> bool:
     return (folder / "folder_paths.py").is_file() or ((folder / "main.py").is_file() and (folder / "comfy").is_dir())
 

@@ -7,7 +7,7 @@ TYPE_CHECKING = False  # typing itself costs start-up time; annotations are stri
 if TYPE_CHECKING:
     from typing import Any
 
-from .common import add_global_options, backend_for, check_type, emit_json, human
+from .common import add_flags, add_global_options, add_model_arguments, backend_for, check_type, emit_json, human
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,31 +16,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                              "safetensors metadata; optionally sha256 and Civitai info.")
     scan.add_argument("--type", dest="model_type", default="all", metavar="TYPE",
                       help="one model type (default: all)")
-    scan.add_argument("--hashes", action="store_true", help="compute sha256 of models not hashed yet")
-    scan.add_argument("--civitai", action="store_true",
-                      help="look models lacking info or a preview up on Civitai by hash (implies --hashes)")
+    add_flags(scan, {
+        "--hashes": "compute sha256 of models not hashed yet",
+        "--civitai": "look models lacking info or a preview up on Civitai by hash (implies --hashes)",
+    })
     add_global_options(scan)
     scan.set_defaults(func=run_scan)
 
     info = subparsers.add_parser("info", help="show what is known about one model")
     add_model_arguments(info)
+    add_global_options(info)
     info.set_defaults(func=run_info)
 
     preview = subparsers.add_parser("set-preview", help="set a model's preview image (stored as NAME.webp)")
     add_model_arguments(preview)
     preview.add_argument("image", metavar="IMAGE", help="image file (PNG, JPEG, WebP, GIF ...)")
+    add_global_options(preview)
     preview.set_defaults(func=run_set_preview)
 
     description = subparsers.add_parser("set-description", help="set a model's description (NAME.md)")
     add_model_arguments(description)
     description.add_argument("text", metavar="TEXT", help="the description text, or - to read it from stdin")
+    add_global_options(description)
     description.set_defaults(func=run_set_description)
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model_type", metavar="TYPE", help="model type (checkpoints, loras, vae, ...)")
-    parser.add_argument("name", metavar="NAME", help="name relative to the type's folder, e.g. sub/x.safetensors")
-    add_global_options(parser)
 
 
 def model_backend(args: argparse.Namespace) -> Any:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from .common import add_global_options, backend_for, check_type, cli_command, emit_json, human
+from .common import (add_flags, add_global_options, add_model_arguments, backend_for, check_type, cli_command,
+                     emit_json, human)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,12 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "delete", help="move a model and its sidecars to the trash (or delete it for good)",
         description="Move a model file and its sidecars (preview, description, info) to the trash, "
                     "from where `trash restore ID` puts them back.")
-    delete.add_argument("model_type", metavar="TYPE", help="model type (checkpoints, loras, vae, ...)")
-    delete.add_argument("name", metavar="NAME", help="name relative to the type's folder, e.g. sub/x.safetensors")
-    delete.add_argument("--permanently", action="store_true", help="delete for good instead (no undo)")
-    delete.add_argument("--keep-sidecars", action="store_true",
-                        help="only the model file; keep previews, descriptions and info files")
-    delete.add_argument("--yes", action="store_true", help=argparse.SUPPRESS)  # older scripts pass it
+    add_model_arguments(delete)
+    add_flags(delete, {
+        "--permanently": "delete for good instead (no undo)",
+        "--keep-sidecars": "only the model file; keep previews, descriptions and info files",
+        "--yes": argparse.SUPPRESS,  # older scripts pass it
+    })
     add_global_options(delete)
     delete.set_defaults(func=run_delete)
 
@@ -37,8 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = trash.add_subparsers(dest="action", metavar="ACTION", parser_class=CliParser)
     restore = actions.add_parser("restore", help="put a deleted model back where it was")
     restore.add_argument("trash_id", metavar="ID", help="trash id (a unique prefix is enough)")
-    restore.add_argument("--rename", action="store_true",
-                         help="if a file took its place, restore as 'NAME (1).ext' instead of failing")
+    add_flags(restore, {"--rename": "if a file took its place, restore as 'NAME (1).ext' instead of failing"})
     add_global_options(restore)
     empty = actions.add_parser("empty", help="delete models in the trash for good")
     empty.add_argument("--older-than", dest="older_than", type=_days, default=0, metavar="DAYS",

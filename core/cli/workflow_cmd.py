@@ -13,7 +13,7 @@ TYPE_CHECKING = False  # typing itself costs start-up time; annotations are stri
 if TYPE_CHECKING:
     from typing import Any
 
-from .common import add_global_options, backend_for, emit_json, human
+from .common import add_flags, add_global_options, backend_for, emit_json, human
 
 #: name, folder, status, size, host: 80 columns with the four separating spaces
 WIDTHS = (28, 14, 17, 8, 9)
@@ -26,10 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List the models a ComfyUI workflow (JSON, API prompt, PNG/WebP) needs, and fetch "
                     "the missing ones into the right folders.")
     parser.add_argument("file", metavar="FILE", help="workflow .json, API prompt .json, .png or .webp")
-    parser.add_argument("--download", action="store_true", help="download the missing models")
-    parser.add_argument("--allow-any-host", action="store_true",
-                        help="fetch from any host, not only Hugging Face, Civitai and workflow_allowed_hosts")
-    parser.add_argument("--no-sizes", action="store_true", help="do not ask the hosts for sizes")
+    add_flags(parser, {
+        "--download": "download the missing models",
+        "--allow-any-host": "fetch from any host, not only Hugging Face, Civitai and workflow_allowed_hosts",
+        "--no-sizes": "do not ask the hosts for sizes",
+    })
     add_global_options(parser)
     parser.set_defaults(func=run_workflow)
 
