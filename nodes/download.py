@@ -5,7 +5,7 @@ from typing import Any
 
 from ..core.errors import ModelManagerError
 from ..core.validation import IF_EXISTS_CHOICES, expected_sha256, problem, subfolder_text, url_text
-from . import comfy_api
+from . import comfy_api, inputs
 from .folders import forget_loader_cache, loader_name, model_type_names
 from .runtime import HOLDER, Runtime, get_runtime
 from .waiting import POLL_SECONDS, run_interruptibly, stop_if_interrupted
@@ -38,25 +38,19 @@ class DownloadModel:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "url": ("STRING", {"default": "", "multiline": False, "tooltip":
-                        "Civitai model page or download link, AIR URN, Hugging Face resolve/blob URL "
-                        "or owner/repo/file shorthand, or any http(s) URL."}),
-                "model_type": (["auto", *model_type_names()], {"default": "auto", "tooltip":
-                               "Folder type to save into; auto takes it from Civitai's metadata."}),
+                "url": inputs.text("Civitai model page or download link, AIR URN, Hugging Face resolve/blob "
+                                   "URL or owner/repo/file shorthand, or any http(s) URL.", multiline=False),
+                "model_type": inputs.choice(["auto", *model_type_names()], "auto",
+                                            "Folder type to save into; auto takes it from Civitai's metadata."),
             },
             "optional": {
-                "subfolder": ("STRING", {"default": "", "tooltip":
-                              "Subfolder inside the type's folder (created if missing)."}),
-                "filename": ("STRING", {"default": "", "tooltip":
-                             "File name to save as; empty uses the server's name."}),
-                "sha256": ("STRING", {"default": "", "tooltip":
-                           "Expected SHA-256 (hex); empty uses the checksum the source publishes."}),
-                "if_exists": (list(IF_EXISTS_CHOICES), {"default": "skip", "tooltip":
-                              "When the file is already there: skip (use it), overwrite, or rename "
-                              "the new one."}),
-                "wait": ("BOOLEAN", {"default": True, "tooltip":
-                         "Wait until the file is downloaded and verified; off returns as soon as "
-                         "the download is queued."}),
+                "subfolder": inputs.text("Subfolder inside the type's folder (created if missing)."),
+                "filename": inputs.text("File name to save as; empty uses the server's name."),
+                "sha256": inputs.text("Expected SHA-256 (hex); empty uses the checksum the source publishes."),
+                "if_exists": inputs.choice(IF_EXISTS_CHOICES, "skip", "When the file is already there: skip "
+                                           "(use it), overwrite, or rename the new one."),
+                "wait": inputs.toggle(True, "Wait until the file is downloaded and verified; off returns as "
+                                      "soon as the download is queued."),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }

@@ -5,6 +5,7 @@ import os
 from typing import Any
 
 from ..core.errors import InvalidInput
+from . import inputs
 from .folders import forget_loader_cache
 from .images import first_image_png, temp_preview
 from .pickers import PickerNode, locate_model, picker_inputs
@@ -38,8 +39,8 @@ class SetModelPreview(_ChangeModelNode):
             "required": picker_inputs(),
             "optional": {
                 "image": ("IMAGE", {"tooltip": "New preview; the first image of the batch is used."}),
-                "description": ("STRING", {"default": "", "multiline": True, "tooltip":
-                                "New description (Markdown), saved as name.md; empty leaves it as is."}),
+                "description": inputs.text("New description (Markdown), saved as name.md; empty leaves it "
+                                           "as is.", multiline=True),
             },
         }
 
@@ -72,14 +73,12 @@ class DeleteModel(_ChangeModelNode):
         return {
             "required": {
                 **picker_inputs(),
-                "confirm": ("BOOLEAN", {"default": False, "tooltip":
-                            "Must be on to delete; off refuses and deletes nothing."}),
+                "confirm": inputs.toggle(False, "Must be on to delete; off refuses and deletes nothing."),
             },
             "optional": {
-                "delete_sidecars": ("BOOLEAN", {"default": True, "tooltip":
-                                    "Also delete the preview, description and info files beside it."}),
-                "permanently": ("BOOLEAN", {"default": False, "tooltip":
-                                "Delete for good instead of moving to the trash (no undo)."}),
+                "delete_sidecars": inputs.toggle(True, "Also delete the preview, description and info files "
+                                                 "beside it."),
+                "permanently": inputs.toggle(False, "Delete for good instead of moving to the trash (no undo)."),
             },
         }
 

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from ..core.errors import ModelManagerError
-from . import comfy_api
+from . import comfy_api, inputs
 from .folders import model_type_names
 from .runtime import get_runtime
 from .waiting import POLL_SECONDS, run_interruptibly, stop_if_interrupted
@@ -32,15 +32,15 @@ class ScanModels:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "model_type": (["all", *model_type_names()], {"default": "all", "tooltip":
-                               "Which model folder type to scan, or all of them."}),
+                "model_type": inputs.choice(["all", *model_type_names()], "all",
+                                            "Which model folder type to scan, or all of them."),
             },
             "optional": {
-                "compute_hashes": ("BOOLEAN", {"default": False, "tooltip":
-                                   "Compute SHA-256 of every model (cached; slow the first time)."}),
-                "fetch_civitai_info": ("BOOLEAN", {"default": False, "tooltip":
-                                       "Look models up on Civitai by hash and save missing info, "
-                                       "description and preview beside them (implies hashing)."}),
+                "compute_hashes": inputs.toggle(False, "Compute SHA-256 of every model (cached; slow the "
+                                                "first time)."),
+                "fetch_civitai_info": inputs.toggle(False, "Look models up on Civitai by hash and save "
+                                                    "missing info, description and preview beside them "
+                                                    "(implies hashing)."),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
