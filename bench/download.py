@@ -26,11 +26,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_server import MiB, LocalServer, make_file, sha256_of
+from local_server import LocalServer, MiB, make_file, sha256_of
 
 
 @dataclass
@@ -122,7 +121,7 @@ def byte_compile(pycache: Path) -> str:
     spec = importlib.util.find_spec("comfyui_model_manager")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("install the pack first: pip install -e .")
-    package = list(spec.submodule_search_locations)[0]
+    package = next(iter(spec.submodule_search_locations))
     subprocess.run([sys.executable, "-m", "compileall", "-q", "-x", r"[/\\](tests|bench|\.venv)[/\\]", package],
                    env={**os.environ, "PYTHONPYCACHEPREFIX": str(pycache)}, check=True, stdout=subprocess.DEVNULL)
     return package

@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 
 from download import Contenders
-from local_server import MiB, LocalServer, make_file
+from local_server import LocalServer, MiB, make_file
+
 
 def zeros_sha256(size: int) -> str:
     import hashlib

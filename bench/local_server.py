@@ -18,6 +18,10 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Self
 
 MiB = 1024 * 1024
 
@@ -112,7 +116,7 @@ class LocalServer:
         conf = self.root / "nginx.conf"
         user = "user root;" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
         conf.write_text(NGINX_CONF.format(root=self.root, port=self.port, user=user, rate=self.limit_bps))
-        version = subprocess.run([nginx, "-v"], capture_output=True, text=True)
+        version = subprocess.run([nginx, "-v"], capture_output=True, text=True, check=False)
         self.kind = (version.stderr.strip().split(":")[-1].strip() or "nginx") + f" ({nginx})"
         self._nginx = subprocess.Popen([nginx, "-p", str(self.root), "-c", str(conf)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -157,7 +161,7 @@ class LocalServer:
             self._python.shutdown()
             self._python.server_close()
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

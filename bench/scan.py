@@ -90,9 +90,6 @@ def new_index(models: Path, state: Path) -> ModelIndex:
                       refresh_on_first_list=False)
 
 
-
-
-
 def bench_index(base: Path, count: int, rounds: int) -> dict[str, list[float]]:
     """``rounds`` interleaved rounds, each from an empty state folder: cold scan, warm rescan,
     warm start (a new index listing the persisted one, then its rescan)."""
@@ -104,9 +101,9 @@ def bench_index(base: Path, count: int, rounds: int) -> dict[str, list[float]]:
 
     times: dict[str, list[float]] = {}
 
-    def timed(name: str, action):
+    def timed(name: str, action, *args):
         wall, cpu = time.perf_counter(), time.process_time()
-        result = action()
+        result = action(*args)
         times.setdefault(name, []).append(time.perf_counter() - wall)
         times.setdefault(name + "_cpu", []).append(time.process_time() - cpu)
         return result
@@ -114,13 +111,13 @@ def bench_index(base: Path, count: int, rounds: int) -> dict[str, list[float]]:
     for round_index in range(rounds):
         state = base / f"state-{round_index}"
         index = new_index(models, state)
-        report = timed("cold", lambda: index.scan("all"))
+        report = timed("cold", index.scan, "all")
         assert report.count == stats["models"], (report.count, stats)
-        timed("warm", lambda: index.scan("all"))
+        timed("warm", index.scan, "all")
         restarted = new_index(models, state)
-        listed = timed("warm_list", lambda: restarted.list_models(None))
+        listed = timed("warm_list", restarted.list_models, None)
         assert len(listed) == stats["models"]
-        timed("warm_restart_scan", lambda: restarted.scan("all"))
+        timed("warm_restart_scan", restarted.scan, "all")
         times.setdefault("index_bytes", []).append((state / "model_index.json").stat().st_size)
     return times
 
@@ -134,8 +131,7 @@ def bench_hash(base: Path, mib: int, rounds: int) -> dict:
     path = base / "hash.bin"
     chunk = os.urandom(16 << 20)
     with open(path, "wb") as fh:
-        for _ in range(mib // 16):
-            fh.write(chunk)
+        fh.writelines(chunk for _ in range(mib // 16))
     size = path.stat().st_size
     hasher = FileHasher()
     hasher.sha256(path)  # warm the page cache so both sides read from memory
@@ -166,7 +162,6 @@ def bench_hash(base: Path, mib: int, rounds: int) -> dict:
     digests = {d for runs in results.values() for _, d in runs}
     assert len(digests) == 1, "digests differ"
     seconds = {name: [s for s, _ in runs] for name, runs in results.items()}
-    del data
     return {"size": size, "seconds": seconds,
             "ratio_vs_memory": [m / o for m, o in zip(seconds["memory"], seconds["ours"])],
             "ratio_vs_file_digest": [f / o for f, o in zip(seconds["file"], seconds["ours"])]}

@@ -14,14 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from comfyui_model_manager.core.model_types import ModelFolders  # noqa: E402
-from comfyui_model_manager.core.scanner import ModelIndex  # noqa: E402
-from comfyui_model_manager.core.settings import Settings  # noqa: E402
-from support.scanner_files import safetensors_bytes  # noqa: E402
+from comfyui_model_manager.core.model_types import ModelFolders
+from comfyui_model_manager.core.scanner import ModelIndex
+from comfyui_model_manager.core.settings import Settings
+from support.scanner_files import safetensors_bytes
 
 COUNT, RUNS = 10_000, 15
-QUERIES = {"first page": dict(offset=0, limit=200), "deep page": dict(offset=9_000, limit=200),
-           "search": dict(q="emb_09", limit=200), "sort -size": dict(sort="-size", limit=200)}
+QUERIES = {"first page": {"offset": 0, "limit": 200}, "deep page": {"offset": 9_000, "limit": 200},
+           "search": {"q": "emb_09", "limit": 200}, "sort -size": {"sort": "-size", "limit": 200}}
 
 
 def main() -> None:

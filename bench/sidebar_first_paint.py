@@ -21,9 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.browser import ComfyPage, chromium, find_chromium, find_frontend_mode, start_comfy_for_mode  # noqa: E402
-from support.comfyui_harness import find_comfyui  # noqa: E402
-from support.scanner_files import safetensors_bytes  # noqa: E402
+from support.browser import (
+    ComfyPage,
+    chromium,
+    find_chromium,
+    find_frontend_mode,
+    start_comfy_for_mode,
+)
+from support.comfyui_harness import find_comfyui
+from support.scanner_files import safetensors_bytes
 
 MANY, FEW = 10_000, 24
 TARGET_MS = 1000
@@ -65,7 +71,7 @@ def main() -> int:
     parser.add_argument("--mode", default="pinned", choices=("pinned", "newest", "newest-vue"))
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
-    installation, reason = find_comfyui()
+    _installation, reason = find_comfyui()
     executable, chromium_reason = find_chromium()
     mode, mode_reason = find_frontend_mode(args.mode)
     for problem in (reason, chromium_reason, mode_reason):
