@@ -59,13 +59,11 @@ class ModelInfo(PickerNode):
         location = locate_model(runtime.folders, model_type, model_name)
         record = runtime.index.get_model(model_type, location.name)
         preview_path = runtime.index.preview_path(model_type, location.name)
-        words = record.get("trigger_words") or []
-        trigger_words = ", ".join(words) if isinstance(words, list) else str(words)
         return (
             image_tensor_from_file(preview_path),
-            record.get("description") or "",
-            trigger_words,
-            record.get("base_model") or "",
-            record.get("sha256") or "",
-            json.dumps(record, indent=2, sort_keys=True, default=str),
+            record.description or "",
+            ", ".join(record.trigger_words),
+            record.base_model or "",
+            record.sha256 or "",
+            json.dumps(record.to_json(), indent=2, sort_keys=True, default=str),
         )

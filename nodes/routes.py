@@ -158,14 +158,15 @@ class ModelManagerRoutes:
         paging = {key: request.query[key] for key in _PAGING if key in request.query}
         if not paging:
             models = await off_loop(runtime.executor, runtime.index.list_models, model_type)
-            return web.json_response({"models": models})
+            return web.json_response({"models": [model.to_json(light=True) for model in models]})
         offset = _int_param(paging.get("offset"), "offset", 0, 0, 1 << 31)
         limit = _int_param(paging.get("limit"), "limit", _DEFAULT_LIMIT, 1, _MAX_LIMIT)
         q = paging.get("q", "")[:200]
         sort = paging.get("sort", "name")
         models, total = await off_loop(runtime.executor, runtime.index.query_models,
                                        model_type, q, sort, offset, limit)
-        return web.json_response({"models": models, "total": total, "offset": offset, "limit": limit})
+        return web.json_response({"models": [model.to_json(light=True) for model in models], "total": total,
+                                  "offset": offset, "limit": limit})
 
     async def _locate(self, runtime: Runtime, request: web.Request, name: str | None = None):
         model_type = request.match_info["type"]
@@ -189,7 +190,7 @@ class ModelManagerRoutes:
             return await self._get_preview(runtime, request, target)
         location = await self._locate(runtime, request)
         model = await off_loop(runtime.executor, runtime.index.get_model, location.model_type, location.name)
-        return web.json_response(model)
+        return web.json_response(model.to_json())
 
     async def _get_preview(self, runtime: Runtime, request: web.Request, name: str) -> web.StreamResponse:
         location = await self._locate(runtime, request, name)
@@ -221,7 +222,7 @@ class ModelManagerRoutes:
             raise InvalidInput("description (a string) is required")
         model = await off_loop(runtime.executor, runtime.index.set_description,
                                location.model_type, location.name, description)
-        return web.json_response(model)
+        return web.json_response(model.to_json())
 
     async def put_preview(self, request: web.Request) -> web.Response:
         runtime = await self.runtime()
@@ -232,7 +233,7 @@ class ModelManagerRoutes:
         image = await read_image(request)
         model = await off_loop(runtime.executor, runtime.index.set_preview,
                                location.model_type, location.name, image)
-        return web.json_response(model)
+        return web.json_response(model.to_json())
 
     async def delete_model(self, request: web.Request) -> web.Response:
         runtime = await self.runtime()
@@ -259,8 +260,8 @@ class ModelManagerRoutes:
         rename = parse_bool(body.get("rename"), "rename")
         runtime = await self.runtime()
         model = await off_loop(runtime.executor, runtime.index.restore_model, trash_id, rename)
-        forget_loader_cache(model["type"])
-        return web.json_response(model)
+        forget_loader_cache(model.model_type)
+        return web.json_response(model.to_json())
 
     async def purge_trash(self, request: web.Request) -> web.Response:
         trash_id = validate_id(request.match_info["trash_id"])

@@ -93,7 +93,7 @@ def test_a_finished_download_is_in_the_model_index_at_once(tmp_path):
         write_safetensors(models / "loras" / "new" / "fresh.safetensors", payload=b"f" * 64)
         app.manager.events.emit(COMPLETE_DOWNLOAD_TASK, {
             "task_id": "t1", "model_type": "loras", "filename": "new/fresh.safetensors", "status": "completed"})
-        names = [m["name"] for m in app.index.query_models("loras")[0]]
+        names = [m.name for m in app.index.query_models("loras")[0]]
         assert "new/fresh.safetensors" in names
         app.manager.events.emit(COMPLETE_DOWNLOAD_TASK, {  # a failed one changes nothing
             "task_id": "t2", "model_type": "loras", "filename": "nope.safetensors", "status": "failed"})

@@ -22,8 +22,8 @@ def test_scan_hashes_are_right_and_served_from_the_cache_without_reading(tmp_pat
     index = make_index(tmp_path, hash_workers=2)
     report = index.scan("loras", compute_hashes=True)
     for record in report.models:
-        expected = hashlib.sha256((loras / record["name"]).read_bytes()).hexdigest()
-        assert record["sha256"] == expected
+        expected = hashlib.sha256((loras / record.name).read_bytes()).hexdigest()
+        assert record.sha256 == expected
     assert (report.task.hashed, report.task.hashes_computed, index.hasher.files_read) == (5, 5, 5)
     assert (tmp_path / "state" / "hashes.sqlite").is_file()
 
@@ -40,9 +40,9 @@ def test_scan_hashes_are_right_and_served_from_the_cache_without_reading(tmp_pat
     data[-1] ^= 0xFF
     target.write_bytes(bytes(data))
     os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    records = {r["name"]: r for r in again.scan("loras", compute_hashes=True).models}
-    assert records["m0.safetensors"]["sha256"] == old_digest
-    assert again.get_model("loras", "m0.safetensors")["sha256"] == old_digest
+    records = {r.name: r for r in again.scan("loras", compute_hashes=True).models}
+    assert records["m0.safetensors"].sha256 == old_digest
+    assert again.get_model("loras", "m0.safetensors").sha256 == old_digest
 
 
 def test_changed_files_are_rehashed(tmp_path: Path):
@@ -58,7 +58,7 @@ def test_changed_files_are_rehashed(tmp_path: Path):
     report = index.scan("loras", compute_hashes=True)
     assert index.hasher.files_read - before == 2 and report.task.hashes_computed == 2
     for record in report.models:
-        assert record["sha256"] == hashlib.sha256((loras / record["name"]).read_bytes()).hexdigest()
+        assert record.sha256 == hashlib.sha256((loras / record.name).read_bytes()).hexdigest()
     # A removed model's digest leaves the cache with it.
     path_b = str(loras / "b.safetensors")
     stat_b = (loras / "b.safetensors").stat()
@@ -72,10 +72,10 @@ def test_a_scan_without_hashing_still_shows_known_digests_but_computes_none(tmp_
     loras = tmp_path / "models" / "loras"
     write_safetensors(loras / "a.safetensors")
     index = make_index(tmp_path)
-    assert index.scan("loras").models[0]["sha256"] is None
+    assert index.scan("loras").models[0].sha256 is None
     index.scan("loras", compute_hashes=True)
     fresh = make_index(tmp_path)
-    assert fresh.scan("loras").models[0]["sha256"] == hashlib.sha256((loras / "a.safetensors").read_bytes()).hexdigest()
+    assert fresh.scan("loras").models[0].sha256 == hashlib.sha256((loras / "a.safetensors").read_bytes()).hexdigest()
     assert fresh.hasher.files_read == 0
 
 
@@ -137,9 +137,9 @@ def test_a_folder_shared_by_two_types_is_hashed_once(tmp_path: Path):
     write_safetensors(shared / "both.safetensors", payload=b"shared bytes")
     index = make_index(tmp_path, folders)
     report = index.scan("all", compute_hashes=True)
-    assert [(m["type"], m["name"]) for m in report.models] == [("embeddings", "both.safetensors"),
+    assert [(m.model_type, m.name) for m in report.models] == [("embeddings", "both.safetensors"),
                                                               ("loras", "both.safetensors")]
-    assert report.models[0]["sha256"] == report.models[1]["sha256"] is not None
+    assert report.models[0].sha256 == report.models[1].sha256 is not None
     assert index.hasher.files_read == 1 and report.task.hashed == 2
 
 
@@ -150,6 +150,6 @@ def test_a_corrupt_cache_file_is_set_aside_and_rebuilt(tmp_path: Path):
     write_safetensors(tmp_path / "models" / "loras" / "a.safetensors")
     index = make_index(tmp_path)
     report = index.scan("loras", compute_hashes=True)
-    assert report.task.status == "completed" and report.models[0]["sha256"]
+    assert report.task.status == "completed" and report.models[0].sha256
     assert [p.name.startswith("hashes.sqlite.corrupt-") for p in state.iterdir()].count(True) == 1
-    assert make_index(tmp_path).scan("loras").models[0]["sha256"] == report.models[0]["sha256"]
+    assert make_index(tmp_path).scan("loras").models[0].sha256 == report.models[0].sha256

@@ -24,10 +24,10 @@ def test_set_description_writes_name_md(tmp_path, loras):
     (loras / "sub" / "m.txt").write_text("old txt")
     record = index.set_description("loras", "sub/m.safetensors", "# Title\n\nÜnïcode ✓")
     assert (loras / "sub" / "m.md").read_text(encoding="utf-8") == "# Title\n\nÜnïcode ✓"
-    assert record["description"] == "# Title\n\nÜnïcode ✓" and record["description_file"] == "sub/m.md"
+    assert record.description == "# Title\n\nÜnïcode ✓" and record.description_file == "sub/m.md"
     assert (loras / "sub" / "m.txt").read_text() == "old txt"
     assert not [p for p in (loras / "sub").iterdir() if p.name.startswith(".")]  # no temp file left
-    assert index.get_model("loras", "sub/m.safetensors")["description"].startswith("# Title")
+    assert index.get_model("loras", "sub/m.safetensors").description.startswith("# Title")
     with pytest.raises(InvalidInput, match="too long"):
         index.set_description("loras", "sub/m.safetensors", "x" * 1_000_001)
 
@@ -43,7 +43,7 @@ def test_set_preview_from_bytes_stores_one_webp_and_removes_other_variants(tmp_p
     (folder / "other.png").write_bytes(b"not ours")
     index = make_index(tmp_path)
     record = index.set_preview("loras", "sub/m.safetensors", image_bytes(fmt, size=(40, 30)))
-    assert record["preview"] == "sub/m.webp"
+    assert record.preview == "sub/m.webp"
     with Image.open(folder / "m.webp") as stored:
         assert stored.format == "WEBP" and stored.size == (40, 30)
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -95,8 +95,8 @@ def test_delete_removes_the_model_and_every_sidecar(tmp_path, loras):
     deleted = index.delete_model("loras", "sub/m.safetensors").files
     assert sorted(p.name for p in deleted) == sorted(["m.safetensors", *sidecars])
     assert sorted(p.name for p in folder.iterdir()) == ["keep.safetensors", "keep.webp", "m.yaml"]
-    assert [r["name"] for r in index.list_models("loras")] == ["sub/keep.safetensors"]
-    assert [r["name"] for r in make_index(tmp_path).list_models("loras")] == ["sub/keep.safetensors"]
+    assert [r.name for r in index.list_models("loras")] == ["sub/keep.safetensors"]
+    assert [r.name for r in make_index(tmp_path).list_models("loras")] == ["sub/keep.safetensors"]
     with pytest.raises(NotFound, match="no loras model named 'sub/m.safetensors'"):
         index.delete_model("loras", "sub/m.safetensors")
 
@@ -184,11 +184,11 @@ def test_sidecars_symlinked_out_of_the_root_are_never_read_or_served(tmp_path, l
     (folder / "inside.png").write_bytes(image_bytes("PNG"))
     os.symlink(folder / "inside.png", folder / "m.preview.png")  # a link inside the root is fine
     index = make_index(tmp_path)
-    record = index.scan("loras").models[0]
+    record = index.scan("loras").models[0].to_json()
     assert record["description"] is None and "top secret" not in json.dumps(record)
     assert record["preview"] == "sub/m.preview.png"
     assert index.preview_path("loras", "sub/m.safetensors") == folder / "m.preview.png"
-    assert index.get_model("loras", "sub/m.safetensors")["description"] is None
+    assert index.get_model("loras", "sub/m.safetensors").description is None
 
 
 def test_file_system_failures_say_what_failed(tmp_path, loras):

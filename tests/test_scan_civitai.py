@@ -77,7 +77,7 @@ def test_lookup_fills_info_and_previews_at_two_requests_a_second(tmp_path, civit
     assert all(r.header("Authorization") == "Bearer scan-key-123456" for r in civitai.api_requests)
     assert civitai.image_requests and not any(r.has_authorization for r in civitai.storage.requests)
 
-    records = {r["name"]: r for r in report.models}
+    records = {r.name: r.to_json() for r in report.models}
     one = records["local1.safetensors"]
     assert one["civitai"] == {"model_id": 101, "version_id": 201, "model_name": "Remote model 1", "version_name": "v1"}
     assert one["base_model"] == "SDXL 1.0" and one["trigger_words"] == ["word1"]
@@ -157,7 +157,7 @@ def test_nsfw_setting_and_user_files_are_respected(tmp_path, civitai):
     (loras / "mine.png").write_bytes(image_bytes("PNG"))
     index = index_for(tmp_path, civitai, civitai_min_interval=0.01)
     report = index.scan("loras", fetch_civitai_info=True)
-    records = {r["name"]: r for r in report.models}
+    records = {r.name: r.to_json() for r in report.models}
     assert report.task.matched == 2
     assert records["spicy.safetensors"]["preview"] is None  # only an X-rated image; setting is PG
     assert records["spicy.safetensors"]["civitai"]["version_id"] == 201
@@ -169,7 +169,7 @@ def test_nsfw_setting_and_user_files_are_respected(tmp_path, civitai):
     assert civitai.api.requests == []
     # With the setting raised, the next scan completes the preview of the one still lacking it.
     index.settings.update({"civitai_nsfw_level": 8})
-    records = {r["name"]: r for r in index.scan("loras", fetch_civitai_info=True).models}
+    records = {r.name: r.to_json() for r in index.scan("loras", fetch_civitai_info=True).models}
     assert records["spicy.safetensors"]["preview"] == "spicy.webp"
 
 
@@ -181,7 +181,7 @@ def test_civitai_unreachable_is_reported_and_the_scan_completes(tmp_path):
     report = index.scan("loras", fetch_civitai_info=True)
     assert report.task.status == "completed" and report.task.matched == 0
     assert report.task.errors and "could not reach Civitai" in report.task.errors[0]
-    assert report.models[0]["sha256"]  # hashed anyway
+    assert report.models[0].sha256  # hashed anyway
 
 
 def test_base_url_comes_from_the_environment(tmp_path, civitai, monkeypatch):
@@ -230,4 +230,4 @@ def test_lookups_stop_after_three_failures_in_a_row(tmp_path):
     assert len(seen) == 3 and all(p.startswith("/api/v1/model-versions/by-hash/") for p in seen)
     assert "Civitai answered HTTP 503" in report.task.errors[0]
     assert report.task.errors[-1] == "stopped asking Civitai after 3 failed lookups in a row; scan again later"
-    assert all(m["sha256"] for m in report.models)
+    assert all(m.sha256 for m in report.models)

@@ -17,8 +17,9 @@ def models(tmp_path: Path) -> Path:
     return tmp_path / "models"
 
 
-def by_name(records: list[dict]) -> dict[str, dict]:
-    return {r["name"]: r for r in records}
+def by_name(records: list) -> dict[str, dict]:
+    """The records' JSON by name."""
+    return {r.name: r.to_json() for r in records}
 
 
 @pytest.mark.parametrize("sidecars, expected", [
@@ -38,7 +39,7 @@ def test_every_preview_convention_first_match_wins(tmp_path, models, sidecars, e
     for name in sidecars:
         (folder / name).write_bytes(image_bytes("PNG"))
     index = make_index(tmp_path)
-    record = index.scan("loras").models[0]
+    record = index.scan("loras").models[0].to_json()
     assert record["preview"] == (f"styles/{expected}" if expected else None)
     assert record["preview_source"] == ("sidecar" if expected else None)
     path = index.preview_path("loras", "styles/m.safetensors")
@@ -143,7 +144,7 @@ def test_hidden_partial_and_foreign_files_are_skipped(tmp_path, models):
     write_safetensors(loras / ".cache" / "inside.safetensors")
     (loras / "dir.safetensors").mkdir()
     (loras / "ok.ckpt").write_bytes(b"pickle")
-    names = [r["name"] for r in make_index(tmp_path).scan("loras").models]
+    names = [r.name for r in make_index(tmp_path).scan("loras").models]
     assert names == ["ok.ckpt", "ok.safetensors"]
 
 
@@ -159,10 +160,10 @@ def test_symlink_loops_and_links_that_leave_the_root(tmp_path, models):
     write_safetensors(loras / "real.safetensors")
     os.symlink(loras / "real.safetensors", loras / "same.safetensors")  # file link inside the root
     index = make_index(tmp_path)
-    names = sorted(r["name"] for r in index.scan("loras").models)
+    names = sorted(r.name for r in index.scan("loras").models)
     assert names in (["a/one.safetensors", "real.safetensors", "same.safetensors"],
                      ["alias/one.safetensors", "real.safetensors", "same.safetensors"])
-    assert index.get_model("loras", "same.safetensors")["size"] == (loras / "real.safetensors").stat().st_size
+    assert index.get_model("loras", "same.safetensors").size == (loras / "real.safetensors").stat().st_size
 
 
 def test_several_roots_first_root_wins_for_the_same_name(tmp_path):
@@ -178,7 +179,7 @@ def test_several_roots_first_root_wins_for_the_same_name(tmp_path):
     assert records["shared.safetensors"]["root"] == str(first)
     assert records["deep/only2.safetensors"]["root"] == str(second)
     assert records["v.safetensors"]["type"] == "vae"
-    assert [r["name"] for r in index.list_models("vae")] == ["v.safetensors"]
+    assert [r.name for r in index.list_models("vae")] == ["v.safetensors"]
 
 
 def test_warm_start_lists_from_disk_and_rescans_only_changes(tmp_path, models):
@@ -190,8 +191,8 @@ def test_warm_start_lists_from_disk_and_rescans_only_changes(tmp_path, models):
     # A new process lists at once from the persisted index, without walking anything.
     warm = make_index(tmp_path)
     (loras / "added_later.safetensors").write_bytes(safetensors_bytes())
-    assert [r["name"] for r in warm.list_models("loras")] == ["a.safetensors", "b.safetensors"]
-    assert "metadata" not in warm.list_models("loras")[0]
+    assert [r.name for r in warm.list_models("loras")] == ["a.safetensors", "b.safetensors"]
+    assert "metadata" not in warm.list_models("loras")[0].to_json(light=True)
     # Same size, same mtime: the sidecar is not read again (the stale text proves it).
     stat = (loras / "a.md").stat()
     (loras / "a.md").write_text("new text")
@@ -212,7 +213,7 @@ def test_warm_start_lists_from_disk_and_rescans_only_changes(tmp_path, models):
 def test_list_models_indexes_a_type_never_scanned_and_rejects_unknown_types(tmp_path, models):
     write_safetensors(models / "vae" / "v.safetensors")
     index = make_index(tmp_path)
-    assert [r["name"] for r in index.list_models("vae")] == ["v.safetensors"]
+    assert [r.name for r in index.list_models("vae")] == ["v.safetensors"]
     from comfyui_model_manager.core.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="unknown model type 'nope'"):
@@ -224,7 +225,7 @@ def test_get_model_sees_changes_made_after_the_scan(tmp_path, models):
     index = make_index(tmp_path)
     index.scan("loras")
     (models / "loras" / "x.preview.jpeg").write_bytes(image_bytes("JPEG"))
-    record = index.get_model("loras", "x.safetensors")
+    record = index.get_model("loras", "x.safetensors").to_json()
     assert record["preview"] == "x.preview.jpeg"
     assert record["metadata"] == {}
 
@@ -235,7 +236,7 @@ def test_a_root_that_is_a_symlink_to_another_drive_is_listed_and_editable(tmp_pa
     (tmp_path / "models").mkdir()
     os.symlink(drive, tmp_path / "models" / "loras")
     index = make_index(tmp_path)
-    assert [r["name"] for r in index.scan("loras").models] == ["far.safetensors"]
+    assert [r.name for r in index.scan("loras").models] == ["far.safetensors"]
     index.set_description("loras", "far.safetensors", "over there")
     assert (drive / "far.md").read_text() == "over there"
 
@@ -245,10 +246,10 @@ def test_unicode_names_and_long_descriptions(tmp_path, models):
     write_safetensors(folder / "名前 with space.safetensors")
     (folder / "名前 with space.md").write_text("é" * 200_000, encoding="utf-8")  # 400 kB of UTF-8
     index = make_index(tmp_path)
-    record = index.scan("loras").models[0]
+    record = index.scan("loras").models[0].to_json()
     assert record["name"] == "Ünïcode folder/名前 with space.safetensors"
     assert record["description"].endswith("…") and len(record["description"].encode()) <= 256 * 1024 + 3
-    assert index.get_model("loras", "Ünïcode folder/名前 with space.safetensors")["size"] > 0
+    assert index.get_model("loras", "Ünïcode folder/名前 with space.safetensors").size > 0
 
 
 def test_a_change_made_while_a_scan_runs_is_not_lost(tmp_path, models):
@@ -274,7 +275,7 @@ def test_a_change_made_while_a_scan_runs_is_not_lost(tmp_path, models):
     index.hasher.release.set()
     task.wait(5)
     (record,) = index.list_models("loras")
-    assert record["description"] == "written during the scan" and record["sha256"]
+    assert record.description == "written during the scan" and record.sha256
 
 
 def test_a_restart_lists_at_once_then_refreshes_in_the_background(tmp_path, models):
@@ -282,9 +283,9 @@ def test_a_restart_lists_at_once_then_refreshes_in_the_background(tmp_path, mode
     make_index(tmp_path).scan()
     write_safetensors(models / "loras" / "b.safetensors")
     index = make_index(tmp_path, refresh_on_first_list=True)
-    assert [r["name"] for r in index.list_models("loras")] == ["a.safetensors"]  # from disk, at once
+    assert [r.name for r in index.list_models("loras")] == ["a.safetensors"]  # from disk, at once
     deadline = time.monotonic() + 5
-    while [r["name"] for r in index.list_models("loras")] != ["a.safetensors", "b.safetensors"]:
+    while [r.name for r in index.list_models("loras")] != ["a.safetensors", "b.safetensors"]:
         assert time.monotonic() < deadline
         time.sleep(0.02)
 
@@ -316,7 +317,7 @@ def test_an_unreadable_saved_index_means_a_fresh_scan(tmp_path, models, content)
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "model_index.json").write_bytes(content)
     index = make_index(tmp_path)
-    assert [r["name"] for r in index.list_models("loras")] == ["a.safetensors"]
+    assert [r.name for r in index.list_models("loras")] == ["a.safetensors"]
     # The listing returns at the end of the index phase; the scan saves the index just after.
     # Wait (bounded) until the file is the new index, not the unreadable one it replaces.
     deadline = time.monotonic() + 10
@@ -355,3 +356,35 @@ def test_json_nested_too_deeply_is_a_corrupt_file_not_a_failed_scan(tmp_path, mo
     assert set(found) >= {"deep_header.safetensors", "deep_meta.safetensors", "fine.safetensors"}
     assert "not valid JSON" in found["deep_header.safetensors"]["header_error"]
     assert found["deep_meta.safetensors"]["trigger_words"] == [] and not found["deep_meta.safetensors"]["preview"]
+
+
+MODEL_KEYS = ["type", "name", "root", "size", "mtime", "preview", "preview_source", "description",
+              "description_file", "sha256", "base_model", "trigger_words", "tags", "civitai", "metadata",
+              "tensor_count", "header_error", "sidecars"]
+
+
+def test_the_model_json_has_its_keys_in_order_and_survives_the_saved_index(tmp_path, models):
+    """One JSON for a model everywhere (routes, nodes, scan --json, the saved index); the light
+    one of listings only lacks ``metadata``; a saved record reads back to the same record."""
+    from comfyui_model_manager.core.scanner.index_state import IndexEntry
+
+    write_safetensors(models / "loras" / "m.safetensors", {"ss_base_model_version": "sdxl", "k": "v"})
+    (models / "loras" / "m.civitai.info").write_text(json.dumps(
+        {"id": 2, "modelId": 1, "name": "v1", "trainedWords": ["w"], "model": {"name": "M"}}))
+    index = make_index(tmp_path)
+    (record,) = index.scan("loras").models
+    assert list(record.to_json()) == MODEL_KEYS
+    assert list(record.to_json(light=True)) == [k for k in MODEL_KEYS if k != "metadata"]
+    assert record.to_json()["civitai"] == {"model_id": 1, "version_id": 2, "model_name": "M", "version_name": "v1"}
+    assert record.to_json()["trigger_words"] == ["w"]
+    assert record.to_json()["metadata"] == {"k": "v", "ss_base_model_version": "sdxl"}
+    saved = json.loads((tmp_path / "state" / "model_index.json").read_text())["entries"]
+    assert saved[0]["record"] == record.to_json()
+    again = IndexEntry.from_json(saved[0])
+    assert again is not None and again.record == record and again.to_json() == saved[0]
+    damaged = {**saved[0], "record": {**saved[0]["record"], "trigger_words": "w", "civitai": [1], "size": "big"}}
+    assert IndexEntry.from_json(damaged) is None  # a size that is no number: the entry is dropped
+    damaged["record"]["size"] = 5
+    loose = IndexEntry.from_json({**damaged, "sig": "nonsense"})
+    assert loose is not None and loose.record.trigger_words == () and loose.record.civitai is None
+    assert not loose.built_from(again.sig, again.record.root)  # an unreadable signature: built again

@@ -45,7 +45,7 @@ def library(tmp_path: Path):
 
 
 def listed(index) -> list[str]:
-    return [m["name"] for m in index.list_models("loras")]
+    return [m.name for m in index.list_models("loras")]
 
 
 def test_delete_moves_model_and_sidecars_beside_the_roots_and_restore_brings_them_back(library):
@@ -69,7 +69,7 @@ def test_delete_moves_model_and_sidecars_beside_the_roots_and_restore_brings_the
     assert set(item) == {"id", "model_type", "name", "files", "size", "deleted_at"}
 
     model = index.restore_model(deleted.trash_id)
-    assert model["name"] == "sub/m.safetensors" and model["sha256"] == library["digest"]  # not re-hashed
+    assert model.name == "sub/m.safetensors" and model.sha256 == library["digest"]  # not re-hashed
     assert sha(folder / "m.safetensors") == library["digest"]
     assert sorted(os.listdir(folder)) == sorted(["m.safetensors", "other.safetensors", *SIDECARS])
     assert (folder / "m.md").read_bytes() == b"m.md"
@@ -104,7 +104,7 @@ def test_restore_never_overwrites_conflict_or_rename(library):
         index.restore_model(first)
     (folder / "m.safetensors").write_bytes(b"new again")
     model = index.restore_model(first, rename=True)
-    assert model["name"] == "sub/m (1).safetensors"
+    assert model.name == "sub/m (1).safetensors"
     assert sha(folder / "m (1).safetensors") == library["digest"]
     assert (folder / "m (1).md").read_bytes() == b"m.md" and (folder / "m (1).webp").is_file()
     assert (folder / "m.md").read_text() == "someone else's notes"
@@ -284,7 +284,7 @@ def test_concurrent_processes_deleting_and_restoring(library):
 
     def restore():
         try:
-            outcomes.append(make_index(tmp).restore_model(target.id)["name"])
+            outcomes.append(make_index(tmp).restore_model(target.id).name)
         except (NotFound, Conflict) as exc:
             outcomes.append(exc.code)
 
@@ -347,5 +347,5 @@ def test_each_filesystem_gets_its_own_trash(tmp_path, tmpfs):
     assert (mount / TRASH_FOLDER / a / "files" / "a.safetensors").is_file()
     assert (tmp_path / "models" / TRASH_FOLDER / b / "files" / "b.safetensors").is_file()
     assert sorted(e.id for e in index.trash.list()) == sorted([a, b])
-    assert index.restore_model(a)["root"] == str(mount / "loras")
+    assert index.restore_model(a).root == str(mount / "loras")
     assert (mount / "loras" / "a.safetensors").is_file()

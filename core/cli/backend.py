@@ -263,13 +263,13 @@ class LocalBackend:
         return task.report.to_json()
 
     def get_model(self, model_type: str, name: str) -> dict:
-        return self.app().index.get_model(model_type, name)
+        return self.app().index.get_model(model_type, name).to_json()
 
     def set_preview(self, model_type: str, name: str, image: bytes) -> dict:
-        return self.app().index.set_preview(model_type, name, image)
+        return self.app().index.set_preview(model_type, name, image).to_json()
 
     def set_description(self, model_type: str, name: str, text: str) -> dict:
-        return self.app().index.set_description(model_type, name, text)
+        return self.app().index.set_description(model_type, name, text).to_json()
 
     def delete_model(self, model_type: str, name: str, sidecars: bool, permanently: bool) -> dict:
         deleted = self.app().index.delete_model(model_type, name, delete_sidecars=sidecars, permanently=permanently)
@@ -280,7 +280,7 @@ class LocalBackend:
         return [entry.to_json() for entry in self.app().index.trash.list()]
 
     def trash_restore(self, trash_id: str, rename: bool) -> dict:
-        return self.app().index.restore_model(trash_id, rename=rename, allow_prefix=True)
+        return self.app().index.restore_model(trash_id, rename=rename, allow_prefix=True).to_json()
 
     def trash_empty(self, older_than_days: float) -> list[dict]:
         return [entry.to_json() for entry in self.app().index.trash.purge_older_than(older_than_days)]

@@ -26,7 +26,8 @@ from . import metadata_ops
 from .metadata_ops import DeletedModel
 from .hashing import FileHasher
 from .index_state import INDEX_FILE, IndexEntry, IndexState
-from .model_record import EMBEDDED_PREVIEW, build_record, light, sidecars_of, signature
+from .model_record import build_record, sidecars_of, signature
+from .record import ModelRecord
 from .safetensors_header import cover_image, read_header
 from .scan_job import ScanJob
 from .scan_task import ScanReport, ScanTask
@@ -140,19 +141,19 @@ class ModelIndex:
         if loaded_from_disk and not missing and self._refresh_on_first_list:
             self.start_scan("all")  # after taking the list: this answer never waits for the walk
 
-    def list_models(self, model_type: str | None = None) -> list[dict]:
-        """Models from the index (without the bulky ``metadata``).  A type never indexed is
-        indexed now (blocking, no hashing); a list served from disk after a restart starts one
-        background refresh scan."""
+    def list_models(self, model_type: str | None = None) -> list[ModelRecord]:
+        """Models from the index, by type and name (listings show them without the bulky
+        ``metadata``: ``to_json(light=True)``).  A type never indexed is indexed now (blocking,
+        no hashing); a list served from disk after a restart starts one background refresh scan."""
         types, loaded_from_disk, missing = self._ready_types(model_type)
-        models = self.state.records(types, view=light)
+        models = self.state.records(types)
         self._refresh_after_restart(loaded_from_disk, missing)
         return models
 
     def query_models(self, model_type: str | None = None, q: str = "", sort: str = "name",
-                     offset: int = 0, limit: int = 100) -> tuple[list[dict], int]:
+                     offset: int = 0, limit: int = 100) -> tuple[list[ModelRecord], int]:
         """One page of ``list_models`` filtered by ``q`` and sorted (see ``scanner.query``):
-        ``(models, total)``.  Records are read, never copied, until the page is cut."""
+        ``(models, total)``."""
         from .query import parse_sort, query
 
         try:
@@ -160,7 +161,7 @@ class ModelIndex:
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
         types, loaded_from_disk, missing = self._ready_types(model_type)
-        records = self.state.records(types, sort=False)  # replaced, never changed in place: safe to read
+        records = self.state.records(types, sort=False)
         self._refresh_after_restart(loaded_from_disk, missing)
         return query(records, q, sort, offset, limit)
 
@@ -171,11 +172,11 @@ class ModelIndex:
             if not self.state.missing_types(types):
                 return
 
-    def get_model(self, model_type: str, name: str) -> dict:
+    def get_model(self, model_type: str, name: str) -> ModelRecord:
         """Full metadata of one model, re-read if it changed since it was indexed."""
         location = self._locate(model_type, name)
         with file_errors(f"read {model_type}/{location.name}"):
-            return dict(self.refresh_one(location))
+            return self.refresh_one(location)
 
     def _locate(self, model_type: str, name: str) -> ModelLocation:
         """``ModelFolders.locate`` (inside a root, symlinks resolved) plus: only model files of
@@ -188,7 +189,7 @@ class ModelIndex:
             raise InvalidInput(f"{name!r} is not a {model_type} model file (model files end in {allowed})")
         return location
 
-    def refresh_one(self, location: ModelLocation) -> dict[str, Any]:
+    def refresh_one(self, location: ModelLocation) -> ModelRecord:
         """Re-read one model when its file or sidecars changed; its record (OSError passes)."""
         self.ensure_loaded()
         st = location.path.stat()
@@ -200,8 +201,8 @@ class ModelIndex:
         if entry is None or not entry.built_from(sig, str(found.root)):
             record = build_record(found, sidecars)
         else:
-            record = dict(entry.record)
-        record["sha256"] = self.hash_cache.get(str(found.path), found.size, found.mtime_ns)
+            record = entry.record
+        record = record.with_sha256(self.hash_cache.get(str(found.path), found.size, found.mtime_ns))
         self.state.put(IndexEntry(record, sig, str(found.path)))
         return record
 
@@ -218,10 +219,10 @@ class ModelIndex:
         location = self._locate(model_type, name)
         with file_errors(f"read the preview of {model_type}/{location.name}"):
             record = self.refresh_one(location)
-            if record.get("preview_source") == "sidecar" and record.get("preview"):
-                path = location.path.with_name(PurePosixPath(record["preview"]).name)
+            if record.has_sidecar_preview:
+                path = location.path.with_name(PurePosixPath(record.preview).name)
                 return path if path.is_file() else None
-            if record.get("preview") == EMBEDDED_PREVIEW:
+            if record.has_embedded_preview:
                 return self._extract_cover(location)
         return None
 
@@ -237,13 +238,13 @@ class ModelIndex:
             atomic_write_bytes(target, data)
         return target
 
-    def set_description(self, model_type: str, name: str, text: str) -> dict:
+    def set_description(self, model_type: str, name: str, text: str) -> ModelRecord:
         location = self._locate(model_type, name)
         with file_errors(f"write the description of {model_type}/{location.name}"):
             metadata_ops.write_description(location.path, text)
             return self._after_change(location)
 
-    def set_preview(self, model_type: str, name: str, image_bytes: Any) -> dict:
+    def set_preview(self, model_type: str, name: str, image_bytes: Any) -> ModelRecord:
         """Store the preview (image bytes or a PIL image) as ``NAME.webp``; other variants go."""
         location = self._locate(model_type, name)
         if isinstance(image_bytes, (bytes, bytearray, memoryview)):
@@ -254,14 +255,14 @@ class ModelIndex:
             metadata_ops.write_preview(location.path, webp)
             return self._after_change(location)
 
-    def set_preview_image(self, model_type: str, name: str, image: Any) -> dict:
+    def set_preview_image(self, model_type: str, name: str, image: Any) -> ModelRecord:
         """``set_preview`` for a decoded PIL image (the SetModelPreview node)."""
         return self.set_preview(model_type, name, image)
 
-    def _after_change(self, location: ModelLocation) -> dict:
+    def _after_change(self, location: ModelLocation) -> ModelRecord:
         record = self.refresh_one(location)
         self.state.save()
-        return dict(record)
+        return record
 
     # -- delete, trash ---------------------------------------------------------------------
     @property
@@ -322,7 +323,7 @@ class ModelIndex:
                                         "trash_id": trash_id})
         return DeletedModel(location.model_type, location.name, removed, trash_id)
 
-    def restore_model(self, trash_id: str, rename: bool = False, allow_prefix: bool = False) -> dict:
+    def restore_model(self, trash_id: str, rename: bool = False, allow_prefix: bool = False) -> ModelRecord:
         """Put a trashed model back (``Conflict`` if a file took its place, unless ``rename``)
         and list it again; returns its record."""
         entry = self.trash.get(trash_id, allow_prefix)

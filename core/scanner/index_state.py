@@ -1,7 +1,7 @@
 """What the model index knows, in memory and in ``state_dir/model_index.json``.
 
-One ``IndexEntry`` per ``(type, name)``: the model's record (the JSON the routes, the nodes and
-``scan --json`` show), the signature it was built from (size, mtime and sidecars; an unchanged
+One ``IndexEntry`` per ``(type, name)``: the model's record (``record.ModelRecord``: what the
+routes, the nodes and ``scan --json`` show), the signature it was built from (size, mtime and sidecars; an unchanged
 signature means the record is still right) and the file's path.  Entries are replaced, never
 changed in place, so a reader may keep one outside the lock.
 """
@@ -11,9 +11,11 @@ import json
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..jsonio import atomic_write_bytes, read_json
+from .model_record import Signature
+from .record import ModelRecord
 
 INDEX_FILE = "model_index.json"
 INDEX_VERSION = 1
@@ -21,38 +23,42 @@ INDEX_VERSION = 1
 Key = tuple[str, str]  # (model type, name)
 
 
-@dataclass(frozen=True)
+#: The signature of a saved entry whose own could not be read: it matches no model, so the
+#: model's record is built again.
+UNKNOWN_SIGNATURE = Signature(-1, -1)
+
+
+@dataclass(frozen=True, slots=True)
 class IndexEntry:
-    record: dict[str, Any]
-    sig: list
+    record: ModelRecord
+    sig: Signature
     path: str
 
     @property
     def key(self) -> Key:
-        return self.record["type"], self.record["name"]
+        return self.record.key
 
-    def with_record(self, **changes: Any) -> "IndexEntry":
-        """This entry with some record fields changed (a new record dict, a new entry)."""
-        return replace(self, record={**self.record, **changes})
+    def with_sha256(self, digest: str | None) -> "IndexEntry":
+        """This entry with its record's digest set (a new record, a new entry)."""
+        return self if digest == self.record.sha256 else replace(self, record=self.record.with_sha256(digest))
 
-    def built_from(self, sig: list, root: str) -> bool:
+    def built_from(self, sig: Signature, root: str) -> bool:
         """Was this record built from a model with this signature in this root?"""
-        return self.sig == sig and self.record.get("root") == root
+        return self.sig == sig and self.record.root == root
 
     def to_json(self) -> dict[str, Any]:
-        return {"record": self.record, "sig": self.sig, "path": self.path}
+        return {"record": self.record.to_json(), "sig": self.sig.to_json(), "path": self.path}
 
     @classmethod
     def from_json(cls, item: Any) -> "IndexEntry | None":
         """An entry from the saved index, or None for a damaged one."""
-        try:
-            record = item["record"]
-            record["type"], record["name"]
-        except (KeyError, TypeError, IndexError):
+        if not isinstance(item, dict):
             return None
-        if not isinstance(record, dict):
+        record = ModelRecord.from_json(item.get("record"))
+        if record is None:
             return None
-        return cls(record, item.get("sig") or [], str(item.get("path") or ""))
+        sig = Signature.from_json(item.get("sig")) or UNKNOWN_SIGNATURE
+        return cls(record, sig, str(item.get("path") or ""))
 
 
 @dataclass
@@ -105,19 +111,17 @@ class IndexState:
                 raise
 
     # -- reading ---------------------------------------------------------------------------
-    def record(self, key: Key) -> dict[str, Any] | None:
+    def record(self, key: Key) -> ModelRecord | None:
         with self.lock:
             entry = self.entries.get(key)
         return None if entry is None else entry.record
 
-    def records(self, types: Iterable[str], *, sort: bool = True,
-                view: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        """The records of ``types`` (by key when ``sort``), each passed through ``view``."""
+    def records(self, types: Iterable[str], *, sort: bool = True) -> list[ModelRecord]:
+        """The records of ``types`` (by key when ``sort``)."""
         wanted = set(types)
         with self.lock:
             keys = sorted(self.entries) if sort else list(self.entries)
-            chosen = [self.entries[k].record for k in keys if k[0] in wanted]
-        return [view(r) for r in chosen] if view is not None else chosen
+            return [self.entries[k].record for k in keys if k[0] in wanted]
 
     def missing_types(self, types: Iterable[str]) -> list[str]:
         with self.lock:
@@ -139,8 +143,8 @@ class IndexState:
         with self.lock:
             for key in keys:
                 entry = self.entries.get(key)
-                if entry is not None:
-                    self.entries[key] = entry.with_record(sha256=digest)
+                if entry is not None and entry.record.sha256 != digest:
+                    self.entries[key] = entry.with_sha256(digest)
                     self.dirty = True
 
     def merge_scan(self, types: Iterable[str], fresh: Mapping[Key, IndexEntry],

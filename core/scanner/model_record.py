@@ -1,29 +1,24 @@
-"""Build the metadata record of one model from its file, header and sidecars.
-
-The record is the model dict of the REST routes, the index and ``scan --json``:
-``type, name, root, size, mtime, preview, preview_source, description, description_file,
-sha256, base_model, trigger_words, civitai, metadata, tensor_count, header_error, sidecars``.
-"""
+"""Build the record of one model (``record.ModelRecord``) from its file, header and sidecars,
+and the signature that says when a built record is still right."""
 from __future__ import annotations
 
 import json
 import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .record import EMBEDDED_PREVIEW, CivitaiIds, ModelRecord
 from .safetensors_header import bounded_metadata, cover_image, is_safetensors, read_header
 from ..sidecars import SidecarNames, find_sidecars, read_json_object, read_text
 from .walker import FoundModel
 
 #: How many ``ss_tag_frequency`` tags become trigger words when Civitai gives none.
 MAX_TAG_TRIGGER_WORDS = 10
-EMBEDDED_PREVIEW = "ssmd_cover_images"
-#: Keys left out of the light records that ``list_models`` returns.
-HEAVY_KEYS = ("metadata",)
 
 
-def build_record(found: FoundModel, sidecars: SidecarNames | None = None) -> dict[str, Any]:
+def build_record(found: FoundModel, sidecars: SidecarNames | None = None) -> ModelRecord:
     # Plain string paths: this runs once per model on a cold scan, pathlib would dominate.
     slash = found.name.rfind("/")
     folder_prefix = found.name[:slash + 1]
@@ -58,36 +53,32 @@ def build_record(found: FoundModel, sidecars: SidecarNames | None = None) -> dic
     if preview is None and cover_image(header_meta) is not None:
         preview, preview_source = EMBEDDED_PREVIEW, "safetensors"
 
-    return {
-        "type": found.model_type,
-        "name": found.name,
-        "root": str(found.root),
-        "size": found.size,
-        "mtime": found.mtime_ns / 1e9,
-        "preview": preview,
-        "preview_source": preview_source,
-        "description": description,
-        "description_file": rel(sidecars.description),
-        "sha256": None,
-        "base_model": _base_model(civitai_version, manager_meta, header_meta, a1111),
-        "trigger_words": _trigger_words(civitai_version, a1111, header_meta),
-        "tags": _tags(civitai_version, manager_meta, header_meta),
-        "civitai": _civitai_ids(civitai_version, manager_meta),
-        "metadata": bounded_metadata(header_meta),
-        "tensor_count": tensor_count,
-        "header_error": header_error,
-        "sidecars": [rel(s) for s in sidecars.all],
-    }
+    return ModelRecord(
+        model_type=found.model_type,
+        name=found.name,
+        root=str(found.root),
+        size=found.size,
+        mtime=found.mtime_ns / 1e9,
+        preview=preview,
+        preview_source=preview_source,
+        description=description,
+        description_file=rel(sidecars.description),
+        sha256=None,
+        base_model=_base_model(civitai_version, manager_meta, header_meta, a1111),
+        trigger_words=tuple(_trigger_words(civitai_version, a1111, header_meta)),
+        tags=tuple(_tags(civitai_version, manager_meta, header_meta)),
+        civitai=_civitai_ids(civitai_version, manager_meta),
+        metadata=bounded_metadata(header_meta),
+        tensor_count=tensor_count,
+        header_error=header_error,
+        sidecars=tuple(folder_prefix + s for s in sidecars.all),
+    )
 
 
 def sidecars_of(found: FoundModel) -> SidecarNames:
     """The model's sidecars, ignoring symlinked ones that lead out of its root."""
     return find_sidecars(found.path.name, found.siblings, folder=os.path.dirname(str(found.path)),
                          root=found.root)
-
-
-def light(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in HEAVY_KEYS}
 
 
 def _dict(document: dict | None, key: str) -> dict | None:
@@ -164,17 +155,17 @@ def top_tags(raw: str | None, limit: int = MAX_TAG_TRIGGER_WORDS) -> list[str]:
     return [tag for tag, _count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
-def _civitai_ids(version: dict | None, manager_meta: dict | None) -> dict[str, Any] | None:
+def _civitai_ids(version: dict | None, manager_meta: dict | None) -> CivitaiIds | None:
     if not version:
         return None
     model = version.get("model") if isinstance(version.get("model"), dict) else {}
-    ids = {
-        "model_id": _int(version.get("modelId")),
-        "version_id": _int(version.get("id")),
-        "model_name": _text(model.get("name")) or _text((manager_meta or {}).get("model_name")),
-        "version_name": _text(version.get("name")),
-    }
-    return ids if ids["model_id"] or ids["version_id"] else None
+    ids = CivitaiIds(
+        model_id=_int(version.get("modelId")),
+        version_id=_int(version.get("id")),
+        model_name=_text(model.get("name")) or _text((manager_meta or {}).get("model_name")),
+        version_name=_text(version.get("name")),
+    )
+    return ids if ids.model_id or ids.version_id else None
 
 
 def _int(value: Any) -> int | None:
@@ -187,15 +178,36 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def signature(found: FoundModel, sidecars: SidecarNames) -> list:
+@dataclass(frozen=True, slots=True)
+class Signature:
     """What must stay the same for a stored record to still be right: the model's size and
-    mtime and its sidecars' names, sizes and mtimes (JSON-friendly, so it is persisted)."""
+    mtime and its sidecars' names, sizes and mtimes (-1 for one that could not be read)."""
+
+    size: int
+    mtime_ns: int
+    sidecars: tuple[tuple[str, int, int], ...] = ()
+
+    def to_json(self) -> list:
+        return [self.size, self.mtime_ns, [list(s) for s in self.sidecars]]
+
+    @classmethod
+    def from_json(cls, document: Any) -> "Signature | None":
+        """The saved form (``[size, mtime_ns, [[name, size, mtime_ns], ...]]``), or None."""
+        try:
+            size, mtime_ns, parts = document
+            sidecars = tuple((str(name), int(s), int(m)) for name, s, m in parts)
+            return cls(int(size), int(mtime_ns), sidecars)
+        except (TypeError, ValueError):
+            return None
+
+
+def signature(found: FoundModel, sidecars: SidecarNames) -> Signature:
     folder = os.path.dirname(str(found.path))
     parts = []
     for name in sidecars.all:
         try:
             st = os.stat(os.path.join(folder, name))
-            parts.append([name, st.st_size, st.st_mtime_ns])
+            parts.append((name, st.st_size, st.st_mtime_ns))
         except OSError:
-            parts.append([name, -1, -1])
-    return [found.size, found.mtime_ns, parts]
+            parts.append((name, -1, -1))
+    return Signature(found.size, found.mtime_ns, tuple(parts))

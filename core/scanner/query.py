@@ -8,28 +8,24 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from .model_record import light
+from .record import ModelRecord
 
 #: ``sort`` values the models route takes (each also with a leading ``-`` for descending).
-SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "name": lambda r: (str(r.get("name") or "").casefold(), r.get("type") or ""),
-    "added": lambda r: (float(r.get("mtime") or 0), str(r.get("name") or "").casefold()),
-    "size": lambda r: (int(r.get("size") or 0), str(r.get("name") or "").casefold()),
+SORT_KEYS: dict[str, Callable[[ModelRecord], Any]] = {
+    "name": lambda r: (r.name.casefold(), r.model_type),
+    "added": lambda r: (r.mtime, r.name.casefold()),
+    "size": lambda r: (r.size, r.name.casefold()),
 }
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-def search_text(record: dict[str, Any]) -> str:
+def search_text(record: ModelRecord) -> str:
     """What ``q`` is matched against: name, trigger words, base model, tags and the Civitai
     model name, lower-cased."""
-    civitai = record.get("civitai") or {}
-    parts = [str(record.get("name") or ""), str(record.get("base_model") or ""),
-             str(civitai.get("model_name") or "") if isinstance(civitai, dict) else ""]
-    for key in ("trigger_words", "tags"):
-        values = record.get(key)
-        if isinstance(values, list):
-            parts.extend(str(v) for v in values)
+    civitai = record.civitai
+    parts = [record.name, record.base_model or "", (civitai.model_name or "") if civitai else "",
+             *record.trigger_words, *record.tags]
     return "\n".join(parts).casefold()
 
 
@@ -43,10 +39,10 @@ def parse_sort(value: str | None) -> tuple[str, bool]:
     return key, descending
 
 
-def query(records: Iterable[dict[str, Any]], q: str = "", sort: str = "name", offset: int = 0,
-          limit: int = DEFAULT_LIMIT) -> tuple[list[dict[str, Any]], int]:
-    """``(page of light records, total matching)``.  Every word of ``q`` must match (in any of
-    the searched fields)."""
+def query(records: Iterable[ModelRecord], q: str = "", sort: str = "name", offset: int = 0,
+          limit: int = DEFAULT_LIMIT) -> tuple[list[ModelRecord], int]:
+    """``(page of records, total matching)``.  Every word of ``q`` must match (in any of the
+    searched fields)."""
     key, descending = parse_sort(sort)
     words = [w for w in (q or "").casefold().split() if w]
     if words:
@@ -56,7 +52,7 @@ def query(records: Iterable[dict[str, Any]], q: str = "", sort: str = "name", of
     matching.sort(key=SORT_KEYS[key], reverse=descending)
     offset = max(0, int(offset))
     page = matching[offset:offset + max(0, int(limit))]
-    return [light(r) for r in page], len(matching)
+    return page, len(matching)
 
 
 def _matches(text: str, words: list[str]) -> bool:

@@ -15,13 +15,14 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import Cancelled
 from ..model_types import ModelLocation
 from ..observers import COMPLETE_SCAN_TASK, UPDATE_SCAN_TASK
 from .index_state import IndexEntry, Key
 from .model_record import build_record, sidecars_of, signature
+from .record import ModelRecord
 from .scan_task import ScanReport, ScanTask
 from .walker import FoundModel, walk_type
 
@@ -69,10 +70,10 @@ class ScanJob:
             self.state.save()
         except OSError as exc:
             task.add_error(f"could not save the index: {exc.strerror or exc}")
-        models = self.state.records(task.types, view=dict)
+        models = self.state.records(task.types)
         index.scan_ended(task)
         task.count = len(models)
-        task.hashed = sum(1 for m in models if m.get("sha256"))
+        task.hashed = sum(1 for m in models if m.sha256)
         task.current = ""
         task.status = final_status  # only now: a poller never sees "completed" with no count
         task.report = ScanReport(task, models)
@@ -127,8 +128,8 @@ class ScanJob:
             else:
                 record = build_record(item, sidecars)
                 changed = True
-            if record.get("header_error"):
-                task.add_error(f"{item.model_type}/{item.name}: {record['header_error']}")
+            if record.header_error:
+                task.add_error(f"{item.model_type}/{item.name}: {record.header_error}")
             fresh[key] = IndexEntry(record, sig, str(item.path))
             task.scanned += 1
             task.current = item.name
@@ -136,8 +137,8 @@ class ScanJob:
         digests = self.index.hash_cache.get_many([(str(f.path), f.size, f.mtime_ns) for f in found])
         for key, entry in fresh.items():
             digest = digests.get(entry.path)
-            if entry.record.get("sha256") != digest:
-                fresh[key] = entry.with_record(sha256=digest)
+            if entry.record.sha256 != digest:
+                fresh[key] = entry.with_sha256(digest)
                 changed = True
         for path in self.state.merge_scan(task.types, fresh, before, changed):
             if path and not os.path.exists(path):
@@ -147,7 +148,7 @@ class ScanJob:
     # -- 2. hash -------------------------------------------------------------------------
     def _hash_phase(self, found: list[FoundModel]) -> None:
         task, index = self.task, self.index
-        unhashed = [f for f in found if not (self.state.record((f.model_type, f.name)) or {}).get("sha256")]
+        unhashed = [f for f in found if not _digest_of(self.state.record((f.model_type, f.name)))]
         by_path: dict[str, list[FoundModel]] = {}  # a folder shared by two types lists a file twice
         for item in unhashed:
             by_path.setdefault(str(item.path), []).append(item)
@@ -198,13 +199,14 @@ class ScanJob:
         for item in todo:
             self._check_cancel()
             record = records[(item.model_type, item.name)]
+            assert record is not None and record.sha256  # needs_civitai
             task.current = item.name
-            digest = record["sha256"]
+            digest = record.sha256
             if digest in looked_up:
                 matched = looked_up[digest]
             else:
                 result = lookup.lookup(item.path, digest, should_stop=lambda: task.cancel_requested,
-                                       has_info=bool(record.get("civitai")))
+                                       has_info=record.civitai is not None)
                 matched = looked_up[digest] = result.matched
                 if result.error:
                     task.add_error(f"{item.model_type}/{item.name}: {result.error}")
@@ -223,6 +225,10 @@ class ScanJob:
                 break
 
 
-def needs_civitai(record: dict[str, Any] | None) -> bool:
+def needs_civitai(record: ModelRecord | None) -> bool:
     """A hashed model still missing its Civitai info or its preview."""
-    return bool(record and record.get("sha256") and (not record.get("civitai") or not record.get("preview")))
+    return bool(record and record.sha256 and (record.civitai is None or not record.preview))
+
+
+def _digest_of(record: ModelRecord | None) -> str | None:
+    return None if record is None else record.sha256

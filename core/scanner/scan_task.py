@@ -5,7 +5,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .record import ModelRecord
 
 #: Status values: queued -> scanning -> hashing -> fetching_info -> completed | cancelled | failed
 FINAL_STATUSES = ("completed", "cancelled", "failed")
@@ -105,7 +108,7 @@ class ScanReport:
     """What a finished scan found: the ScanModels node's ``report`` and ``scan --json``."""
 
     task: ScanTask
-    models: list[dict[str, Any]]
+    models: "list[ModelRecord]"
 
     @property
     def count(self) -> int:
@@ -115,4 +118,5 @@ class ScanReport:
         task = self.task
         return {"scan_id": task.scan_id, "model_type": task.model_type, "status": task.status,
                 "count": self.count, "hashed": task.hashed, "hashes_computed": task.hashes_computed,
-                "matched": task.matched, "errors": list(task.errors), "models": self.models}
+                "matched": task.matched, "errors": list(task.errors),
+                "models": [model.to_json() for model in self.models]}
