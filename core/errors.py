@@ -103,8 +103,8 @@ class FilePermissionDenied(ModelManagerError, code="permission_denied", http_sta
 
 def error_for_os_error(exc: OSError, action: str) -> ModelManagerError:
     """The error to show for a file-system failure while trying to ``action`` ("delete
-    loras/x.safetensors"): a file that vanished is a 404, permissions a 403, a folder in the way
-    a 409, a full disk a 507;
+    loras/x.safetensors"): a file that vanished is a 404, permissions a 403, a folder or a
+    symlink loop in the way a 409, a full disk a 507, a name too long for the file system a 400;
     anything else keeps its reason in the message."""
     import errno
 
@@ -119,6 +119,10 @@ def error_for_os_error(exc: OSError, action: str) -> ModelManagerError:
         return Conflict(f"could not {action}: a folder or file is in the way{where}")
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return InsufficientSpace(f"could not {action}: {reason}")
+    if exc.errno == errno.ENAMETOOLONG:
+        return InvalidInput(f"could not {action}: {reason} (the file system takes at most 255 bytes a name)")
+    if exc.errno == errno.ELOOP:
+        return Conflict(f"could not {action}: {reason} (a symlink that leads back to itself is in the way)")
     return ModelManagerError(f"could not {action}: {reason}")
 
 

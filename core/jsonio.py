@@ -9,6 +9,18 @@ from typing import Any
 
 
 _umask: int | None = None
+#: Bytes of the target's name kept in a temporary file's name: with the dot, mkstemp's 8
+#: random characters and ``.tmp`` it stays under the 255 bytes a name may have, so a
+#: sidecar whose own name fits can always be written.
+TEMP_NAME_BYTES = 200
+
+
+def temp_prefix(name: str) -> str:
+    """``.NAME.`` for a temporary file beside ``NAME``, cut to fit the file system's limit."""
+    raw = os.fsencode(name)
+    if len(raw) > TEMP_NAME_BYTES:
+        name = raw[:TEMP_NAME_BYTES].decode("utf-8", "ignore")
+    return f".{name}."
 
 
 def new_file_mode() -> int:
@@ -45,7 +57,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, new_file_mode() if mode is None else mode)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
-from .errors import InvalidInput, NotFound, UnsafePath
+from .errors import InvalidInput, NotFound, UnsafePath, error_for_os_error
 from .paths import is_within, resolve_inside, validate_relative_name, validate_subfolder
 
 #: ComfyUI's ``supported_pt_extensions``.
@@ -150,16 +150,26 @@ class ModelFolders:
         return ModelLocation(type_name, root, rel.as_posix(), path)
 
     def locate(self, type_name: str, name: str) -> ModelLocation:
-        """Find an existing model ``name`` in any root of ``type_name``; refuse escapes."""
+        """Find an existing model ``name`` in any root of ``type_name``; refuse escapes.  When no
+        root has it and one could not be looked into (a folder that may not be read, a name too
+        long for the file system), that is the answer (403/400, ``errors.error_for_os_error``)."""
         model_type = self.get(type_name)
         rel = validate_relative_name(name)
+        trouble: OSError | None = None
         for root in model_type.roots:
             path = resolve_inside(root, rel)
-            if path.is_file():
+            try:
+                found = path.is_file()
+            except OSError as exc:
+                trouble = trouble or exc
+                continue
+            if found:
                 real = Path(os.path.realpath(path))
                 if not is_within(real, Path(os.path.realpath(root))):
                     raise UnsafePath(f"{name!r} resolves outside its model folder")
                 return ModelLocation(type_name, root, rel.as_posix(), path)
+        if trouble is not None:
+            raise error_for_os_error(trouble, f"find {type_name}/{rel.as_posix()}")
         raise NotFound(f"no {type_name} model named {name!r} was found")
 
     def owner_of(self, path: Path) -> ModelLocation | None:

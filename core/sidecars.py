@@ -151,12 +151,19 @@ def find_sidecars(filename: str, siblings: "Siblings | Iterable[str]", *, folder
 
 
 def list_siblings(model_path: Path) -> Siblings:
-    """The names in the model's folder (with which of them are symlinks)."""
+    """The names in the model's folder (with which of them are symlinks); none when the folder
+    cannot be listed."""
     try:
-        with os.scandir(model_path.parent) as it:
-            entries = list(it)
+        return read_siblings(model_path)
     except OSError:
         return Siblings(())
+
+
+def read_siblings(model_path: Path) -> Siblings:
+    """``list_siblings``, but a folder that cannot be listed (permissions, gone) raises its
+    ``OSError``: a record or a delete that needs the sidecars must not go on without them."""
+    with os.scandir(model_path.parent) as it:
+        entries = list(it)
     return Siblings((e.name for e in entries), (e.name for e in entries if e.is_symlink()))
 
 

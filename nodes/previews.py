@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import ModelManagerError
+from ..core.errors import ModelManagerError, error_for_os_error
 from ..core.images import ImageTooLarge, open_bounded, webp_bytes
 from ..core.jsonio import atomic_write_bytes
 
@@ -77,11 +77,18 @@ class PreviewCache:
         except ImageTooLarge as exc:
             raise PreviewUnreadable(f"the preview {preview.name} cannot be shown: {exc}") from None
         except (OSError, ValueError, SyntaxError) as exc:  # not an image, or a damaged one
+            if isinstance(exc, OSError) and exc.errno is not None:  # the file system, not the image
+                raise error_for_os_error(exc, f"read the preview {preview.name}") from None
             raise PreviewUnreadable(f"the preview {preview.name} is not an image that can be shown "
                                     f"({type(exc).__name__})") from None
         if webp is None:
             return ServedPreview(preview, content_type, etag)
-        atomic_write_bytes(thumbnail, webp)
+        try:
+            atomic_write_bytes(thumbnail, webp)
+        except OSError:  # the state folder may not be written: the original still shows
+            if content_type in _SERVABLE_TYPES:
+                return ServedPreview(preview, content_type, etag)
+            raise
         with self._lock:
             self.thumbnails_made += 1
         return ServedPreview(thumbnail, "image/webp", etag)

@@ -52,10 +52,11 @@ def _preview_file(runtime: Runtime, model_type: str, name: str) -> Path | None:
     return real if any(is_within(real, Path(os.path.realpath(root))) for root in allowed) else None
 
 
-def _read_file(action: str, read: Callable[..., Any], *args: Any) -> Any:
-    """``read(*args)`` with a file that vanished or may not be read as a 404/403 that says so."""
+def _with_file_errors(action: str, call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)`` with a file that vanished or may not be read or written as a 404/403
+    that says so."""
     with file_errors(action):
-        return read(*args)
+        return call(*args)
 
 
 class ModelManagerRoutes:
@@ -198,8 +199,8 @@ class ModelManagerRoutes:
         if real is None:
             raise NotFound(f"{location.model_type}/{location.name} has no preview")
         original = request.query.get("original") in ("1", "true")
-        served = await off_loop(runtime.executor, _read_file, f"read the preview of {location.model_type}/{location.name}",
-                                runtime.previews.get, real, original)
+        action = f"read the preview of {location.model_type}/{location.name}"
+        served = await off_loop(runtime.executor, _with_file_errors, action, runtime.previews.get, real, original)
         # nosniff: the browser takes the image type we send and never sniffs the bytes for HTML.
         # private: a model's preview is nobody else's business; no-cache: kept by the browser but
         # revalidated (a 304 without a body) so a new preview shows at once.
@@ -207,8 +208,7 @@ class ModelManagerRoutes:
                    "X-Content-Type-Options": "nosniff"}
         if etag_matches(request.headers.get("If-None-Match", ""), served.etag):
             return web.Response(status=304, headers=headers)
-        data = await off_loop(runtime.executor, _read_file, f"read the preview of {location.model_type}/{location.name}",
-                              served.path.read_bytes)
+        data = await off_loop(runtime.executor, _with_file_errors, action, served.path.read_bytes)
         return web.Response(body=data, content_type=served.content_type, headers=headers)
 
     async def patch_model(self, request: web.Request) -> web.Response:
@@ -319,7 +319,7 @@ class ModelManagerRoutes:
     async def put_settings(self, request: web.Request) -> web.Response:
         body = await read_json_object(request, allow_empty=False)
         runtime = await self.runtime()
-        view = await off_loop(runtime.executor, runtime.settings.update, body)
+        view = await off_loop(runtime.executor, _with_file_errors, "save the settings", runtime.settings.update, body)
         return web.json_response(view)
 
     async def list_types(self, request: web.Request) -> web.Response:

@@ -8,11 +8,14 @@ again until the setting changes or a week passes).
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from pathlib import Path
 from typing import Callable
+
+log = logging.getLogger(__name__)
 
 NOT_FOUND_TTL = 7 * 24 * 3600.0
 
@@ -38,17 +41,25 @@ CREATE TABLE IF NOT EXISTS civitai_no_preview (
 
 
 class HashCache:
-    """Thread-safe (one connection behind a lock; WAL so readers do not block a writer)."""
+    """Thread-safe (one connection behind a lock; WAL so readers do not block a writer).
+
+    A cache, never a reason for a model operation to fail: a file or folder that may not be
+    written (permissions, a read-only disk) gives a cache that reads what it can and forgets
+    what it cannot store (``read_only``; the cost is re-hashing later), never a file set aside
+    as if it were corrupt."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         import sqlite3
 
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._lock = threading.Lock()
+        self.read_only = False
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._open()
+        except (OSError, sqlite3.OperationalError) as exc:  # may not write here: read what is there
+            self._db = self._open_read_only(exc)
         except sqlite3.DatabaseError:
             # Not a database (a crash mid-write, a stray file): keep it aside and start afresh;
             # the cost is re-hashing, never a broken scanner.
@@ -60,6 +71,35 @@ class HashCache:
                 except FileNotFoundError:
                     pass
             self._db = self._open()
+
+    def _open_read_only(self, why: Exception):
+        import sqlite3
+
+        self.read_only = True
+        log.warning("the hash cache %s cannot be written (%s); digests computed now are not kept",
+                    self.path, getattr(why, "strerror", None) or why)
+        try:
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                                 isolation_level=None)
+            db.execute("SELECT 1 FROM hashes LIMIT 1")
+            return db
+        except (sqlite3.Error, OSError, ValueError):
+            db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            db.executescript(_SCHEMA)
+            return db
+
+    def _write(self, sql: str, args: tuple) -> None:
+        """One change; one that cannot be stored (a read-only cache) is dropped."""
+        import sqlite3
+
+        with self._lock:
+            try:
+                self._db.execute(sql, args)
+            except sqlite3.OperationalError as exc:
+                if not self.read_only:
+                    self.read_only = True
+                    log.warning("the hash cache %s cannot be written (%s); digests computed now are not kept",
+                                self.path, exc)
 
     def _open(self):
         import sqlite3
@@ -115,19 +155,15 @@ class HashCache:
         return found
 
     def put(self, path: Path | str, size: int, mtime_ns: int, sha256: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)",
-                             (str(path), size, mtime_ns, sha256.lower(), self._clock()))
+        self._write("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)",
+                    (str(path), size, mtime_ns, sha256.lower(), self._clock()))
 
     def forget(self, path: Path | str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM hashes WHERE path=?", (str(path),))
+        self._write("DELETE FROM hashes WHERE path=?", (str(path),))
 
     # -- Civitai misses ------------------------------------------------------------------
     def remember_not_found(self, sha256: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO civitai_misses VALUES (?, ?)",
-                             (sha256.lower(), self._clock()))
+        self._write("INSERT OR REPLACE INTO civitai_misses VALUES (?, ?)", (sha256.lower(), self._clock()))
 
     def recently_not_found(self, sha256: str, ttl: float = NOT_FOUND_TTL) -> bool:
         with self._lock:
@@ -137,9 +173,8 @@ class HashCache:
 
     def remember_no_preview(self, sha256: str, nsfw_level: int) -> None:
         """Civitai knows the model but has no preview allowed at ``nsfw_level``."""
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO civitai_no_preview VALUES (?, ?, ?)",
-                             (sha256.lower(), nsfw_level, self._clock()))
+        self._write("INSERT OR REPLACE INTO civitai_no_preview VALUES (?, ?, ?)",
+                    (sha256.lower(), nsfw_level, self._clock()))
 
     def recently_without_preview(self, sha256: str, nsfw_level: int, ttl: float = NOT_FOUND_TTL) -> bool:
         with self._lock:
@@ -148,5 +183,4 @@ class HashCache:
         return bool(row) and self._clock() - row[0] < ttl
 
     def forget_not_found(self, sha256: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM civitai_misses WHERE sha256=?", (sha256.lower(),))
+        self._write("DELETE FROM civitai_misses WHERE sha256=?", (sha256.lower(),))

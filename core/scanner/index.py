@@ -10,7 +10,6 @@ a ``NotFound``/``FilePermissionDenied``/… with a message that names the model,
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -18,7 +17,6 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import InvalidInput, NotFound, file_errors
-from ..jsonio import atomic_write_bytes
 from ..model_types import ModelFolders, ModelLocation
 from ..observers import DELETE_MODEL, EventHub, Throttle
 from ..settings import Settings
@@ -28,10 +26,10 @@ from .hashing import FileHasher
 from .index_state import INDEX_FILE, IndexEntry, IndexState
 from .model_record import build_record, sidecars_of, signature
 from .record import ModelRecord
-from .safetensors_header import cover_image, read_header
+from .safetensors_header import cover_file
 from .scan_job import ScanJob
 from .scan_task import ScanReport, ScanTask
-from ..sidecars import list_siblings
+from ..sidecars import read_siblings
 from .walker import FoundModel, is_partial_or_hidden
 
 if TYPE_CHECKING:
@@ -190,11 +188,13 @@ class ModelIndex:
         return location
 
     def refresh_one(self, location: ModelLocation) -> ModelRecord:
-        """Re-read one model when its file or sidecars changed; its record (OSError passes)."""
+        """Re-read one model when its file or sidecars changed; its record.  OSError passes:
+        the file is gone, or its folder cannot be listed (a record without its sidecars would
+        be wrong)."""
         self.ensure_loaded()
         st = location.path.stat()
         found = FoundModel(location.model_type, location.root, location.name, location.path,
-                           st.st_size, st.st_mtime_ns, list_siblings(location.path))
+                           st.st_size, st.st_mtime_ns, read_siblings(location.path))
         sidecars = sidecars_of(found)
         sig = signature(found, sidecars)
         entry = self.state.entries.get((found.model_type, found.name))
@@ -223,24 +223,13 @@ class ModelIndex:
                 path = location.path.with_name(PurePosixPath(record.preview).name)
                 return path if path.is_file() else None
             if record.has_embedded_preview:
-                return self._extract_cover(location)
+                return cover_file(location.path, self.state_dir / "covers")
         return None
-
-    def _extract_cover(self, location: ModelLocation) -> Path | None:
-        st = location.path.stat()
-        cover = cover_image(read_header(location.path).metadata)
-        if cover is None:
-            return None
-        data, extension = cover
-        tag = hashlib.sha256(f"{location.path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
-        target = self.state_dir / "covers" / f"{tag}{extension}"
-        if not target.is_file():
-            atomic_write_bytes(target, data)
-        return target
 
     def set_description(self, model_type: str, name: str, text: str) -> ModelRecord:
         location = self._locate(model_type, name)
         with file_errors(f"write the description of {model_type}/{location.name}"):
+            read_siblings(location.path)  # a folder that cannot be listed: refuse before writing
             metadata_ops.write_description(location.path, text)
             return self._after_change(location)
 
@@ -261,8 +250,17 @@ class ModelIndex:
 
     def _after_change(self, location: ModelLocation) -> ModelRecord:
         record = self.refresh_one(location)
-        self.state.save()
+        self._save_state()
         return record
+
+    def _save_state(self) -> None:
+        """Save the index after a change on disk that is already done: a state folder that
+        cannot be written only costs a re-read after a restart (the change itself stands, the
+        entry stays unsaved and goes with the next save), so it is logged, not answered."""
+        try:
+            self.state.save()
+        except OSError as exc:
+            log.warning("could not save the model index %s: %s", self.state.path, exc.strerror or exc)
 
     # -- delete, trash ---------------------------------------------------------------------
     @property
@@ -316,7 +314,7 @@ class ModelIndex:
         if permanently:
             self.hash_cache.forget(str(location.path))  # a trashed file keeps it for its restore
         self.state.remove((location.model_type, location.name))
-        self.state.save()
+        self._save_state()
         log.info("%s %s model %s (%d files)", "deleted" if permanently else "trashed",
                  location.model_type, location.name, len(removed))
         self.events.emit(DELETE_MODEL, {"model_type": location.model_type, "name": location.name,

@@ -81,9 +81,9 @@ def write_preview(model_path: Path, webp: bytes) -> tuple[Path, list[Path]]:
     one preview remains.  Returns (the preview, the removed files)."""
     stem = model_stem(model_path.name)
     target = model_path.with_name(stem + ".webp")
+    siblings = _siblings(model_path)  # first: a folder that cannot be listed changes nothing
     atomic_write_bytes(target, webp)
     removed: list[Path] = []
-    siblings = _siblings(model_path)
     for name in match_names(preview_candidates(stem), siblings):
         if name == target.name:
             continue
@@ -111,7 +111,10 @@ def files_to_delete(model_path: Path, delete_sidecars: bool = True) -> list[Path
     sidecars = set(match_names(sidecar_candidates(stem), siblings))
     if _stem_shared(model_path, stem, siblings, sidecars):
         return paths
-    paths += [model_path.with_name(name) for name in match_names(sidecar_candidates(stem), siblings)]
+    for name in match_names(sidecar_candidates(stem), siblings):
+        path = model_path.with_name(name)
+        if path.is_symlink() or not path.is_dir():  # a folder named like a sidecar is no sidecar
+            paths.append(path)
     return paths
 
 
@@ -127,10 +130,9 @@ def delete_files(paths: list[Path]) -> list[Path]:
 
 
 def _siblings(model_path: Path) -> list[str]:
-    try:
-        return os.listdir(model_path.parent)
-    except OSError:
-        return []
+    """The names beside the model; OSError when the folder cannot be listed (then the sidecars
+    are unknown, and deleting or replacing them would leave some behind)."""
+    return os.listdir(model_path.parent)
 
 
 def _stem_shared(model_path: Path, stem: str, siblings: list[str], sidecars: set[str]) -> bool:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..jsonio import atomic_write_bytes
 
 #: Headers larger than this are refused (real ones are well below: tensor index + metadata).
 MAX_HEADER_BYTES = 100 << 20
@@ -28,6 +31,7 @@ class SafetensorsHeader:
     metadata: dict[str, str] = field(default_factory=dict)
     tensor_count: int = 0
     error: str | None = None
+    os_error: OSError | None = field(default=None, repr=False)  # the file could not be read
 
 
 def is_safetensors(path: Path | str) -> bool:
@@ -49,7 +53,8 @@ def read_header(path: Path, max_bytes: int = MAX_HEADER_BYTES) -> SafetensorsHea
                           f"{max_bytes // (1 << 20)} MiB allowed)")
             raw = fh.read(length)
     except OSError as exc:
-        return SafetensorsHeader(error=f"could not read the file: {exc.strerror or type(exc).__name__}")
+        return SafetensorsHeader(error=f"could not read the file: {exc.strerror or type(exc).__name__}",
+                                 os_error=exc)
     if len(raw) < length:
         return SafetensorsHeader(error=f"corrupt safetensors header: it claims {length} bytes but the "
                                        f"file ends after {len(raw)}")
@@ -118,3 +123,22 @@ def image_extension(data: bytes) -> str | None:
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return ".gif"
     return None
+
+
+def cover_file(model_path: Path, folder: Path) -> Path | None:
+    """The model's cover image as a file in ``folder`` (written once per version of the model),
+    or None when it has none.  A model that may not be read raises its ``OSError``: it has a
+    cover we cannot show, which is not the same as none."""
+    st = model_path.stat()
+    header = read_header(model_path)
+    if header.os_error is not None:
+        raise header.os_error
+    cover = cover_image(header.metadata)
+    if cover is None:
+        return None
+    data, extension = cover
+    tag = hashlib.sha256(f"{model_path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
+    target = folder / f"{tag}{extension}"
+    if not target.is_file():
+        atomic_write_bytes(target, data)
+    return target

@@ -95,7 +95,11 @@ class ScanJob:
         found: list[FoundModel] = []
         seen: set[Key] = set()
         for type_name in task.types:
-            for item in walk_type(self.index.folders.get(type_name), lambda: task.cancel_requested):
+            def unlisted(folder: str, exc: OSError, type_name: str = type_name) -> None:
+                task.add_error(f"{type_name}/{folder}: could not list the folder ({exc.strerror or exc}); "
+                               "the models in it are left out")
+
+            for item in walk_type(self.index.folders.get(type_name), lambda: task.cancel_requested, unlisted):
                 key = (item.model_type, item.name)
                 if key in seen:
                     continue  # the same name in a later root: loaders take the first

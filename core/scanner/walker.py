@@ -40,14 +40,21 @@ def is_partial_or_hidden(filename: str) -> bool:
     return filename.startswith(".") or lowered.endswith(PARTIAL_SUFFIXES)
 
 
-def walk_type(model_type: ModelType, should_stop: Callable[[], bool] = lambda: False) -> Iterator[FoundModel]:
-    """Every model file of ``model_type`` in all its roots (roots that do not exist are skipped)."""
+#: Told about a folder below a root that could not be listed: (its name relative to the root,
+#: ending in "/", or "" for the root itself; the error).
+FolderTrouble = Callable[[str, OSError], None]
+
+
+def walk_type(model_type: ModelType, should_stop: Callable[[], bool] = lambda: False,
+              on_error: FolderTrouble | None = None) -> Iterator[FoundModel]:
+    """Every model file of ``model_type`` in all its roots (roots that do not exist are skipped;
+    folders that cannot be listed are skipped and passed to ``on_error``)."""
     for root in model_type.roots:
-        yield from walk_root(model_type, Path(root), should_stop)
+        yield from walk_root(model_type, Path(root), should_stop, on_error)
 
 
-def walk_root(model_type: ModelType, root: Path,
-              should_stop: Callable[[], bool] = lambda: False) -> Iterator[FoundModel]:
+def walk_root(model_type: ModelType, root: Path, should_stop: Callable[[], bool] = lambda: False,
+              on_error: FolderTrouble | None = None) -> Iterator[FoundModel]:
     extensions = model_type.writable_extensions
     real_root = os.path.realpath(root)
     if not os.path.isdir(real_root):
@@ -71,7 +78,9 @@ def walk_root(model_type: ModelType, root: Path,
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
-        except OSError:
+        except OSError as exc:
+            if on_error is not None:
+                on_error(rel, exc)
             continue
         siblings = Siblings((e.name for e in entries), (e.name for e in entries if e.is_symlink()))
         subfolders: list[tuple[str, str]] = []
