@@ -48,6 +48,35 @@ export function button(label, onClick, { icon, className = "", ariaLabel, title,
   return node;
 }
 
+/**
+ * The named parts of a row, made where they sit in its tree: `const [parts, part] = rowParts();`
+ * then `part("name", "span", "mm-x-name", props?, ...children)` makes the element, keeps it as
+ * `parts.name` (for painting) and returns it.
+ */
+export function rowParts() {
+  const parts = {};
+  const part = (name, tag, className, props = {}, ...children) => {
+    parts[name] = h(tag, { className, ...props }, ...children);
+    return parts[name];
+  };
+  return [parts, part];
+}
+
+/** A 0–100 progress bar: `{ bar, fill }`, with `children` after the fill; paint it with showProgress. */
+export function progressBar(className = "", ...children) {
+  const fill = h("div", { className: "mm-sb-bar-fill" });
+  const bar = h("div", { className: `mm-sb-bar ${className}`.trim(), role: "progressbar", "aria-valuemin": "0",
+    "aria-valuemax": "100" }, fill, ...children);
+  return { bar, fill };
+}
+
+/** Shows `percent` (null: not known, drawn empty) on a progressBar that screen readers call `label`. */
+export function showProgress({ bar, fill }, percent, label) {
+  fill.style.width = `${percent ?? 0}%`;
+  bar.setAttribute("aria-valuenow", percent == null ? "0" : percent.toFixed(0));
+  bar.setAttribute("aria-label", label);
+}
+
 /** A labelled <select>; options are [value, text] pairs. */
 export function select(label, options, value, onChange, className = "") {
   const node = h("select", { className: `mm-sb-select ${className}`.trim(), "aria-label": label, title: label });

@@ -4,7 +4,7 @@ import { listTasks, taskAction } from "../api.js";
 import { FINISHED_STATUSES, formatBytes, formatDuration, formatSpeed, formatTransferred, taskNotice,
   taskPercent } from "../format.js";
 import { toastActionError } from "../toasts.js";
-import { button, clear, h, syncRows, throttle } from "./dom.js";
+import { button, clear, h, progressBar, rowParts, showProgress, syncRows, throttle } from "./dom.js";
 import { NewDownloadForm } from "./new_download.js";
 import { deleteTask } from "./requests.js";
 
@@ -92,33 +92,22 @@ export class DownloadsView {
   }
 
   makeRow(taskId) {
-    const parts = {
-      name: h("span", { className: "mm-sb-task-name" }),
-      source: h("span", { className: "mm-sb-badge" }),
-      folder: h("span", { className: "mm-sb-task-folder" }),
-      fill: h("div", { className: "mm-sb-bar-fill" }),
-      percent: h("span", { className: "mm-sb-bar-text" }),
-      status: h("span", { className: "mm-sb-task-status" }),
-      size: h("span", { className: "mm-sb-task-size" }),
-      speed: h("span", { className: "mm-sb-task-speed" }),
-      eta: h("span", { className: "mm-sb-task-eta" }),
-      error: h("div", { className: "mm-sb-task-error", role: "alert" }),
-      actions: h("div", { className: "mm-sb-task-actions" }),
-    };
+    const [parts, part] = rowParts();
     parts.buttons = {
       ...taskActionButtons((action) => this.act(taskId, action)),
       remove: button("Remove", () => this.remove(taskId), { icon: "pi-trash" }),
     };
-    parts.actions.append(...Object.values(parts.buttons));
-    const bar = h("div", { className: "mm-sb-bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" },
-      parts.fill, parts.percent);
+    Object.assign(parts, progressBar("", part("percent", "span", "mm-sb-bar-text")));
     const element = h("div", { className: "mm-sb-task", role: "listitem", dataset: { taskId } },
-      h("div", { className: "mm-sb-task-head" }, parts.name, parts.source),
-      h("div", { className: "mm-sb-task-sub" }, parts.folder),
-      bar,
-      h("div", { className: "mm-sb-task-line" }, parts.status, parts.size, parts.speed, parts.eta),
-      parts.error, parts.actions);
-    parts.bar = bar;
+      h("div", { className: "mm-sb-task-head" }, part("name", "span", "mm-sb-task-name"),
+        part("source", "span", "mm-sb-badge")),
+      h("div", { className: "mm-sb-task-sub" }, part("folder", "span", "mm-sb-task-folder")),
+      parts.bar,
+      h("div", { className: "mm-sb-task-line" }, part("status", "span", "mm-sb-task-status"),
+        part("size", "span", "mm-sb-task-size"), part("speed", "span", "mm-sb-task-speed"),
+        part("eta", "span", "mm-sb-task-eta")),
+      part("error", "div", "mm-sb-task-error", { role: "alert" }),
+      part("actions", "div", "mm-sb-task-actions", {}, ...Object.values(parts.buttons)));
     return { element, parts };
   }
 
@@ -134,11 +123,9 @@ export class DownloadsView {
     parts.source.dataset.source = task.source ?? "direct";
     const folder = String(task.filename || "").includes("/") ? String(task.filename).replace(/\/[^/]*$/, "") : "";
     parts.folder.textContent = `${task.model_type}${folder ? `/${folder}` : ""}`;
-    parts.fill.style.width = `${percent ?? 0}%`;
-    parts.fill.classList.toggle("mm-sb-indeterminate", percent == null && running);
     parts.percent.textContent = percent == null ? "" : `${percent.toFixed(percent >= 99.95 || percent === 0 ? 0 : 1)}%`;
-    parts.bar.setAttribute("aria-valuenow", percent == null ? "0" : percent.toFixed(0));
-    parts.bar.setAttribute("aria-label", `${name} ${parts.percent.textContent}`);
+    showProgress(parts, percent, `${name} ${parts.percent.textContent}`);
+    parts.fill.classList.toggle("mm-sb-indeterminate", percent == null && running);
     element.dataset.percent = percent == null ? "" : percent.toFixed(1);
     parts.status.textContent = task.status;
     parts.size.textContent = task.status === "completed" && task.total_bytes

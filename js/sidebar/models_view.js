@@ -4,7 +4,7 @@ import { cancelScan, getScan } from "../api.js";
 import { formatBytes } from "../format.js";
 import { focusUndoOf } from "../undo_toast.js";
 import { showToast, toastActionError } from "../toasts.js";
-import { basename, button, clear, h, select, spinner } from "./dom.js";
+import { basename, button, clear, h, progressBar, select, showProgress, spinner } from "./dom.js";
 import { startModelDrag } from "./loaders.js";
 import { ModelDetails } from "./model_details.js";
 import { listModels, listTypes, previewUrl, startScan } from "./requests.js";
@@ -225,11 +225,10 @@ export class ModelsView {
     const total = Number(scan.total) || 0;
     const done = Number(scan.scanned) || 0;
     const percent = total ? Math.min(100, (100 * done) / total) : 0;
-    const bar = h("div", { className: "mm-sb-bar", role: "progressbar", "aria-label": "Scan progress",
-      "aria-valuenow": percent.toFixed(0), "aria-valuemin": "0", "aria-valuemax": "100" },
-    h("div", { className: "mm-sb-bar-fill", style: `width:${percent}%` }));
+    const progress = progressBar();
+    showProgress(progress, percent, "Scan progress");
     this.scanLine.append(h("span", { text: `${scan.status === "hashing" ? "Hashing" : "Scanning"} ${done} / ${total || "?"}` }),
-      bar, button("Cancel scan", () => this.cancelScan(), { icon: "pi-times", className: "mm-sb-small" }));
+      progress.bar, button("Cancel scan", () => this.cancelScan(), { icon: "pi-times", className: "mm-sb-small" }));
   }
 
   async cancelScan() {

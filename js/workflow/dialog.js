@@ -7,7 +7,7 @@ import { api } from "../../../scripts/api.js";
 import { taskAction } from "../api.js";
 import { EVENTS, loadStylesheet } from "../events.js";
 import { toastActionError } from "../toasts.js";
-import { button, h, spinner, syncRows, throttle } from "../sidebar/dom.js";
+import { button, h, progressBar, rowParts, showProgress, spinner, syncRows, throttle } from "../sidebar/dom.js";
 import { showTaskButtons, taskActionButtons } from "../sidebar/downloads_view.js";
 import { countRows, describeRow, refKey, selectable, summaryText, taskKey } from "./model_rows.js";
 import { downloadWorkflowModels, listWorkflowModels } from "./requests.js";
@@ -284,29 +284,18 @@ export class WorkflowModelsDialog {
   }
 
   makeRow(key) {
-    const parts = {
-      check: h("input", { type: "checkbox", onChange: () => this.toggle(key, parts.check.checked) }),
-      name: h("span", { className: "mm-wf-name" }),
-      nodes: h("span", { className: "mm-wf-nodes" }),
-      folder: h("td", { className: "mm-wf-folder" }),
-      label: h("span", { className: "mm-wf-state" }),
-      detail: h("span", { className: "mm-wf-detail" }),
-      size: h("td", { className: "mm-wf-size" }),
-      host: h("td", { className: "mm-wf-host" }),
-      fill: h("div", { className: "mm-sb-bar-fill" }),
-      actions: h("div", { className: "mm-wf-row-actions" }),
-    };
-    parts.bar = h("div", { className: "mm-sb-bar mm-wf-bar", role: "progressbar", "aria-valuemin": "0",
-      "aria-valuemax": "100" }, parts.fill);
+    const [parts, part] = rowParts();
+    parts.check = h("input", { type: "checkbox", onChange: () => this.toggle(key, parts.check.checked) });
     parts.buttons = taskActionButtons((action) => this.act(this.taskIds.get(key), action), "mm-sb-small");
-    parts.actions.append(...Object.values(parts.buttons));
+    Object.assign(parts, progressBar("mm-wf-bar"));
     const element = h("tr", { className: "mm-wf-row", dataset: { key } },
       h("td", { className: "mm-wf-check" }, parts.check),
-      h("td", {}, parts.name, parts.nodes),
-      parts.folder,
-      h("td", { className: "mm-wf-status" }, parts.label, parts.detail),
-      parts.size, parts.host,
-      h("td", { className: "mm-wf-progress" }, parts.bar, parts.actions));
+      h("td", {}, part("name", "span", "mm-wf-name"), part("nodes", "span", "mm-wf-nodes")),
+      part("folder", "td", "mm-wf-folder"),
+      h("td", { className: "mm-wf-status" }, part("label", "span", "mm-wf-state"), part("detail", "span", "mm-wf-detail")),
+      part("size", "td", "mm-wf-size"), part("host", "td", "mm-wf-host"),
+      h("td", { className: "mm-wf-progress" }, parts.bar,
+        part("actions", "div", "mm-wf-row-actions", {}, ...Object.values(parts.buttons))));
     return { element, parts };
   }
 
@@ -329,9 +318,7 @@ export class WorkflowModelsDialog {
     parts.size.textContent = view.size;
     parts.host.textContent = ref.host || "";
     parts.bar.hidden = !task;
-    parts.fill.style.width = `${view.percent ?? 0}%`;
-    parts.bar.setAttribute("aria-valuenow", view.percent == null ? "0" : view.percent.toFixed(0));
-    parts.bar.setAttribute("aria-label", `${ref.name} ${view.label}`);
+    showProgress(parts, view.percent, `${ref.name} ${view.label}`);
     showTaskButtons(parts.buttons, task?.status);
     for (const node of Object.values(parts.buttons)) node.setAttribute("aria-label", `${node.textContent.trim()} ${ref.name}`);
   }
