@@ -31,7 +31,6 @@ _INT_RANGES = {
 }
 #: settings holding a list of host names (given as a JSON list or a comma/space separated string)
 _HOST_LISTS = ("workflow_allowed_hosts",)
-NSFW_LEVEL_NAMES = {1: "PG (safe only)", 2: "PG-13", 4: "R", 8: "X", 16: "XXX", 32: "all"}
 
 
 def default_config_dir(environ: Mapping[str, str] = os.environ) -> Path:
