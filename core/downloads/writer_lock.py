@@ -1,7 +1,7 @@
 """One writer per partial file, across processes (and between tasks of one process).
 
 The process writing ``.NAME.mmpart`` holds an OS advisory lock on ``.NAME.mmlock`` (``flock`` on
-POSIX, ``LockFileEx`` on Windows, through ``filelock``).  The kernel drops the lock when the process
+POSIX, ``msvcrt.locking`` on Windows; see ``_FileLock``).  The kernel drops the lock when the process
 ends, however it ends, so a ``kill -9`` never leaves a stale lock behind.  Beside it the holder keeps
 ``.NAME.mmstate``, a small JSON file saying who writes (pid, host, link) and how far it got (bytes,
 the byte ranges still missing, ETag).  Another process that wants the same destination reads it to
@@ -14,6 +14,7 @@ Locks on network filesystems (NFS, SMB) are only as good as the server's lock su
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -22,13 +23,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from ..paths import partial_path_for
 from .stop_signal import StopRequested, StopSignal
-
-if TYPE_CHECKING:
-    import filelock
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +112,7 @@ class WriterLock:
         self.lock_path = lock_path_for(self.destination)
         self.state_path = state_path_for(self.destination)
         self.url = url
-        self._lock: "filelock.BaseFileLock | _NoLock | None" = None
+        self._lock: "_FileLock | _NoLock | None" = None
         self._last_publish = 0.0
         self._latest: WriterInfo | None = None
         self._guard = threading.Lock()
@@ -129,14 +127,9 @@ class WriterLock:
         and True: downloading unlocked is what happened before locks existed."""
         if self._lock is not None:
             return True
-        import filelock  # here, not at import: it costs the CLI's start-up tens of ms
-
-        lock = filelock.FileLock(str(self.lock_path), timeout=0, thread_local=False)
         try:
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            return False
+            lock = _FileLock.acquire(self.lock_path)
         except FileNotFoundError:  # the holder removed the lock file as we opened it: try again
             return False
         except OSError as exc:
@@ -144,6 +137,8 @@ class WriterLock:
                         "processes from writing the same file", self.lock_path.name, exc)
             self._lock = _NoLock()
             return True
+        if lock is None:
+            return False
         if not self._same_file_as_path(lock):  # we locked a lock file another writer just removed
             lock.release()
             return False
@@ -199,12 +194,9 @@ class WriterLock:
             log.debug("could not write %s: %s", self.state_path.name, exc)
             _remove(temporary)
 
-    def _same_file_as_path(self, lock: "filelock.BaseFileLock") -> bool:
-        fd = _held_descriptor(lock)
-        if fd is None:
-            return True
+    def _same_file_as_path(self, lock: "_FileLock") -> bool:
         try:
-            held = os.fstat(fd)
+            held = os.fstat(lock.fd)
             return held.st_nlink > 0 and os.path.samestat(held, os.stat(self.lock_path))
         except OSError:
             return False
@@ -254,21 +246,63 @@ def discard_partial(destination: Path) -> bool:
 _HOST = socket.gethostname()
 
 
+class _FileLock:
+    """An exclusive, non-blocking OS lock on one open lock file.
+
+    The lock belongs to the open file, not to the process or thread: two descriptors of one
+    process exclude each other like two processes do (two tasks of one process never share a
+    partial), and closing the descriptor, or the process ending, lets go of it."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def acquire(cls, path: Path) -> "_FileLock | None":
+        """The lock, or None while someone else holds it.  Raises ``FileNotFoundError`` when the
+        file vanished as it was opened and another ``OSError`` when the filesystem cannot lock."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            if not _lock_nowait(fd):
+                os.close(fd)
+                return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(fd)
+
+    def release(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)  # closing the only descriptor of the open file drops its lock
+
+
+if os.name == "nt":
+    import msvcrt
+
+    def _lock_nowait(fd: int) -> bool:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # the first byte stands for the whole file
+        except OSError as exc:
+            if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EDEADLK):
+                return False  # another handle holds it
+            raise
+        return True
+else:
+    import fcntl
+
+    def _lock_nowait(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # EAGAIN / EWOULDBLOCK: held through another open file
+            return False
+        return True
+
+
 class _NoLock:
     """Stands in for a lock the filesystem could not give."""
 
     def release(self) -> None:
         pass
-
-
-def _held_descriptor(lock: Any) -> int | None:
-    """The descriptor ``filelock`` holds the lock on (an implementation detail that differs
-    between versions; without it the removal check is skipped)."""
-    context = getattr(lock, "_context", None)
-    fd = getattr(context, "lock_file_fd", None)
-    if fd is None:
-        fd = getattr(lock, "_lock_file_fd", None)
-    return fd if isinstance(fd, int) else None
 
 
 def _read_json(path: Path) -> Any:
