@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..errors import NotFound
 from ..observers import UPDATE_DOWNLOAD_TASK, EventHub, EventQueue
@@ -60,7 +60,7 @@ class TaskLedger:
         local = self._local
         depth = getattr(local, "depth", 0)
         if depth == 0:
-            local.saves, local.event = [], 0
+            local.saves, local.disk_work, local.event = [], [], 0
         local.depth = depth + 1
         try:
             with self._lock:
@@ -69,10 +69,22 @@ class TaskLedger:
             local.depth = depth
             if depth == 0:
                 saves, local.saves = local.saves, []
+                disk_work, local.disk_work = local.disk_work, []
+                event = local.event
                 for snapshot in saves:
                     self._store.write(snapshot)
-                if wait_events and local.event:
-                    self._outbox.wait_delivered(local.event, timeout=LISTENER_PATIENCE)
+                for work in disk_work:
+                    work()
+                if wait_events and (event or local.event):
+                    self._outbox.wait_delivered(max(event, local.event), timeout=LISTENER_PATIENCE)
+
+    def _after_unlock(self, work: Callable[[], None]) -> None:
+        """Run ``work`` (disk work: removing a partial) once this thread lets go of the lock,
+        after the records it saved are written."""
+        if getattr(self._local, "depth", 0):
+            self._local.disk_work.append(work)
+        else:
+            work()
 
     def _save(self, task: DownloadTask, durable: bool = True) -> None:
         """Save ``task`` (lock held): written once this thread lets go of the lock."""

@@ -33,7 +33,7 @@ from .runner import TaskRunner, TaskRun
 from .task import DownloadTask, new_task_id
 from .task_store import TaskStore
 from .transfer import TransferConfig
-from .writer_lock import discard_partial, other_writer
+from .writer_lock import other_writer
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class DownloadManager(TaskRunner):
         self._runs: dict[str, TaskRun] = {}
         self._resolved: dict[str, ResolvedDownload] = {}  # in memory only: may hold auth headers
         self._dormant: set[str] = set()  # loaded tasks not to be resumed by this process
+        self._discarding: set[str] = set()  # tasks whose old partial is being removed
         self._meters: dict[str, SpeedMeter] = {}
         self._last_save: dict[str, float] = {}
         self._throttle = Throttle()
@@ -211,7 +212,7 @@ class DownloadManager(TaskRunner):
 
     def _restart(self, task: DownloadTask, keep_partial: bool) -> None:
         if not keep_partial:
-            discard_partial(task.destination)
+            self._discard_partial_later(task)
             task.missing, task.downloaded_bytes, task.etag = None, 0, None
         if not task.sha256_expected:
             task.sha256 = None
@@ -314,7 +315,7 @@ class DownloadManager(TaskRunner):
             if task.status == status.COMPLETED:
                 raise Conflict("the download is already completed; delete the model instead")
             if run is not None or task.status != status.CANCELLED:
-                discard_partial(task.destination)
+                self._discard_partial_later(task)
                 task.missing, task.downloaded_bytes, task.etag = None, 0, None
                 task.speed_bps, task.eta_seconds = 0.0, None
                 self._set_status(task, status.CANCELLED)
@@ -325,7 +326,7 @@ class DownloadManager(TaskRunner):
         with self._locked(wait_events=True):
             task = self._task(task_id)
             if task.status != status.COMPLETED:
-                discard_partial(task.destination)
+                self._discard_partial_later(task)
             del self._tasks[task_id]
             self._resolved.pop(task_id, None)
             self._dormant.discard(task_id)

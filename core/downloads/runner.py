@@ -26,6 +26,7 @@ from ..sources.base import ResolvedDownload, SourceRegistry
 from . import task as status
 from .ledger import TaskLedger
 from .stop_signal import StopRequested, StopSignal
+from .task import DownloadTask
 from .transfer import Progress, ResumeState, Transfer, TransferConfig
 from .writer_lock import WriterInfo, WriterLock, discard_partial, take_turn
 
@@ -52,6 +53,7 @@ class TaskRunner(TaskLedger):
     _runs: dict[str, TaskRun]
     _resolved: dict[str, ResolvedDownload]
     _dormant: set[str]
+    _discarding: set[str]
     _meters: dict[str, SpeedMeter]
     _last_save: dict[str, float]
     _retry_marks: dict[str, int]
@@ -65,7 +67,8 @@ class TaskRunner(TaskLedger):
         limit = self.settings.max_concurrent_downloads
         waiting = sorted((t for t in self._tasks.values()
                           if t.status == status.QUEUED and t.task_id not in self._runs
-                          and t.task_id not in self._dormant), key=lambda t: t.created_at)
+                          and t.task_id not in self._dormant and t.task_id not in self._discarding),
+                         key=lambda t: t.created_at)
         for task in waiting:
             if len(self._runs) >= limit:
                 break
@@ -77,6 +80,23 @@ class TaskRunner(TaskLedger):
             self._set_status(task, status.DOWNLOADING)
             thread.start()
 
+    def _discard_partial_later(self, task: DownloadTask) -> None:
+        """Remove ``task``'s partial once this thread lets go of the lock (lock held).  The task
+        does not start again before its old partial is gone, so a new run never mistakes the
+        removal for another writer."""
+        task_id, destination = task.task_id, task.destination
+        self._discarding.add(task_id)
+
+        def discard() -> None:
+            try:
+                discard_partial(destination)
+            finally:
+                with self._locked():
+                    self._discarding.discard(task_id)
+                    self._pump()
+
+        self._after_unlock(discard)
+
     def _run_task(self, task_id: str, stop: StopSignal) -> None:
         try:
             self._transfer(task_id, stop)
@@ -86,7 +106,7 @@ class TaskRunner(TaskLedger):
             with self._locked():
                 task = self._tasks.get(task_id)
                 if task is not None:
-                    discard_partial(task.destination)
+                    self._discard_partial_later(task)
                     task.missing, task.downloaded_bytes = None, 0
             self._failed(task_id, exc.message)
         except ModelManagerError as exc:
@@ -166,8 +186,8 @@ class TaskRunner(TaskLedger):
         if stop.is_set():
             raise StopRequested()
         with self._locked():
-            self._task(task_id)
-            os.replace(partial_path_for(destination), destination)
+            self._task(task_id)  # still wanted (a delete waits for this run before it removes it)
+        os.replace(partial_path_for(destination), destination)  # disk work: outside the lock
         # Sidecars (Civitai info, preview) before "completed", so whoever reacts to completion
         # (a scan, the browser) finds them; they are a bonus, so a failure is only logged.
         try:
@@ -285,10 +305,10 @@ class TaskRunner(TaskLedger):
             task = self._task(task_id)
             destination = task.destination
             expected = task.sha256 if task.sha256_expected else None
-            if os.path.lexists(writer.partial) or not destination.is_file():
-                return False
             if task.if_exists == "overwrite" and not followed:
                 return False  # the old file this task is meant to replace
+        if os.path.lexists(writer.partial) or not destination.is_file():
+            return False
         digest = self.file_digest(destination)  # the hash cache knows it when the writer shared it
         if expected is not None and digest != expected:
             raise Conflict(f"a different file is already at {task.filename} (sha256 {digest}); "
