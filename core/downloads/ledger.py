@@ -12,8 +12,8 @@ from typing import Callable, Iterator
 
 from ..errors import NotFound
 from ..observers import UPDATE_DOWNLOAD_TASK, EventHub, EventQueue
-from .task import DownloadTask
-from .task_store import TaskStore
+from .task import ACTIVE, DownloadTask
+from .task_store import RecordSnapshot, TaskStore
 
 #: How long an API call or a waiter waits for its events to reach a stuck listener.
 LISTENER_PATIENCE = 30.0
@@ -43,7 +43,10 @@ class TaskLedger:
         task.message = None
         task.touch()
         if save:
-            self._save(task)
+            # Downloading and verifying are read back as queued after a restart, which is what
+            # the record said before: they need not wait for the disk (an fsync can take long
+            # on a disk busy with the download).  Every other status is forced to disk.
+            self._save(task, durable=new_status not in ACTIVE)
         self._changed.notify_all()
         self._emit(UPDATE_DOWNLOAD_TASK, task)
 
@@ -68,7 +71,7 @@ class TaskLedger:
         finally:
             local.depth = depth
             if depth == 0:
-                saves, local.saves = local.saves, []
+                saves, local.saves = _latest_per_task(local.saves), []
                 disk_work, local.disk_work = local.disk_work, []
                 event = local.event
                 for snapshot in saves:
@@ -103,3 +106,15 @@ class TaskLedger:
     def _wake_waiters(self) -> None:
         with self._changed:
             self._changed.notify_all()
+
+
+def _latest_per_task(saves: list[RecordSnapshot]) -> list[RecordSnapshot]:
+    """One write per task: its newest record, forced to disk if any of those it replaces was to
+    be (creating a task and starting it in one step writes its record once)."""
+    latest: dict[str, RecordSnapshot] = {}
+    for snapshot in saves:
+        previous = latest.get(snapshot.task_id)
+        if previous is not None and previous.durable and not snapshot.durable:
+            snapshot = RecordSnapshot(snapshot.task_id, snapshot.record, snapshot.number, True)
+        latest[snapshot.task_id] = snapshot
+    return list(latest.values())
