@@ -10,6 +10,7 @@ Building touches no network and hashes nothing; heavy modules are imported only 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -20,7 +21,8 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .http import HttpClient
     from .downloads.manager import DownloadManager
-    from .scanner import ModelIndex
+    from .observers import EventHub, EventQueue
+    from .scanner.index import ModelIndex
     from .sources.base import SourceRegistry
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,10 @@ Listener = Callable[[str, dict], None]
 @dataclass
 class App:
     """The core objects of one process.  Build with ``build_app``; ``start`` runs the download
-    workers, ``shutdown`` stops transfers and scans (partials and records stay for the next start)."""
+    workers, ``shutdown`` stops transfers and scans (partials and records stay for the next start).
+
+    The model index and the hash cache are made on first use: a CLI ``download`` never needs
+    the index and pays neither its import nor its loading."""
 
     folders: ModelFolders
     state_dir: Path
@@ -41,23 +46,50 @@ class App:
     http: "HttpClient"
     sources: "SourceRegistry"
     manager: "DownloadManager"
-    index: "ModelIndex"
-    _unsubscribe: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    #: the one delivery thread of every event (downloads, scans, deletes), in order
+    outbox: "EventQueue"
+    index_options: dict[str, Any] = field(default_factory=dict)
+    _index: "ModelIndex | None" = field(default=None, repr=False)
+    _hash_cache: Any = field(default=None, repr=False)
+    _made: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def events(self) -> "EventHub":
+        """The listeners of every event of this app (``subscribe`` adds one)."""
+        return self.outbox.hub
+
+    @property
+    def index(self) -> "ModelIndex":
+        """The model index (made on first use; its events go through ``outbox``)."""
+        with self._made:
+            if self._index is None:
+                from .scanner.index import ModelIndex
+
+                self._index = ModelIndex(self.folders, self.state_dir, self.settings, http=self.http,
+                                         events=self.outbox, hash_cache=self._hash_cache,
+                                         **self.index_options)
+            return self._index
+
+    @property
+    def index_made(self) -> bool:
+        return self._index is not None
 
     @property
     def hash_cache(self) -> Any:
         """The SQLite digest cache (opened on first use, closed by ``shutdown``)."""
-        return self.index.hash_cache
+        with self._made:
+            if self._index is not None:
+                return self._index.hash_cache
+            if self._hash_cache is None:
+                from .scanner.hash_cache import HashCache
+                from .scanner.index import HASH_FILE
+
+                self._hash_cache = HashCache(self.state_dir / HASH_FILE)
+            return self._hash_cache
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Receive every download and scan event ``(name, payload)``."""
-        undo = [self.manager.events.subscribe(listener), self.index.events.subscribe(listener)]
-
-        def unsubscribe() -> None:
-            for step in undo:
-                step()
-
-        return unsubscribe
+        """Receive every download and scan event ``(name, payload)``, from one thread, in order."""
+        return self.events.subscribe(listener)
 
     def start(self, resume_persisted: bool = True) -> None:
         """Start the download workers; ``resume_persisted=False`` leaves tasks saved by an
@@ -69,7 +101,14 @@ class App:
         try:
             self.manager.shutdown(timeout=timeout)
         finally:
-            self.index.shutdown(timeout=timeout)
+            with self._made:
+                index, cache = self._index, self._hash_cache
+            try:
+                if index is not None:
+                    index.shutdown(timeout=timeout)
+            finally:
+                if cache is not None:
+                    cache.close()
 
 
 def build_app(folders: ModelFolders, state_dir: Path, settings: Settings | None = None, *,
@@ -82,7 +121,7 @@ def build_app(folders: ModelFolders, state_dir: Path, settings: Settings | None 
     """
     from .http import HttpClient
     from .downloads.manager import DownloadManager
-    from .scanner import ModelIndex
+    from .observers import EventQueue
     from .sources.base import SourceRegistry
 
     state_dir = Path(state_dir)
@@ -92,9 +131,9 @@ def build_app(folders: ModelFolders, state_dir: Path, settings: Settings | None 
     http = HttpClient(proxy=settings.proxy)
     settings.on_change(lambda s: http.set_proxy(s.proxy))
     sources = SourceRegistry(settings, http)
-    manager = DownloadManager(folders, state_dir, settings, http=http, sources=sources)
-    index = ModelIndex(folders, state_dir, settings, http=http, **index_options)
-    app = App(folders, state_dir, settings, http, sources, manager, index)
+    outbox = EventQueue()
+    manager = DownloadManager(folders, state_dir, settings, http=http, sources=sources, events=outbox)
+    app = App(folders, state_dir, settings, http, sources, manager, outbox, index_options)
     manager.events.subscribe(hash_recorder(app))
     manager.events.subscribe(index_recorder(app))
     manager.file_digest = cached_digest(app)
@@ -142,11 +181,14 @@ def hash_recorder(app: App) -> Listener:
 
 def index_recorder(app: App) -> Listener:
     """Put a finished download into the model index at once, so the model library lists it
-    without a scan (the listener runs before the completion event reaches the browser)."""
+    without a scan (the listener runs before the completion event reaches the browser).  Only
+    an index this process already has: the first listing of a new one reads the folders."""
     from .observers import COMPLETE_DOWNLOAD_TASK
 
     def record(event: str, payload: dict) -> None:
         if event != COMPLETE_DOWNLOAD_TASK or payload.get("status", "completed") != "completed":
+            return
+        if not app.index_made:  # nothing to update: whoever makes the index walks the folders
             return
         try:
             app.index.refresh_one(app.folders.locate(payload["model_type"], payload["filename"]))

@@ -57,6 +57,8 @@ class EventHub:
 
 class EventQueue:
     """Hands events to an ``EventHub`` from a thread of its own, in the order they were put.
+    An ``App`` has one: the downloads and the model index both put their events here, so every
+    listener hears all of them, in order, from this one thread.
 
     Whoever produces events (a download's worker, a route) only appends here, so a slow
     listener (a busy websocket, a database) never holds up a download, a lock or a request.
@@ -67,14 +69,20 @@ class EventQueue:
 
     IDLE_SECONDS = 1.0
 
-    def __init__(self, hub: EventHub, on_delivered: Callable[[], None] | None = None) -> None:
-        self._hub = hub
-        self._on_delivered = on_delivered or (lambda: None)
+    def __init__(self, hub: EventHub | None = None, on_delivered: Callable[[], None] | None = None) -> None:
+        self.hub = hub if hub is not None else EventHub()
+        self._on_delivered: list[Callable[[], None]] = [on_delivered] if on_delivered else []
         self._cond = threading.Condition()
         self._queue: list[tuple[int, str, dict]] = []
         self._put = 0
         self._delivered = 0
         self._thread: threading.Thread | None = None
+
+    def on_delivered(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the delivery thread after each batch of events went out (an
+        owner's waiters check what was delivered)."""
+        with self._cond:
+            self._on_delivered.append(callback)
 
     def put(self, event: str, payload: dict[str, Any]) -> int:
         """Queue one event; returns its number for ``wait_delivered``."""
@@ -114,14 +122,17 @@ class EventQueue:
                     return
                 batch, self._queue = self._queue, []
             for number, event, payload in batch:
-                self._hub.emit(event, payload)
+                self.hub.emit(event, payload)
                 with self._cond:
                     self._delivered = number
                     self._cond.notify_all()
-            try:
-                self._on_delivered()
-            except Exception:
-                log.exception("event delivery callback failed")
+            with self._cond:
+                callbacks = list(self._on_delivered)
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("event delivery callback failed")
 
 
 class Throttle:

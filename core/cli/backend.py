@@ -255,6 +255,7 @@ class LocalBackend:
         try:
             while not task.wait(0.2):
                 pass
+            self.app().outbox.wait_delivered(self.app().outbox.last, timeout=5)  # the last progress line
         except KeyboardInterrupt:
             task.cancel()
             task.wait(10)

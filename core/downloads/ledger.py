@@ -22,12 +22,14 @@ LISTENER_PATIENCE = 30.0
 class TaskLedger:
     """The tasks, the lock over them, and how their changes are saved and announced."""
 
-    def __init__(self, store: TaskStore) -> None:
-        self.events = EventHub()
+    def __init__(self, store: TaskStore, outbox: EventQueue | None = None) -> None:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._local = threading.local()  # per thread: records to write, last event queued
-        self._outbox = EventQueue(self.events, on_delivered=self._wake_waiters)
+        #: the events' delivery thread (the app's one, shared with the model index, or our own)
+        self._outbox = outbox if outbox is not None else EventQueue()
+        self._outbox.on_delivered(self._wake_waiters)
+        self.events: EventHub = self._outbox.hub
         self._task_events: dict[str, int] = {}  # the number of each task's last event
         self._store = store
         self._tasks: dict[str, DownloadTask] = {t.task_id: t for t in store.load()}

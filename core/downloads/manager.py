@@ -20,7 +20,8 @@ from ..content_disposition import filename_from_url
 from ..errors import Conflict, InvalidInput
 from ..http import HttpClient
 from ..model_types import ModelFolders, ModelLocation
-from ..observers import COMPLETE_DOWNLOAD_TASK, CREATE_DOWNLOAD_TASK, DELETE_DOWNLOAD_TASK, Throttle
+from ..observers import (COMPLETE_DOWNLOAD_TASK, CREATE_DOWNLOAD_TASK, DELETE_DOWNLOAD_TASK, EventQueue,
+                         Throttle)
 from ..paths import partial_path_for, sanitize_filename
 from ..progress import SpeedMeter
 from ..redact import redact_url
@@ -55,8 +56,9 @@ class DownloadRequest:
 class DownloadManager(TaskRunner):
     def __init__(self, folders: ModelFolders, state_dir: Path, settings: Settings,
                  http: HttpClient | None = None, sources: SourceRegistry | None = None, *,
-                 transfer_config: TransferConfig | None = None, save_interval: float = 1.0) -> None:
-        super().__init__(TaskStore(Path(state_dir), folders))
+                 transfer_config: TransferConfig | None = None, save_interval: float = 1.0,
+                 events: EventQueue | None = None) -> None:
+        super().__init__(TaskStore(Path(state_dir), folders), events)
         self.folders = folders
         self.state_dir = Path(state_dir)
         self.settings = settings

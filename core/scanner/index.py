@@ -34,6 +34,8 @@ from .walker import FoundModel, is_partial_or_hidden
 
 if TYPE_CHECKING:
     from ..http import HttpClient
+    from ..observers import EventQueue
+    from .hash_cache import HashCache
     from ..retry import RetryPolicy
     from ..trash import Trash, TrashEntry
     from .civitai_lookup import CivitaiLookup
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 HASH_FILE = "hashes.sqlite"
 MAX_FINISHED_SCANS = 50
+#: How long a delete waits for its event to reach a stuck listener.
+LISTENER_PATIENCE = 30.0
 
 
 class ModelIndex:
@@ -50,12 +54,16 @@ class ModelIndex:
                  civitai_base_url: str | None = None, civitai_min_interval: float = 0.5,
                  civitai_retry: "RetryPolicy | None" = None,
                  refresh_on_first_list: bool = True,
-                 trash_roots: Callable[[], Any] | None = None) -> None:
+                 trash_roots: Callable[[], Any] | None = None,
+                 events: "EventQueue | None" = None, hash_cache: "HashCache | None" = None) -> None:
         self.folders = folders
         self.state_dir = Path(state_dir)
         self.settings = settings
         self.http = http
-        self.events = EventHub()
+        #: listeners of the scans and deletes; with ``events`` (the app's one delivery thread)
+        #: they hear them from that thread, else at once on the thread that emits
+        self._outbox = events
+        self.events: EventHub = events.hub if events is not None else EventHub()
         self.hasher = FileHasher()
         self.hash_workers = hash_workers or max(1, min(4, os.cpu_count() or 1))
         self.civitai_options: dict[str, Any] = {"base_url": civitai_base_url, "min_interval": civitai_min_interval,
@@ -67,7 +75,7 @@ class ModelIndex:
         self._lock = self.state.lock
         self._scans: dict[str, ScanTask] = {}
         self._active: list[ScanTask] = []
-        self._hash_cache = None
+        self._hash_cache = hash_cache
         self._lookup: "CivitaiLookup | None" = None
         self._trash_roots = trash_roots  # every root of every type (ComfyUI: custom_nodes too)
         self._trash: "Trash | None" = None
@@ -89,6 +97,16 @@ class ModelIndex:
         self.stop_trash_purger(timeout)
         if cache is not None:
             cache.close()
+
+    def publish(self, event: str, payload: dict, wait: bool = False) -> None:
+        """Send an event to the listeners; ``wait``: return once they heard it (an API call
+        that answers after its event, as the download manager's do; bounded)."""
+        if self._outbox is None:
+            self.events.emit(event, payload)
+            return
+        number = self._outbox.put(event, payload)
+        if wait:
+            self._outbox.wait_delivered(number, timeout=LISTENER_PATIENCE)
 
     # -- what the scan job uses ------------------------------------------------------------
     @property
@@ -317,8 +335,8 @@ class ModelIndex:
         self._save_state()
         log.info("%s %s model %s (%d files)", "deleted" if permanently else "trashed",
                  location.model_type, location.name, len(removed))
-        self.events.emit(DELETE_MODEL, {"model_type": location.model_type, "name": location.name,
-                                        "trash_id": trash_id})
+        self.publish(DELETE_MODEL, {"model_type": location.model_type, "name": location.name,
+                                    "trash_id": trash_id}, wait=True)
         return DeletedModel(location.model_type, location.name, removed, trash_id)
 
     def restore_model(self, trash_id: str, rename: bool = False, allow_prefix: bool = False) -> ModelRecord:

@@ -79,7 +79,7 @@ class ScanJob:
         task.report = ScanReport(task, models)
         task.mark_done()
         index.throttle.forget(task.scan_id)
-        index.events.emit(COMPLETE_SCAN_TASK, task.complete_event())
+        index.publish(COMPLETE_SCAN_TASK, task.complete_event())
 
     def _check_cancel(self) -> None:
         if self.task.cancel_requested:
@@ -87,7 +87,7 @@ class ScanJob:
 
     def _progress(self) -> None:
         if self.index.throttle.ready(self.task.scan_id):
-            self.index.events.emit(UPDATE_SCAN_TASK, self.task.progress_event())
+            self.index.publish(UPDATE_SCAN_TASK, self.task.progress_event())
 
     # -- 1. index ------------------------------------------------------------------------
     def _walk(self) -> list[FoundModel]:
