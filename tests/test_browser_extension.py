@@ -18,6 +18,7 @@ import pytest
 from support.browser import DIALOG, FRONTEND_TOASTS, ComfyPage, chromium, require_browser, start_comfy_for_mode
 from support.comfyui_harness import PACK_ROOT, ComfyUIServer, require_comfyui
 from support.throttled_files import CHUNK, ThrottledFiles
+from support.waiting import wait_for
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.browser]
 
@@ -188,7 +189,8 @@ def test_progress_pause_resume_and_cancel_from_the_node_menu(page, comfy, files,
         cancelled = page.wait_panel(node_id, "p.status === 'cancelled'", timeout=10)
         assert "cancelled" in cancelled["text"]
         assert _task(comfy, task_id)["status"] == "cancelled"
-        assert _partials(comfy.models_dir) == []
+        # The stopped transfer is announced first; the cancel then removes its partial.
+        wait_for(lambda: _partials(comfy.models_dir) == [], timeout=10, what="the partial removed")
         assert not (comfy.models_dir / "loras" / served.name).exists()
     finally:
         _cancel_quietly(comfy, task_id)
@@ -390,7 +392,9 @@ def test_reload_during_a_download_reattaches_each_panel_to_its_task(page, comfy,
         assert _task(comfy, task_ids[0])["filename"] == first_file.name
         assert _task(comfy, task_ids[1])["filename"] == second_file.name
         # The frontend saves the open workflow (where depends on its version) shortly after a
-        # change; reload only once both nodes are in that copy, or the reload would drop them.
+        # change; the newest one notes a change when a mouse action ends, as after a user added
+        # the nodes. Reload only once both nodes are in that copy, or the reload would drop them.
+        page.click_empty_canvas()
         page.page.wait_for_function("""(names) => [localStorage, sessionStorage].some((store) =>
             Object.keys(store).some((key) => names.every((n) => (store.getItem(key) ?? '').includes(n))))""",
                                     arg=[first_file.name, second_file.name], timeout=20000, polling=200)

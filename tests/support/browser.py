@@ -85,6 +85,10 @@ QUIET_COMFY_SETTINGS = {
 VUE_NODES_SETTING = "Comfy.VueNodes.Enabled"
 #: The frontend's dialogs: PrimeVue's up to 1.27, role=dialog in newer ones.
 DIALOG = ".p-dialog, [role='dialog']"
+#: Node menus: litegraph's on the canvas; the newest frontend's own (ARIA roles) on Vue nodes.
+LITEGRAPH_MENU_ENTRY = ".litecontextmenu .litemenu-entry"
+ARIA_MENU = "[role='menu']"
+ARIA_MENU_ENTRY = "[role='menu'] [role='menuitem']"
 #: The frontend's toasts: PrimeVue's up to 1.27, data-testid="toast" in newer ones; and ours.
 FRONTEND_TOASTS = ".p-toast-message, [data-testid='toast']"
 TOAST_SELECTOR = f"{FRONTEND_TOASTS}, .mm-toast"
@@ -324,6 +328,19 @@ class ComfyPage:
     def queue(self) -> None:
         self.evaluate("() => app.queuePrompt(0, 1)")
 
+    def click_empty_canvas(self) -> None:
+        """A real click on the canvas beside the nodes.  Frontends note a user's edits when a
+        mouse action ends (1.58 saves the open workflow's draft then), and nodes added by
+        ``add_node`` were no such action."""
+        x, y = self.evaluate("""() => {
+            const right = Math.max(0, ...app.graph.nodes.map((n) => n.pos[0] + n.size[0]));
+            const top = Math.min(...app.graph.nodes.map((n) => n.pos[1]), 80);
+            const [cx, cy] = app.canvas.ds.convertOffsetToCanvas([right + 60, top]);
+            const rect = app.canvas.canvas.getBoundingClientRect();
+            return [Math.min(rect.left + cx, rect.right - 300), Math.min(rect.top + cy, rect.bottom - 300)];
+        }""")
+        self.page.mouse.click(float(x), float(y))
+
     def panel(self, node_id: int) -> dict[str, Any]:
         """The progress panel of a node: its data attributes and its visible text."""
         return self.evaluate("""([id, name]) => {
@@ -370,23 +387,35 @@ class ComfyPage:
         }""", [node_id, margin])
 
     def open_node_menu(self, node_id: int) -> list[dict[str, Any]]:
-        """Right-clicks the node's title on the canvas; answers the menu's entries."""
+        """Right-clicks the node's title as a user does; answers the entries of the menu that
+        opens: litegraph's on the canvas, the frontend's own (an ARIA menu) on Vue nodes."""
         self.close_menus()
         self.close_dialogs()
         x, y = self.node_title_point(node_id)
         self.page.mouse.click(x, y, button="right")
-        self.page.wait_for_selector(".litecontextmenu .litemenu-entry", timeout=5000)
+        self.page.wait_for_selector(f"{LITEGRAPH_MENU_ENTRY}, {ARIA_MENU_ENTRY}", timeout=5000)
         return self.menu_entries()
 
     def menu_entries(self) -> list[dict[str, Any]]:
-        return self.evaluate("""() => [...document.querySelectorAll('.litecontextmenu .litemenu-entry')]
-            .map((e) => ({ text: e.innerText.trim(), disabled: e.classList.contains('disabled') }))""")
+        """The open menu's entries: text (first line; a shortcut may follow) and disabled."""
+        return self.evaluate("""([lite, aria]) => [
+            ...[...document.querySelectorAll(lite)].map((e) => ({
+                text: e.innerText.trim(), disabled: e.classList.contains('disabled') })),
+            ...[...document.querySelectorAll(aria)].map((e) => ({
+                text: e.innerText.trim().split('\\n')[0].trim(),
+                disabled: e.getAttribute('aria-disabled') === 'true' })),
+        ]""", [LITEGRAPH_MENU_ENTRY, ARIA_MENU_ENTRY])
 
     def click_menu(self, label: str) -> None:
-        self.page.locator(".litecontextmenu .litemenu-entry", has_text=label).first.click()
+        self.page.locator(f"{LITEGRAPH_MENU_ENTRY}, {ARIA_MENU_ENTRY}", has_text=label).first.click()
 
     def close_menus(self) -> None:
         self.evaluate("() => document.querySelectorAll('.litecontextmenu').forEach((m) => m.remove())")
+        for _ in range(3):  # the frontend's own menus close on Escape, as for a user
+            if not self.page.locator(ARIA_MENU).count():
+                return
+            self.page.keyboard.press("Escape")
+            self.page.wait_for_timeout(100)
 
     def toasts(self) -> list[str]:
         return self.evaluate("""(selector) => [...document.querySelectorAll(selector)]
