@@ -18,19 +18,8 @@ from typing import Any, Callable, Mapping
 from .errors import InvalidInput
 from .jsonio import atomic_write_json, read_json
 from .redact import Redactor, redact_url
+from .setting_names import HOST_LISTS, INT_RANGES, SECRET_KEYS
 from .validation import whole_number
-
-SECRET_KEYS = ("civitai_api_key", "huggingface_token")
-
-#: whole-number settings: name -> (default, lowest, highest); the order is that of public_view()
-_INT_RANGES = {
-    "max_concurrent_downloads": (2, 1, 8),
-    "connections_per_download": (4, 1, 16),
-    "civitai_nsfw_level": (1, 1, 32),
-    "trash_days": (30, 0, 3650),  # deleted models older than this leave the trash; 0 keeps them
-}
-#: settings holding a list of host names (given as a JSON list or a comma/space separated string)
-_HOST_LISTS = ("workflow_allowed_hosts",)
 
 
 def default_config_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -41,7 +30,7 @@ def default_config_dir(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 class _WholeNumber:
-    """A whole-number setting: the saved value clamped into its range of ``_INT_RANGES``; a
+    """A whole-number setting: the saved value clamped into its range of ``INT_RANGES``; a
     missing or unreadable one reads as the default."""
 
     def __init__(self, doc: str | None = None) -> None:
@@ -53,7 +42,7 @@ class _WholeNumber:
     def __get__(self, settings: "Settings | None", owner: type | None = None) -> Any:
         if settings is None:
             return self
-        default, low, high = _INT_RANGES[self.name]
+        default, low, high = INT_RANGES[self.name]
         value = settings._data.get(self.name, default)
         try:
             value = int(value)
@@ -123,7 +112,7 @@ class Settings:
     # -- reading and writing ----------------------------------------------------------
     def public_view(self) -> dict[str, Any]:
         """Everything a browser may see: secrets only as ``*_set`` flags."""
-        view: dict[str, Any] = {name: getattr(self, name) for name in _INT_RANGES}
+        view: dict[str, Any] = {name: getattr(self, name) for name in INT_RANGES}
         view.update(proxy=redact_url(self.proxy) if self.proxy else "",
                     workflow_allowed_hosts=self.workflow_allowed_hosts,
                     civitai_api_key_set=bool(self.civitai_api_key()),
@@ -139,8 +128,8 @@ class Settings:
             raise InvalidInput("settings must be a JSON object")
         clean: dict[str, Any] = {}
         for key, value in changes.items():
-            if key in _INT_RANGES:
-                _default, low, high = _INT_RANGES[key]
+            if key in INT_RANGES:
+                _default, low, high = INT_RANGES[key]
                 clean[key] = whole_number(value, key, low, high)
             elif key in SECRET_KEYS or key == "proxy":
                 if value is not None and not isinstance(value, str):
@@ -153,7 +142,7 @@ class Settings:
                 if any(c.isspace() for c in value):
                     raise InvalidInput(f"{key} must not contain spaces")
                 clean[key] = value or None
-            elif key in _HOST_LISTS:
+            elif key in HOST_LISTS:
                 clean[key] = _host_list(key, value)
             elif key.endswith("_set"):
                 continue  # echoes of public_view() are ignored

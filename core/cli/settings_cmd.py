@@ -13,12 +13,12 @@ TYPE_CHECKING = False  # typing itself costs start-up time; annotations are stri
 if TYPE_CHECKING:
     from typing import Any
 
+from ..setting_names import HOST_LISTS, INT_RANGES, SECRET_KEYS
 from .common import add_global_options, backend_for, emit_json, human
 
-SECRETS = ("civitai_api_key", "huggingface_token")
 #: name -> default (the core's ranges check the values)
-NUMBERS = {"max_concurrent_downloads": 2, "connections_per_download": 4, "civitai_nsfw_level": 1, "trash_days": 30}
-SETTABLE = (*SECRETS, *NUMBERS, "proxy", "workflow_allowed_hosts")
+NUMBERS = {name: default for name, (default, _low, _high) in INT_RANGES.items()}
+SETTABLE = (*SECRET_KEYS, *NUMBERS, "proxy", *HOST_LISTS)
 NSFW_LEVEL_NAMES = {1: "PG (safe only)", 2: "PG-13", 4: "R", 8: "X", 16: "XXX", 32: "all"}
 
 
@@ -47,11 +47,11 @@ def run(args: argparse.Namespace) -> int:
     action = getattr(args, "action", None)
     if action == "set":
         value = sys.stdin.readline().strip() if args.value == "-" else args.value
-        if args.key in SECRETS and not value:
+        if args.key in SECRET_KEYS and not value:
             raise InvalidInput(f"no value given for {args.key}; use `settings unset {args.key}` to remove it")
         view = backend.settings_update({args.key: value})
         human(f"{args.key} saved to {view.get('settings_file') or backend.where}"
-              + (" (not shown)" if args.key in SECRETS else ""))
+              + (" (not shown)" if args.key in SECRET_KEYS else ""))
     elif action == "unset":
         view = backend.settings_update({args.key: NUMBERS.get(args.key)})
         human(f"{args.key} removed from {view.get('settings_file') or backend.where}")
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 def human_lines(view: dict[str, Any]) -> list[str]:
     lines = [f"settings file: {view['settings_file']}"] if view.get("settings_file") else []
-    for name in SECRETS:
+    for name in SECRET_KEYS:
         source = view.get(f"{name}_source")
         state = "set" + (f" (from {source})" if source else "") if view.get(f"{name}_set") else "not set"
         lines.append(f"{name}: {state}")
