@@ -351,3 +351,80 @@ def test_a_state_folder_that_may_not_be_written_never_fails_a_model_operation(tm
     assert answers["b.safetensors", "DELETE"][0] == 204
     assert answers["b.safetensors", "DELETE?permanently=true"] == (404, "no loras model named 'b.safetensors' was found")
     assert sorted(os.listdir(loras)) == []
+
+
+# -- the graph nodes: the same clear errors (ComfyUI shows the message on the node) ----------------
+CHILD_NODES = r"""
+import json, sys
+from pathlib import Path
+sys.path[:0] = json.loads(sys.argv[2])
+from test_model_file_errors import node_errors
+print(json.dumps(node_errors(Path(sys.argv[1]), json.loads(sys.argv[3]))))
+"""
+
+
+def node_errors(tmp_path: Path, names: list[str]) -> dict:
+    """{name: {node: [error type, message] or "ok"}} for ModelInfo, SetModelPreview (a
+    description) and DeleteModel on each name."""
+    from comfyui_model_manager.core.errors import ModelManagerError
+    from comfyui_model_manager.nodes import info, metadata
+
+    holder = RuntimeHolder(lambda: build_runtime(ModelFolders.from_models_dir(tmp_path / "models"), tmp_path / "state"))
+    info.get_runtime = metadata.get_runtime = holder.get  # the runtime ComfyUI's entry would make
+    calls = {"ModelInfo": lambda name: info.ModelInfo().info("loras", name),
+             "SetModelPreview": lambda name: metadata.SetModelPreview().set_preview("loras", name, description="d"),
+             "DeleteModel": lambda name: metadata.DeleteModel().delete("loras", name, confirm=True)}
+    found: dict = {}
+    try:
+        for name in names:
+            for node, call in calls.items():
+                try:
+                    call(name)
+                    found.setdefault(name, {})[node] = "ok"
+                except ImportError:  # ModelInfo got to its image output: torch is ComfyUI's, not ours
+                    found.setdefault(name, {})[node] = "ok"
+                except ModelManagerError as exc:
+                    found.setdefault(name, {})[node] = [type(exc).__name__, exc.message]
+    finally:
+        holder.shutdown()
+    return found
+
+
+def test_the_nodes_name_the_model_and_the_trouble(tmp_path, monkeypatch):
+    from comfyui_model_manager.nodes import info, metadata
+
+    loras = tmp_path / "models" / "loras"
+    write_safetensors(loras / "closed" / "a.safetensors")
+    write_safetensors(loras / "ro" / "a.safetensors")
+    monkeypatch.setattr(info, "get_runtime", info.get_runtime)  # node_errors rebinds them: put back after
+    monkeypatch.setattr(metadata, "get_runtime", metadata.get_runtime)
+    too_long = "L" * 300 + ".safetensors"
+    here = node_errors(tmp_path, ["gone.safetensors", too_long])
+    for node in ("ModelInfo", "SetModelPreview", "DeleteModel"):
+        assert here["gone.safetensors"][node] == ["NotFound", "no loras model named 'gone.safetensors' was found"]
+        kind, message = here[too_long][node]
+        assert kind == "InvalidInput" and message.startswith(f"could not find loras/{too_long}: File name too long")
+
+    prefix = unprivileged_prefix()
+    os.chmod(loras / "closed", 0o000)
+    os.chmod(loras / "ro", 0o555)
+    try:
+        done = subprocess.run([*prefix, sys.executable, "-c", CHILD_NODES, str(tmp_path),
+                               json.dumps([str(Path(__file__).parent), *sys.path]),
+                               json.dumps(["closed/a.safetensors", "ro/a.safetensors"])],
+                              capture_output=True, text=True, timeout=180)
+    finally:
+        os.chmod(loras / "closed", 0o755)
+        os.chmod(loras / "ro", 0o755)
+    assert done.returncode == 0, done.stderr
+    there = json.loads(done.stdout.strip().splitlines()[-1])
+    hint = "Permission denied; check the permissions of the model folder for the user ComfyUI runs as"
+    for node in ("ModelInfo", "SetModelPreview", "DeleteModel"):
+        assert there["closed/a.safetensors"][node] == [
+            "FilePermissionDenied", f"could not find loras/closed/a.safetensors: {hint}"]
+    assert there["ro/a.safetensors"]["SetModelPreview"] == [
+        "FilePermissionDenied", f"could not write the description of loras/ro/a.safetensors: {hint}"]
+    assert there["ro/a.safetensors"]["DeleteModel"] == [
+        "FilePermissionDenied", f"could not delete loras/ro/a.safetensors: {hint}"]
+    assert there["ro/a.safetensors"]["ModelInfo"] == "ok"  # reading is allowed there
+    assert os.listdir(loras / "ro") == ["a.safetensors"] and os.listdir(loras / "closed") == ["a.safetensors"]
