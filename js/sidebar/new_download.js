@@ -39,7 +39,10 @@ export class NewDownloadForm {
     this.status = h("div", { className: "mm-sb-form-status", "aria-live": "polite" });
     this.details = h("div", { className: "mm-sb-resolved" });
     this.problem = h("div", { className: "mm-sb-problem", role: "alert", hidden: true });
-    this.startButton = button("Start", () => this.start(), { icon: "pi-download", className: "mm-sb-primary" });
+    // Start is the form's submit button: Enter in a field starts the download too (the form's
+    // submit handler runs start(); Enter in Link looks the link up instead).
+    this.startButton = button("Start", undefined, { icon: "pi-download", className: "mm-sb-primary" });
+    this.startButton.type = "submit";
     this.startButton.disabled = true;
     this.closeButton = button("Close", () => this.close(), { icon: "pi-times" });
     this.element = h("form", { className: "mm-sb-form", hidden: true, "aria-label": "New download" },
