@@ -213,7 +213,8 @@ export class ModelsView {
     if (scan.finished) {
       this.scanId = null;
       this.scanButton.disabled = false;
-      const status = scan.status === "cancelled" ? "Scan cancelled" : `Scan finished: ${scan.count ?? 0} models`;
+      const count = scan.count ?? 0;
+      const status = scan.status === "cancelled" ? "Scan cancelled" : `Scan finished: ${count} model${count === 1 ? "" : "s"}`;
       this.scanLine.append(h("span", { text: status }));
       this.scanLine.dataset.status = scan.status ?? "completed";
       setTimeout(() => { if (!this.scanId) this.scanLine.hidden = true; }, 5000);
