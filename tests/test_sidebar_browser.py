@@ -25,6 +25,8 @@ from support.comfyui_harness import PACK_ROOT, ComfyUIServer
 from support.fake_civitai import FakeCivitai
 from support.fake_hub import FakeHub
 from support.scanner_files import image_bytes, safetensors_bytes, write_safetensors
+from support.sidebar import (new_download, open_details, search, show_models, show_view, sidebar_icon, sidebar_shot,
+                             task_row, wait_row)
 
 # The first test of a mode also starts ComfyUI and indexes 10,000 models: slow on a busy machine.
 pytestmark = [pytest.mark.comfyui, pytest.mark.browser, pytest.mark.timeout(480)]
@@ -135,81 +137,6 @@ def page(stack):
 
 
 # -- helpers ---------------------------------------------------------------------------------
-#: The tab's icon in the left bar: the frontend names it after the tab id (a class up to 1.27,
-#: a data-testid in newer ones).
-SIDEBAR_ICON = ".model-manager-tab-button, [data-testid='model-manager-tab-button']"
-
-
-def sidebar_icon(page: ComfyPage) -> Any:
-    return page.page.locator(SIDEBAR_ICON).first
-
-
-def open_sidebar(page: ComfyPage) -> Any:
-    """Clicks the sidebar icon unless the tab is already open; answers the tab's root."""
-    root = page.page.locator(".mm-sb")
-    if not root.is_visible():
-        sidebar_icon(page).click()
-        root.wait_for(state="visible", timeout=10000)
-    return root
-
-
-def show_view(page: ComfyPage, name: str) -> Any:
-    root = open_sidebar(page)
-    root.get_by_role("tab", name=name).click()
-    panel = root.locator(f"#mm-sb-panel-{name.lower()}")
-    panel.wait_for(state="visible", timeout=5000)
-    return panel
-
-
-def show_models(page: ComfyPage, model_type: str) -> Any:
-    panel = show_view(page, "Models")
-    back = panel.get_by_role("button", name="Back")
-    if back.is_visible():
-        back.click()
-    if panel.get_by_label("Search").input_value():
-        panel.get_by_label("Search").fill("")
-    panel.get_by_label("Folder type").select_option(model_type)
-    page.page.wait_for_function("""(type) => {
-        const view = document.querySelector('.mm-sb-models');
-        return view && !view.dataset.loading && view.dataset.shown === type
-            && !document.querySelector('.mm-sb-count').innerText.includes('match');
-    }""", arg=model_type, timeout=30000)
-    return panel
-
-
-def sidebar_shot(page: ComfyPage, stack: Stack, name: str) -> None:
-    """A screenshot of the sidebar (icon bar and our tab, not the whole page: small PNGs for docs/)."""
-    box = page.page.locator(".mm-sb").bounding_box()
-    page.screenshot(stack.shots / name, clip={"x": 0, "y": 0, "width": box["x"] + box["width"] + 8,
-                                              "height": min(box["y"] + box["height"] + 8, 800)})
-
-
-def task_row(page: ComfyPage, filename: str) -> Any:
-    row = page.page.locator(".mm-sb-task", has=page.page.locator(".mm-sb-task-name", has_text=filename)).first
-    row.wait_for(timeout=30000)
-    return row
-
-
-def wait_row(page: ComfyPage, filename: str, condition: str, timeout: float = 60) -> dict:
-    """Waits until ``condition`` (JS over ``d``, the row's dataset) holds for the task row."""
-    return page.page.wait_for_function(f"""(name) => {{
-        const row = [...document.querySelectorAll('.mm-sb-task')]
-            .find((r) => r.querySelector('.mm-sb-task-name')?.textContent === name);
-        const d = row?.dataset;
-        return d && ({condition}) ? {{ ...d, text: row.innerText }} : null;
-    }}""", arg=filename, timeout=timeout * 1000, polling=100).json_value()
-
-
-def new_download(page: ComfyPage, link: str) -> Any:
-    panel = show_view(page, "Downloads")
-    form = panel.locator(".mm-sb-form")
-    if not form.is_visible():
-        panel.get_by_role("button", name="New download").click()
-    form.get_by_label("Link").fill(link)
-    form.get_by_label("Link").press("Enter")
-    return form
-
-
 def cleanup_tasks(comfy: ComfyUIServer) -> None:
     for task in comfy.get("/model-manager/tasks").json()["tasks"]:
         if task["status"] in ("queued", "downloading", "paused"):
@@ -275,7 +202,7 @@ def test_a_civitai_download_from_a_pasted_link_paused_and_resumed(page, stack) -
     form.get_by_label("Subfolder").fill("civitai")
     assert "loras/civitai/sparkle_v2.safetensors" in form.locator(".mm-sb-target").inner_text()
     if stack.mode == "pinned":
-        sidebar_shot(page, stack, "sidebar-new-download.png")
+        sidebar_shot(page, stack.shots / "sidebar-new-download.png")
     form.get_by_role("button", name="Start").click()
     try:
         wait_row(page, "sparkle_v2.safetensors", "d.status === 'downloading' && Number(d.percent) > 3")
@@ -284,7 +211,7 @@ def test_a_civitai_download_from_a_pasted_link_paused_and_resumed(page, stack) -
         running = wait_row(page, "sparkle_v2.safetensors", "Number(d.percent) > 8")
         assert "/s" in running["text"] and "ETA" in running["text"] and "%" in running["text"]
         if stack.mode == "pinned":
-            sidebar_shot(page, stack, "sidebar-downloads.png")
+            sidebar_shot(page, stack.shots / "sidebar-downloads.png")
         row.get_by_role("button", name="Pause").click()
         paused = wait_row(page, "sparkle_v2.safetensors", "d.status === 'paused'", 15)
         time.sleep(0.8)
@@ -306,7 +233,7 @@ def test_a_civitai_download_from_a_pasted_link_paused_and_resumed(page, stack) -
     assert "SDXL 1.0" in details.inner_text() and "sparkle" in details.locator(".mm-sb-chips").inner_text()
     if stack.mode == "pinned":
         page.page.wait_for_function("() => document.querySelector('.mm-sb-preview img')?.complete")
-        sidebar_shot(page, stack, "sidebar-details.png")
+        sidebar_shot(page, stack.shots / "sidebar-details.png")
     details.get_by_role("button", name="Back").click()
     assert page.log.ours() == []
 
@@ -375,24 +302,6 @@ def test_a_failed_task_shows_its_message_and_retries(page, stack) -> None:
     assert (stack.comfy.models_dir / "loras" / "sparkle_v1.safetensors").is_file()
 
 
-def search(page: ComfyPage, panel: Any, text: str) -> None:
-    """Types into Search and waits for the answer (the grid is rebuilt when it comes)."""
-    panel.get_by_label("Search").fill(text)
-    page.page.wait_for_function("(q) => document.querySelector('.mm-sb-count')?.innerText.includes(q)", arg=text,
-                                timeout=10000)
-
-
-def open_details(page: ComfyPage, model_type: str, name: str) -> Any:
-    panel = show_models(page, model_type)
-    search(page, panel, name.rsplit(".", 1)[0])
-    card = panel.locator(f".mm-sb-card[data-name='{name}']")
-    card.wait_for(timeout=10000)
-    card.click()
-    details = panel.locator(".mm-sb-details")
-    details.locator(".mm-sb-facts").wait_for(timeout=10000)
-    return details
-
-
 def test_a_hostile_description_is_shown_as_harmless_text(page, stack) -> None:
     details = open_details(page, "loras", "style_02.safetensors")
     description = details.locator(".mm-sb-description")
@@ -416,7 +325,7 @@ def test_a_hostile_description_is_shown_as_harmless_text(page, stack) -> None:
     assert "https://civitai.com/models/1" in found["hrefs"]
     assert "click me" in found["text"] and "bold" in found["text"] and "Totally normal model" in found["text"]
     if stack.mode == "pinned":
-        sidebar_shot(page, stack, "sidebar-xss.png")
+        sidebar_shot(page, stack.shots / "sidebar-xss.png")
 
 
 def test_a_description_edited_and_saved(page, stack) -> None:
@@ -660,5 +569,5 @@ def test_ten_thousand_models_first_paint_renders_only_what_is_visible(page, stac
     if stack.mode == "pinned":
         show_models(page, "loras")
         page.page.wait_for_function("() => [...document.querySelectorAll('.mm-sb-card img')].every((i) => i.complete)")
-        sidebar_shot(page, stack, "sidebar-models.png")
+        sidebar_shot(page, stack.shots / "sidebar-models.png")
     assert page.log.ours() == []
