@@ -28,7 +28,7 @@ from .model_record import build_record, sidecars_of, signature
 from .record import ModelRecord
 from .safetensors_header import cover_file
 from .scan_job import ScanJob
-from .scan_task import ScanReport, ScanTask
+from .scan_task import ScanRegistry, ScanReport, ScanTask
 from ..sidecars import read_siblings
 from .walker import FoundModel, is_partial_or_hidden
 
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HASH_FILE = "hashes.sqlite"
-MAX_FINISHED_SCANS = 50
 #: How long a delete waits for its event to reach a stuck listener.
 LISTENER_PATIENCE = 30.0
 
@@ -73,8 +72,7 @@ class ModelIndex:
         self.throttle = Throttle()
         self._refresh_on_first_list = refresh_on_first_list
         self._lock = self.state.lock
-        self._scans: dict[str, ScanTask] = {}
-        self._active: list[ScanTask] = []
+        self.scans = ScanRegistry()
         self._hash_cache = hash_cache
         self._lookup: "CivitaiLookup | None" = None
         self._trash_roots = trash_roots  # every root of every type (ComfyUI: custom_nodes too)
@@ -86,8 +84,7 @@ class ModelIndex:
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Cancel running scans and wait a little for them (ComfyUI exit); the index is saved."""
-        with self._lock:
-            active = list(self._active)
+        active = self.scans.active()
         for task in active:
             task.cancel()
         for task in active:
@@ -138,9 +135,7 @@ class ModelIndex:
         return self.state.load_once(self.folders.names())
 
     def scan_ended(self, task: ScanTask) -> None:
-        with self._lock:
-            if task in self._active:
-                self._active.remove(task)
+        self.scans.ended(task)
 
     # -- listing ---------------------------------------------------------------------------
     def _ready_types(self, model_type: str | None) -> tuple[list[str], bool, list[str]]:
@@ -197,8 +192,7 @@ class ModelIndex:
     def _locate(self, model_type: str, name: str) -> ModelLocation:
         """``ModelFolders.locate`` (inside a root, symlinks resolved) plus: only model files of
         that type, so no route or node can read, change or delete a stray file in a model folder."""
-        with file_errors(f"find {model_type}/{name}"):
-            location = self.folders.locate(model_type, name)
+        location = self.folders.locate(model_type, name)  # folder trouble: already a clear 403/400
         filename = location.path.name
         if is_partial_or_hidden(filename) or not self.folders.get(model_type).accepts(filename):
             allowed = ", ".join(sorted(self.folders.get(model_type).writable_extensions))
@@ -374,18 +368,10 @@ class ModelIndex:
         ``node_id``/``prompt_id`` name the graph node that asked; the scan's events carry them.
         A request joining a running scan keeps the first requester's node unless none was set."""
         types = self._types_for(model_type or "all")
-        compute_hashes, fetch_civitai_info = bool(compute_hashes), bool(fetch_civitai_info)
-        with self._lock:
-            for task in self._active:
-                if not task.finished and task.covers(types, compute_hashes, fetch_civitai_info):
-                    task.adopt_requester(node_id, prompt_id)
-                    return task
-            task = ScanTask(model_type or "all", types, compute_hashes, fetch_civitai_info,
-                            node_id=node_id, prompt_id=prompt_id)
-            self._active.append(task)
-            self._scans[task.scan_id] = task
-            self._forget_old_scans()
-        threading.Thread(target=ScanJob(self, task).run, name=f"model-scan-{task.scan_id}", daemon=True).start()
+        task, new = self.scans.join_or_add(model_type or "all", types, bool(compute_hashes),
+                                           bool(fetch_civitai_info), node_id, prompt_id)
+        if new:
+            threading.Thread(target=ScanJob(self, task).run, name=f"model-scan-{task.scan_id}", daemon=True).start()
         return task
 
     def scan(self, model_type: str = "all", compute_hashes: bool = False, fetch_civitai_info: bool = False,
@@ -400,8 +386,7 @@ class ModelIndex:
         return task.report
 
     def get_scan(self, scan_id: str) -> ScanTask:
-        with self._lock:
-            task = self._scans.get(scan_id)
+        task = self.scans.get(scan_id)
         if task is None:
             raise NotFound(f"no scan with id {scan_id!r}")
         return task
@@ -410,8 +395,3 @@ class ModelIndex:
         task = self.get_scan(scan_id)
         task.cancel()
         return task
-
-    def _forget_old_scans(self) -> None:
-        finished = [t for t in self._scans.values() if t.finished]
-        for task in finished[:-MAX_FINISHED_SCANS] if len(finished) > MAX_FINISHED_SCANS else []:
-            self._scans.pop(task.scan_id, None)

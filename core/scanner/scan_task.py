@@ -1,4 +1,4 @@
-"""A scan's live state (what the events carry) and its final report."""
+"""A scan's live state (what the events carry), its final report, and the scans an index knows."""
 from __future__ import annotations
 
 import threading
@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 #: Status values: queued -> scanning -> hashing -> fetching_info -> completed | cancelled | failed
 FINAL_STATUSES = ("completed", "cancelled", "failed")
 MAX_ERRORS_KEPT = 200
+#: Finished scans kept for ``GET /scans/{id}`` (the oldest go first).
+MAX_FINISHED_SCANS = 50
 
 
 @dataclass
@@ -120,3 +122,45 @@ class ScanReport:
                 "count": self.count, "hashed": task.hashed, "hashes_computed": task.hashes_computed,
                 "matched": task.matched, "errors": list(task.errors),
                 "models": [model.to_json() for model in self.models]}
+
+
+class ScanRegistry:
+    """The scans of one index by id: the active ones (a request that one of them covers joins
+    it) and the last ``MAX_FINISHED_SCANS`` finished ones.  Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scans: dict[str, ScanTask] = {}
+        self._active: list[ScanTask] = []
+
+    def join_or_add(self, model_type: str, types: tuple[str, ...], compute_hashes: bool,
+                    fetch_civitai_info: bool, node_id: str | None = None,
+                    prompt_id: str | None = None) -> tuple[ScanTask, bool]:
+        """``(task, True)`` for a new scan the caller must run, ``(task, False)`` for an active
+        one that covers the request (it keeps the first requester's node unless none was set)."""
+        with self._lock:
+            for task in self._active:
+                if not task.finished and task.covers(types, compute_hashes, fetch_civitai_info):
+                    task.adopt_requester(node_id, prompt_id)
+                    return task, False
+            task = ScanTask(model_type, types, compute_hashes, fetch_civitai_info,
+                            node_id=node_id, prompt_id=prompt_id)
+            self._active.append(task)
+            self._scans[task.scan_id] = task
+            finished = [t for t in self._scans.values() if t.finished]
+            for old in finished[:-MAX_FINISHED_SCANS] if len(finished) > MAX_FINISHED_SCANS else []:
+                self._scans.pop(old.scan_id, None)
+            return task, True
+
+    def ended(self, task: ScanTask) -> None:
+        with self._lock:
+            if task in self._active:
+                self._active.remove(task)
+
+    def active(self) -> list[ScanTask]:
+        with self._lock:
+            return list(self._active)
+
+    def get(self, scan_id: str) -> ScanTask | None:
+        with self._lock:
+            return self._scans.get(scan_id)
