@@ -18,6 +18,8 @@ connections: importing requests and urllib3 was half of the command line's start
 from __future__ import annotations
 
 import http.client
+import io
+import os
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
@@ -34,6 +36,9 @@ CONNECT_TIMEOUT = 15.0
 READ_TIMEOUT = 60.0
 MAX_REDIRECTS = 10
 _REDIRECTS = {301, 302, 303, 307, 308}
+#: A read this big leaves the reader's own buffer (``io.DEFAULT_BUFFER_SIZE``) empty: CPython copies
+#: what it holds, then reads the socket straight into the caller's buffer.
+_DRAINING_READ = 4 * io.DEFAULT_BUFFER_SIZE
 
 
 def origin_of(url: str) -> tuple[str, str, int]:
@@ -97,6 +102,7 @@ class HttpResponse:
     redirected_cross_origin: bool
     _raw: http.client.HTTPResponse = field(repr=False)
     _connection: Connection = field(repr=False)
+    _unbuffered: bool = field(default=False, repr=False)  # no body byte waits in Python's buffer
 
     def __enter__(self) -> "HttpResponse":
         return self
@@ -132,6 +138,9 @@ class HttpResponse:
                 return 0
             view = view[:min(len(view), raw.length)]
             count = reader.readinto1(view)
+            # A smaller read may leave bytes in the reader's buffer (it fills the buffer, then
+            # copies what was asked): only a big last read lets the kernel take over.
+            self._unbuffered = len(view) >= _DRAINING_READ
             if count:
                 raw.length -= count
             if not count or raw.length <= 0:
@@ -140,6 +149,26 @@ class HttpResponse:
         data = raw.read1(len(view))
         view[:len(data)] = data
         return len(data)
+
+    def splice_source(self) -> tuple[socket.socket, int] | None:
+        """The socket and the body bytes left, when the kernel may move the rest of the body from it straight into a file
+        (``os.splice``): a plain TCP connection (not TLS), a known length without transfer coding,
+        and no body byte buffered in Python (after a big ``readinto``).  Else None."""
+        raw, sock = self._raw, self._connection.sock
+        if (not self._unbuffered or raw.fp is None or raw.chunked or not isinstance(raw.length, int)
+                or raw.length <= 0 or sock is None or not hasattr(os, "splice")):
+            return None
+        import ssl
+
+        return None if isinstance(sock, ssl.SSLSocket) else (sock, raw.length)
+
+    def spliced(self, count: int) -> None:
+        """``count`` body bytes were taken from the socket by the kernel (``splice_source``)."""
+        raw = self._raw
+        if isinstance(raw.length, int):
+            raw.length -= count
+            if raw.length <= 0:
+                raw.close()  # body done: the connection may serve the next request
 
     def release(self) -> None:
         """Give the connection back to the pool when the body was read to its end, else close it."""

@@ -12,6 +12,19 @@ from support.downloads import FAST, file_sha, listing, make_manager, payload, re
 from support.range_server import RangeServer
 
 
+@pytest.fixture(autouse=True, params=["kernel copy", "copy through Python"])
+def byte_path(request, monkeypatch):
+    """Every fault on both byte paths: the kernel moves plain-HTTP bodies on Linux; TLS bodies and
+    other systems copy through Python (chosen here the way a system without ``splice`` would)."""
+    from comfyui_model_manager.core.downloads import body_copy, kernel_copy
+
+    if request.param == "kernel copy" and not kernel_copy.AVAILABLE:
+        pytest.skip("os.splice is Linux only")
+    if request.param == "copy through Python":
+        monkeypatch.setattr(body_copy, "KERNEL_COPY", False)
+    return request.param
+
+
 @pytest.fixture
 def server():
     with RangeServer("127.0.0.1") as srv:

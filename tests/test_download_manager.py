@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -12,7 +13,7 @@ from comfyui_model_manager.core.errors import Conflict, InvalidInput, NotFound, 
 from comfyui_model_manager.core.observers import (COMPLETE_DOWNLOAD_TASK, CREATE_DOWNLOAD_TASK,
                                                   DELETE_DOWNLOAD_TASK, UPDATE_DOWNLOAD_TASK)
 from comfyui_model_manager.core.downloads.task import CONTRACT_KEYS
-from support.downloads import download_once, file_sha, listing, make_manager, payload, request, sha256
+from support.downloads import FAST, download_once, file_sha, listing, make_manager, payload, request, sha256
 from support.range_server import RangeServer
 from support.waiting import wait_for
 
@@ -84,7 +85,9 @@ def test_two_identical_requests_at_once_make_one_task(tmp_path, server):
 def test_pause_resume_twenty_times_gives_correct_bytes(tmp_path, server):
     data = payload(1_200_000)
     server.add("/p.safetensors", data, etag='"p"', rate=600_000)
-    manager = make_manager(tmp_path, settings={"connections_per_download": 1})
+    # 16 KiB reads: twenty pauses fit well inside the file
+    manager = make_manager(tmp_path, config=replace(FAST, chunk_size=16 * 1024),
+                           settings={"connections_per_download": 1})
     try:
         task, _ = manager.submit(request(server.url("/p.safetensors")))
         seen = 0

@@ -1,6 +1,7 @@
 """Copying one answer's body into the partial file at its block's place.
 
-Reads are topped up for a few milliseconds so fast links move big pieces (fewer syscalls, bigger
+After the first read (which also sniffs an HTML page at byte 0), a plain-HTTP body on Linux is
+moved by the kernel (``kernel_copy``) when ``zero_copy`` is on; otherwise reads are topped up for a few milliseconds so fast links move big pieces (fewer syscalls, bigger
 hash updates) while slow ones still report often; the bytes go to the hasher from memory when it
 is waiting for them.  A failed read keeps the bytes before it and is then raised for a retry.
 """
@@ -18,6 +19,7 @@ from ..http import HttpResponse
 from ..http_answers import HTML_MESSAGE, content_length, host_of, looks_like_html, transport_reason
 from .fileio import PositionalFile
 from .hasher import PrefixHasher
+from .kernel_copy import AVAILABLE as KERNEL_COPY, FileWriteFailed, KernelCopy, KernelCopyRefused
 from .range_checks import TRANSPORT_ERRORS, Retryable
 from .segments import Block, ByteRanges
 from .stop_signal import StopRequested, StopSignal
@@ -37,6 +39,7 @@ class BodyCopier:
     stall_timeout: float
     report: Callable[[], None]
     pace: ReadPace  # whether reads wait for the network (decides extra connections)
+    zero_copy: bool = True  # let the kernel move plain-HTTP bodies (Linux)
 
     def pump(self, response: HttpResponse, block: Block, ranges: ByteRanges) -> bool:
         """Copy the body into the file at the block's position until the block or body ends.
@@ -46,38 +49,82 @@ class BodyCopier:
         view = memoryview(buffer)
         expected = content_length(response)
         received = 0
-        while True:
-            if self.halt.is_set():
-                raise StopRequested()
-            want = len(view) if block.remaining is None else min(len(view), block.remaining)
-            if want <= 0:
-                return False
-            count, error = self._fill(response, view, want)
-            if error is not None and count == 0:
-                raise error
-            if count == 0:
+        kernel: KernelCopy | None = None
+        may_splice = self.zero_copy and KERNEL_COPY
+        try:
+            while True:
                 if self.halt.is_set():
                     raise StopRequested()
-                if expected is not None and received < expected:
-                    raise Retryable(f"{host_of(self.display)} closed the connection early "
-                                    f"({received} of {expected} bytes)")
-                return True
-            offset = block.position
-            if offset == 0 and looks_like_html(view[:count]):
-                raise RemoteError(f"{self.display}: {HTML_MESSAGE}")
-            self._write(view[:count], offset, ranges)
-            received += count
-            hasher = self.hasher
-            # Hand-off before ``advance``: a hasher that is waiting for these bytes takes them
-            # from memory instead of reading them back.  (With one in-order stream ``offer`` may
-            # wait for a free buffer; everything before ``offset`` is then pending or on disk.)
-            spare = hasher.offer(offset, buffer, count) if hasher is not None else None
-            if spare is not None:  # the hasher keeps these bytes; read on into a spare buffer
-                buffer, view = spare, memoryview(spare)
-            ranges.advance(block, count)
-            self.report()
-            if error is not None:  # the bytes before the failure are kept; now retry
-                raise error
+                want = len(view) if block.remaining is None else min(len(view), block.remaining)
+                if want <= 0:
+                    return False
+                offset = block.position
+                source = response.splice_source() if may_splice and received else None
+                if source is not None:
+                    if kernel is None:
+                        kernel = KernelCopy(self.chunk_size)
+                    count, error = self._move(kernel, source, want, offset, ranges)
+                    if count < 0:  # the socket refused: the ordinary path from here on
+                        may_splice = False
+                        continue
+                    response.spliced(count)
+                else:
+                    count, error = self._fill(response, view, want)
+                if error is not None and count == 0:
+                    raise error
+                if count == 0:
+                    if self.halt.is_set():
+                        raise StopRequested()
+                    if expected is not None and received < expected:
+                        raise Retryable(f"{host_of(self.display)} closed the connection early "
+                                        f"({received} of {expected} bytes)")
+                    return True
+                if source is None:
+                    if offset == 0 and looks_like_html(view[:count]):
+                        raise RemoteError(f"{self.display}: {HTML_MESSAGE}")
+                    self._write(view[:count], offset, ranges)
+                    hasher = self.hasher
+                    # Hand-off before ``advance``: a hasher that is waiting for these bytes takes
+                    # them from memory instead of reading them back.  (With one in-order stream
+                    # ``offer`` may wait for a free buffer; everything before ``offset`` is then
+                    # pending or on disk.)
+                    spare = hasher.offer(offset, buffer, count) if hasher is not None else None
+                    if spare is not None:  # the hasher keeps these bytes; read on into a spare buffer
+                        buffer, view = spare, memoryview(spare)
+                received += count
+                ranges.advance(block, count)
+                self.report()
+                if error is not None:  # the bytes before the failure are kept; now retry
+                    raise error
+        finally:
+            if kernel is not None:
+                kernel.close()
+
+    def _move(self, kernel: KernelCopy, source: tuple[socket.socket, int], want: int, offset: int,
+              ranges: ByteRanges) -> tuple[int, BaseException | None]:
+        """Let the kernel move up to ``want`` bytes into the file; (-1, None) when it cannot."""
+        sock, left = source
+        count = min(want, left)
+        try:
+            moved = kernel.move(sock, self.file.fd, offset, count)
+        except KernelCopyRefused:
+            return -1, None
+        except FileWriteFailed as failed:
+            if is_no_space(failed.error):
+                error: BaseException = no_space_error(self.folder, ranges.missing_bytes())
+            else:
+                error = failed.error
+            return failed.written, error
+        except (socket.timeout, TimeoutError):
+            return 0, Retryable(f"no data from {host_of(self.display)} for "
+                                f"{self.stall_timeout:g} s (stalled)")
+        except TRANSPORT_ERRORS as exc:
+            if self.halt.is_set():
+                return 0, StopRequested()
+            return 0, Retryable(f"the connection to {host_of(self.display)} was lost "
+                                f"({transport_reason(exc)})")
+        self.pace.note(full=moved >= min(count, kernel.capacity))
+        return moved, None
 
     def _fill(self, response: HttpResponse, view: memoryview, want: int) -> tuple[int, BaseException | None]:
         """Read up to ``want`` bytes: what has arrived, topped up for a few ms."""

@@ -140,7 +140,7 @@ class Transfer:
         self._copier = BodyCopier(file=self._file, folder=self.partial.parent, halt=self._halt,
                                   hasher=hasher, chunk_size=self.config.chunk_size, display=self._display,
                                   stall_timeout=self.config.stall_timeout, report=self._report,
-                                  pace=ReadPace())
+                                  pace=ReadPace(), zero_copy=self.config.zero_copy)
         try:
             if not (ranges.total is not None and ranges.done()):
                 self._download(ranges)

@@ -31,6 +31,9 @@ class TransferConfig:
     #: and huggingface_hub: it costs seconds per GiB and only matters after a power cut (the
     #: task records themselves are always written durably).
     fsync: bool = False
+    #: Let the kernel move plain-HTTP bodies from the socket into the file (Linux ``splice``:
+    #: one copy instead of two; see ``kernel_copy``).  TLS bodies always take the ordinary path.
+    zero_copy: bool = True
     free_space_reserve: int = DEFAULT_RESERVE
 
 

@@ -11,9 +11,10 @@ from comfyui_model_manager.core.retry import RetryPolicy
 from comfyui_model_manager.core.settings import Settings
 from comfyui_model_manager.core.downloads.transfer import TransferConfig
 
-#: Small sizes so tests are fast: segments from 256 KiB, blocks of 64 KiB, reads of 16 KiB.
+#: Small sizes so tests are fast: segments from 256 KiB, blocks and reads of 64 KiB (big enough
+#: that plain-HTTP bodies take the kernel's path after each answer's first read, as in use).
 FAST = TransferConfig(
-    segment_threshold=256 * 1024, block_size=64 * 1024, chunk_size=16 * 1024, ramp_up_seconds=0,
+    segment_threshold=256 * 1024, block_size=64 * 1024, chunk_size=64 * 1024, ramp_up_seconds=0,
     stall_timeout=1.0, connect_timeout=2.0,
     retry=RetryPolicy(max_tries=4, base_delay=0.01, max_delay=0.05, max_retry_after=0.5),
     fsync=False, free_space_reserve=0,
