@@ -82,10 +82,12 @@ export class WorkflowModels {
   }
 
   async open() {
-    if (this.dialog) {
+    if (this.dialog?.element.open) {
       this.dialog.element.focus();
       return this.dialog;
     }
+    // Closed a moment ago, its close event not handled yet: finish it now and open anew.
+    this.dialog?.dispose();
     dismissOffers();
     const source = await this.currentSource();
     const title = this.activeWorkflow()?.filename ?? "";
