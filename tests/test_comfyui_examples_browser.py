@@ -1,6 +1,6 @@
 """The example workflows load in the real ComfyUI frontend the way a user drops them on the canvas.
 
-Headless Chromium (Debian's, via ``support.browser``) opens a real ComfyUI; the test hands each
+Headless Chromium (Debian's, via ``support.browser``) opens a real ComfyUI on each frontend mode; the test hands each
 example file to ``app.handleFile`` (what a drag-and-drop calls), checks what the graph turns
 into (``app.graphToPrompt``), then queues the dropped workflow from the page with its URL
 pointed at a loopback file host and waits for the file.
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 import pytest
 
-from support.browser import ComfyPage, chromium, quiet_comfy_user, require_browser
-from support.comfyui_harness import PACK_ROOT, ComfyUIServer, require_comfyui
+from support.browser import ComfyPage, chromium, require_browser, start_comfy_for_mode
+from support.comfyui_harness import PACK_ROOT
+from support.waiting import wait_for
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.browser]
 
@@ -22,15 +22,12 @@ EXAMPLES = PACK_ROOT / "examples"
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    installation = require_comfyui()
+def page(frontend_mode, tmp_path_factory):
+    """One ComfyUI and one tab per frontend mode."""
     executable = require_browser()
-    base = tmp_path_factory.mktemp("comfy-examples")
-    quiet_comfy_user(base)
-    server = ComfyUIServer(installation, base)
-    server.start()
+    server = start_comfy_for_mode(frontend_mode, tmp_path_factory.mktemp(f"comfy-examples-{frontend_mode}"))
     try:
-        with chromium(tmp_path_factory.mktemp("chromium-examples"), executable) as context:
+        with chromium(tmp_path_factory.mktemp(f"chromium-examples-{frontend_mode}"), executable) as context:
             tab = ComfyPage(context, server.base_url).open()
             tab.comfy = server
             yield tab
@@ -71,9 +68,7 @@ def test_dropped_ui_workflow_becomes_the_expected_prompt_and_runs(page, files):
     _drop(page, EXAMPLES / "download_model_workflow.json", json.dumps(workflow))
     page.queue()
     target = page.comfy.models_dir / "loras" / "lcm" / "lcm-lora-sdv1-5.safetensors"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not target.exists():
-        time.sleep(0.1)
+    wait_for(target.exists, timeout=60, what=f"{target.name} downloaded", interval=0.1)
     assert hashlib.sha256(target.read_bytes()).hexdigest() == served.sha256
 
 
