@@ -466,3 +466,87 @@ def test_no_console_errors_while_the_tab_is_used(page, stack) -> None:
     set_palette(page, "dark")
     errors = [f"{kind}: {text} ({url})" for kind, text, url in page.log.console if kind == "error"]
     assert errors == [] and page.log.page_errors == [], (errors, page.log.page_errors)
+
+
+def test_the_node_progress_panel_is_readable_in_both_palettes(page, stack) -> None:
+    """The panel on a DownloadModel node is ours too: on the canvas (classic nodes) it sits on the
+    node's colour, painted in the canvas; on Vue nodes on the node's own element."""
+    node_id = page.add_node("DownloadModel", (80, 80), {
+        "url": f"{stack.civitai.base_url}/api/download/models/802", "model_type": "loras",
+        "filename": "panel_done.safetensors"})
+    page.queue()
+    page.wait_panel(node_id, "p.status === 'completed'", timeout=60)
+    seen = {}
+    for palette in ("dark", "light"):
+        set_palette(page, palette)
+        beneath = page.evaluate("(id) => app.graph.getNodeById(id).bgcolor ?? LiteGraph.NODE_DEFAULT_BGCOLOR", node_id)
+        selector = f"[data-mm-node-panel='{node_id}']"
+        page.evaluate("""([id, name]) => app.graph.getNodeById(id).widgets.find((w) => w.name === name)
+            .element.setAttribute('data-mm-node-panel', String(id))""", [node_id, "model_manager_progress"])
+        samples = text_contrast(page.page, selector, beneath)
+        assert len(samples) >= 2 and unreadable(samples) == [], (palette, [str(s) for s in samples])
+        seen[palette] = {s.text: s.colour for s in samples}
+    assert seen["dark"] != seen["light"], seen
+    assert page.log.ours() == []
+
+
+def test_details_copy_the_trigger_words_take_a_pasted_preview_and_link_out(page, stack) -> None:
+    page.page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.comfy.base_url)
+    details = open_details(page, "loras", GLOW)
+    details.get_by_role("button", name="Copy trigger words").click()
+    page.wait_toast("Trigger words copied")
+    assert page.evaluate("() => navigator.clipboard.readText()") == "glow, neon"
+    link = details.get_by_role("link", name="Glow LoRA · v2")
+    assert link.get_attribute("href") == "https://civitai.com/models/800?modelVersionId=803"
+    assert link.get_attribute("target") == "_blank" and "noopener" in link.get_attribute("rel")
+    assert details.locator(".mm-sb-sidecars li").all_inner_texts() == ["glow.png", "glow.md", "glow.civitai.info"]
+    details.get_by_role("button", name="Back").click()
+    # A picture on the clipboard, pasted with Ctrl+V into the details, becomes the preview.
+    details = open_details(page, "loras", "plain_3.safetensors")
+    assert details.locator(".mm-sb-preview img").count() == 0
+    page.evaluate("""async () => {
+        const canvas = Object.assign(document.createElement('canvas'), { width: 64, height: 48 });
+        const ctx = canvas.getContext('2d');
+        ctx.fillStyle = 'rgb(200, 40, 120)';
+        ctx.fillRect(0, 0, 64, 48);
+        const blob = await new Promise((done) => canvas.toBlob(done, 'image/png'));
+        await navigator.clipboard.write([new ClipboardItem({ 'image/png': blob })]);
+    }""")
+    details.get_by_role("button", name="Set preview").focus()
+    page.page.keyboard.press("Control+V")
+    page.wait_toast("Preview saved")
+    page.page.wait_for_function("() => document.querySelector('.mm-sb-preview img')?.naturalWidth === 64", timeout=10000)
+    assert (stack.comfy.models_dir / "loras" / "plain_3.webp").is_file()
+    details.get_by_role("button", name="Back").click()
+    assert page.log.ours() == []
+
+
+def test_a_version_picked_in_the_form_and_a_download_cancelled_and_removed_by_clicks(page, stack) -> None:
+    """Last in the module: it ends the paused download the tours above show."""
+    reopen_sidebar(page)
+    downloads = show_view(page, "Downloads")
+    form = downloads.locator(".mm-sb-form")
+    if not form.is_visible():
+        downloads.get_by_role("button", name="New download").click()
+    form.get_by_label("Link").fill(f"{stack.civitai.base_url}/models/800")
+    form.get_by_label("Link").press("Enter")
+    form.locator(".mm-sb-resolved .mm-sb-facts").wait_for(timeout=20000)
+    assert form.get_by_label("File name").input_value() == "slow.safetensors"
+    assert [o.split(" ·")[0] for o in form.get_by_label("Version").locator("option").all_inner_texts()] == ["v2", "v1", "v0"]
+    form.get_by_label("Version").select_option(label="v1 · SD 1.5")
+    page.page.wait_for_function(
+        "() => document.querySelector('.mm-sb-form input[aria-label=\"File name\"]')?.value === 'done.safetensors'",
+        timeout=20000)
+    assert "SD 1.5" in form.locator(".mm-sb-facts").inner_text()
+    form.get_by_role("button", name="Close").click()
+    # The paused download: Cancel, then Remove, by clicking the row's buttons.
+    task_id = stack.tasks["slow.safetensors"]
+    row = downloads.locator(f".mm-sb-task[data-task-id='{task_id}']")
+    row.get_by_role("button", name="Cancel").click()
+    page.page.wait_for_function(f"() => document.querySelector(\".mm-sb-task[data-task-id='{task_id}']\")?.dataset.status === 'cancelled'",
+                                timeout=15000)
+    assert stack.comfy.get(f"/model-manager/tasks/{task_id}").json()["status"] == "cancelled"
+    row.get_by_role("button", name="Remove").click()
+    row.wait_for(state="detached", timeout=10000)
+    assert stack.comfy.get(f"/model-manager/tasks/{task_id}").status_code == 404
+    assert page.log.ours() == []

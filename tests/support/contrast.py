@@ -7,10 +7,10 @@ its computed text colour, the background it is drawn on, and the WCAG contrast r
 Colours are whatever CSS produced (``rgb()``, ``color(srgb …)`` from ``color-mix``, named
 colours): the page paints each into a 1x1 canvas and reads the pixel back, so no CSS colour
 syntax is parsed here.  The background is found the way it is painted: the element's own
-background colour, then its ancestors', composed over each other until one is opaque (the page
-is white beneath everything); the opacity of the elements in between fades the text towards that
-background.  Disabled controls and ``aria-hidden`` decoration are left out (WCAG does not ask
-contrast of them).
+background colour, then its ancestors', composed over each other until one is opaque (white is
+beneath the page, unless told otherwise); the opacity of the elements in between fades the text
+towards that background.  Disabled controls and ``aria-hidden`` decoration are left out (WCAG
+does not ask contrast of them).
 
 ``theme_colours(page, selectors)`` answers the text colour and the painted background of the
 first element of each selector, to compare one palette with another.
@@ -40,6 +40,7 @@ _MEASURE_JS = r"""
     const a = top[3];
     return [0, 1, 2].map((i) => top[i] * a + bottom[i] * (1 - a)).concat(1);
   };
+  let base = [255, 255, 255, 1];     // what is beneath the page's elements
   const painted = (element) => {      // [background rgb, opacity product up to it]
     const layers = [];
     let fade = 1;
@@ -50,7 +51,7 @@ _MEASURE_JS = r"""
       if (colour[3] >= 1) break;
       fade *= Number(style.opacity);
     }
-    let colour = [255, 255, 255, 1];
+    let colour = base;
     for (const layer of layers.reverse()) colour = over(layer, colour);
     return [colour, fade * Number(getComputedStyle(element).opacity)];
   };
@@ -72,7 +73,8 @@ _MEASURE_JS = r"""
     const shown = over([...text.slice(0, 3), text[3] * fade], background);
     return { background, shown, ratio: ratio(shown, background), style };
   };
-  window.__mmTextContrast = (rootSelector) => {
+  window.__mmTextContrast = (rootSelector, beneath) => {
+    base = beneath ? rgba(beneath) : [255, 255, 255, 1];
     const found = [];
     for (const root of document.querySelectorAll(rootSelector)) {
       for (const e of [root, ...root.querySelectorAll('*')]) {
@@ -91,13 +93,13 @@ _MEASURE_JS = r"""
     }
     return found;
   };
-  window.__mmThemeColours = (selectors) => Object.fromEntries(selectors.map((selector) => {
+  window.__mmThemeColours = (selectors) => { base = [255, 255, 255, 1]; return Object.fromEntries(selectors.map((selector) => {
     const e = document.querySelector(selector);
     if (!e) return [selector, null];
     const m = measure(e);
     return [selector, { colour: hex(m.shown), background: hex(m.background),
                         text_luminance: luminance(m.shown), background_luminance: luminance(m.background) }];
-  }));
+  })); };
 })();
 """
 
@@ -119,10 +121,13 @@ def _install(page: Any) -> None:
         page.evaluate(_MEASURE_JS)
 
 
-def text_contrast(page: Any, root_selector: str) -> list[TextSample]:
-    """Every visible text of the elements under ``root_selector`` (a Playwright page)."""
+def text_contrast(page: Any, root_selector: str, beneath: str | None = None) -> list[TextSample]:
+    """Every visible text of the elements under ``root_selector`` (a Playwright page).
+    ``beneath``: the CSS colour under the page's elements where it is not white (a DOM widget
+    over a canvas node sits on the node's colour, painted in the canvas)."""
     _install(page)
-    return [TextSample(**sample) for sample in page.evaluate("(s) => window.__mmTextContrast(s)", root_selector)]
+    return [TextSample(**sample) for sample in
+            page.evaluate("([s, b]) => window.__mmTextContrast(s, b)", [root_selector, beneath])]
 
 
 def unreadable(samples: list[TextSample], minimum: float = AA_NORMAL_TEXT) -> list[str]:
