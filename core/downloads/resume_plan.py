@@ -22,6 +22,21 @@ class ResumeState:
     grid: int | None = None
 
 
+@dataclass
+class Progress:
+    """What a running transfer reports (about ten times a second): bytes so far, what is still
+    missing, and whether it is verifying."""
+
+    downloaded: int
+    total: int | None
+    missing: list
+    etag: str | None
+    segmented: bool
+    verifying: bool = False
+    grid: int | None = None
+    connections: int = 0
+
+
 def initial_ranges(file: PositionalFile, state: ResumeState, resolved: ResolvedDownload,
                    block_size: int) -> ByteRanges:
     """The missing ranges to fetch; ``state`` (and, when it starts from zero, ``file``) follow."""

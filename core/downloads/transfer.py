@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -37,7 +36,7 @@ from .hasher import PrefixHasher
 from .link import Link
 from .range_checks import (AlreadyComplete, RestartFromZero, Retryable, UrlRefused, check_ranged_response,
                            content_range, strong_etag)
-from .resume_plan import ResumeState, initial_ranges, reset_to_zero
+from .resume_plan import Progress, ResumeState, initial_ranges, reset_to_zero
 from .segments import Block, ByteRanges
 from .stop_signal import StopRequested, StopSignal
 from .transfer_config import RampUp, ReadPace, TransferConfig
@@ -50,18 +49,6 @@ SOLO_BLOCKS = 4
 
 __all__ = ["Progress", "ResumeState", "Retryable", "StopRequested", "StopSignal", "Transfer", "TransferConfig",
            "TransferResult"]
-
-
-@dataclass
-class Progress:
-    downloaded: int
-    total: int | None
-    missing: list
-    etag: str | None
-    segmented: bool
-    verifying: bool = False
-    grid: int | None = None
-    connections: int = 0
 
 
 class Transfer:
