@@ -21,7 +21,6 @@ import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from ..errors import AccessDenied, InvalidInput, NotFound, RemoteError
 from ..http import HttpClient
