@@ -81,11 +81,20 @@ class App:
             if self._index is not None:
                 return self._index.hash_cache
             if self._hash_cache is None:
-                from .scanner.hash_cache import HashCache
-                from .scanner.index import HASH_FILE
+                from .scanner.hash_cache import HASH_FILE, HashCache
 
                 self._hash_cache = HashCache(self.state_dir / HASH_FILE)
             return self._hash_cache
+
+    @property
+    def hash_cache_exists(self) -> bool:
+        """Whether the digest cache is open or on disk (a new one is the first scan's to make:
+        creating the database costs a CLI download more than the digest saves it)."""
+        if self._hash_cache is not None or self._index is not None:
+            return True
+        from .scanner.hash_cache import HASH_FILE
+
+        return (self.state_dir / HASH_FILE).exists()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Receive every download and scan event ``(name, payload)``, from one thread, in order."""
@@ -161,13 +170,13 @@ def cached_digest(app: App) -> Callable[[Path], str]:
 
 
 def hash_recorder(app: App) -> Listener:
-    """Give the index the sha256 a download verified while streaming, so model info knows it at
-    once, without hashing the file again."""
+    """Give the hash cache the sha256 a download verified while streaming, so model info and
+    scans know it at once, without hashing the file again (when there is a cache already)."""
     from .observers import COMPLETE_DOWNLOAD_TASK
 
     def record(event: str, payload: dict) -> None:
         digest = payload.get("sha256")
-        if event != COMPLETE_DOWNLOAD_TASK or not digest:
+        if event != COMPLETE_DOWNLOAD_TASK or not digest or not app.hash_cache_exists:
             return
         try:
             location = app.folders.locate(payload["model_type"], payload["filename"])

@@ -97,5 +97,29 @@ def main(argv: list[str] | None = None) -> int:
             backend.close()
 
 
+def run() -> None:
+    """The ``comfyui-model-manager`` command: ``main``, then exit at once.
+
+    Once ``main`` returned, everything is written and closed; what is left is the interpreter
+    taking apart every module a download imported, about 15 ms that nobody waits for.  So the
+    exit handlers run (logging flushes there) and the process leaves without that, unless a
+    thread that is not a daemon still runs: then the interpreter waits for it as usual."""
+    import atexit
+    import os
+    import threading
+
+    code = main()
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if any(t.is_alive() for t in others):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

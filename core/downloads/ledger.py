@@ -40,15 +40,19 @@ class TaskLedger:
             raise NotFound(f"no download task {task_id!r}")
         return task
 
-    def _set_status(self, task: DownloadTask, new_status: str, save: bool = True) -> None:
+    def _set_status(self, task: DownloadTask, new_status: str, save: bool = True,
+                    durable: bool | None = None) -> None:
+        """``durable``: force the record to disk (default: unless downloading or verifying).
+
+        An fsync can wait long on a disk busy with a download, so a record is forced to disk only
+        when a restart could not tell its news otherwise.  Downloading and verifying read back as
+        queued, which is what the record said before; a completed file in place is found complete
+        again by a restart (the runner checks it), so completion follows the file's own policy."""
         task.status = new_status
         task.message = None
         task.touch()
         if save:
-            # Downloading and verifying are read back as queued after a restart, which is what
-            # the record said before: they need not wait for the disk (an fsync can take long
-            # on a disk busy with the download).  Every other status is forced to disk.
-            self._save(task, durable=new_status not in ACTIVE)
+            self._save(task, durable=new_status not in ACTIVE if durable is None else durable)
         self._changed.notify_all()
         self._emit(UPDATE_DOWNLOAD_TASK, task)
 

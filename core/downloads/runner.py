@@ -201,7 +201,7 @@ class TaskRunner(TaskLedger):
             task.sha256 = result.sha256
             task.total_bytes = task.downloaded_bytes = result.size
             task.missing, task.speed_bps, task.eta_seconds, task.error = [], 0.0, None, None
-            self._set_status(task, status.COMPLETED, save=True)
+            self._set_status(task, status.COMPLETED, durable=self.transfer_config.fsync)
             self._emit(COMPLETE_DOWNLOAD_TASK, task)
 
     def _resolve_again(self, url: str, stop: StopSignal, task_id: str | None = None) -> ResolvedDownload:
@@ -320,7 +320,7 @@ class TaskRunner(TaskLedger):
             task.sha256 = digest
             task.total_bytes = task.downloaded_bytes = size
             task.missing, task.speed_bps, task.eta_seconds, task.error = [], 0.0, None, None
-            self._set_status(task, status.COMPLETED, save=True)
+            self._set_status(task, status.COMPLETED, durable=self.transfer_config.fsync)
             self._emit(COMPLETE_DOWNLOAD_TASK, task)
         return True
 

@@ -17,6 +17,8 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
+#: The cache's file name in a state folder.
+HASH_FILE = "hashes.sqlite"
 NOT_FOUND_TTL = 7 * 24 * 3600.0
 
 _SCHEMA = """

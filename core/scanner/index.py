@@ -22,6 +22,7 @@ from ..observers import DELETE_MODEL, EventHub, Throttle
 from ..settings import Settings
 from . import metadata_ops
 from .metadata_ops import DeletedModel
+from .hash_cache import HASH_FILE
 from .hashing import FileHasher
 from .index_state import INDEX_FILE, IndexEntry, IndexState
 from .model_record import build_record, sidecars_of, signature
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HASH_FILE = "hashes.sqlite"
 #: How long a delete waits for its event to reach a stuck listener.
 LISTENER_PATIENCE = 30.0
 
