@@ -22,6 +22,7 @@ import pytest
 
 from support.browser import ComfyPage, chromium, require_browser, start_comfy_for_mode
 from support.comfyui_harness import PACK_ROOT, ComfyUIServer
+from support.contrast import text_contrast, theme_colours, unreadable
 from support.downloads import payload
 from support.fake_civitai import FakeCivitai
 from support.fake_hub import FakeHub
@@ -362,4 +363,29 @@ def test_a_loaded_workflow_offers_the_dialog_unless_turned_off(page, stack) -> N
         assert not page.page.locator(".mm-wf-offer").count()
     finally:
         page.evaluate("(id) => app.extensionManager.setting.set(id, true)", OFFER_SETTING)
+    assert page.log.ours() == []
+
+
+def test_the_dialog_is_readable_in_the_dark_and_the_light_palette(page, stack) -> None:
+    """Comfy.ColorPalette set through the settings API, as the settings dialog does; every text of
+    the dialog reaches 4.5:1 on its background in both, and the colours follow the palette."""
+    seen = {}
+    try:
+        for palette in ("dark", "light"):
+            page.evaluate("(id) => app.extensionManager.setting.set('Comfy.ColorPalette', id)", palette)
+            page.page.wait_for_function("(s) => getComputedStyle(document.documentElement).colorScheme === s",
+                                        arg=palette, timeout=10000)
+            load_workflow(page, "lora")
+            open_from_canvas_menu(page)
+            samples = text_contrast(page.page, "dialog.mm-wf[open]")
+            assert len(samples) >= 15 and unreadable(samples) == [], (palette, unreadable(samples) or samples)
+            seen[palette] = theme_colours(page.page, ["dialog.mm-wf[open]", "dialog.mm-wf .mm-wf-table th",
+                                                      "dialog.mm-wf .mm-wf-state", "dialog.mm-wf .mm-sb-button"])
+            close_dialog(page)
+    finally:
+        page.evaluate("() => app.extensionManager.setting.set('Comfy.ColorPalette', 'dark')")
+    for selector, dark in seen["dark"].items():
+        light = seen["light"][selector]
+        assert (dark["colour"], dark["background"]) != (light["colour"], light["background"]), selector
+        assert light["text_luminance"] < light["background_luminance"] and dark["text_luminance"] > dark["background_luminance"], (selector, dark, light)
     assert page.log.ours() == []
