@@ -521,6 +521,35 @@ def test_details_copy_the_trigger_words_take_a_pasted_preview_and_link_out(page,
     assert page.log.ours() == []
 
 
+def test_thumbnails_load_lazily_and_come_back_from_the_browser_cache(page, stack) -> None:
+    """The preview route's ETag and Cache-Control let the browser keep a thumbnail: after a reload
+    it asks again with If-None-Match and the route answers 304 (no body)."""
+    statuses: list[int] = []
+
+    def seen(response: Any) -> None:
+        if f"/model-manager/models/loras/{GLOW}/preview" in response.url:
+            statuses.append(response.status)
+
+    panel = show_models(page, "loras")
+    image = panel.locator(f".mm-sb-card[data-name='{GLOW}'] img")
+    image.wait_for(timeout=10000)
+    assert image.get_attribute("loading") == "lazy"
+    page.page.wait_for_function(f"() => document.querySelector(\".mm-sb-card[data-name='{GLOW}'] img\")?.complete")
+    page.page.on("response", seen)
+    try:
+        page.reload()
+        panel = show_models(page, "loras")
+        page.page.wait_for_function(
+            f"() => document.querySelector(\".mm-sb-card[data-name='{GLOW}'] img\")?.naturalWidth === 96", timeout=10000)
+        deadline = time.monotonic() + 5
+        while not statuses and time.monotonic() < deadline:
+            page.page.wait_for_timeout(100)
+    finally:
+        page.page.remove_listener("response", seen)
+    assert statuses == [304], statuses
+    assert page.log.ours() == []
+
+
 def test_a_version_picked_in_the_form_and_a_download_cancelled_and_removed_by_clicks(page, stack) -> None:
     """Last in the module: it ends the paused download the tours above show."""
     reopen_sidebar(page)
