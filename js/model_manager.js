@@ -80,9 +80,21 @@ class ModelManagerUI {
       console.warn("[Model Manager] could not load download tasks:", error.message);
       return;
     }
-    for (const task of tasks) this.store.upsert(task);
     for (const task of tasks) {
-      if (task.status === "completed") this.toasted.add(task.task_id); // old news
+      const before = this.store.upsert(task);
+      const stored = this.store.get(task.task_id) ?? task;
+      if (!ACTIVE_STATUSES.has(before)) {
+        if (stored.status === "completed") this.toasted.add(task.task_id); // old news
+        continue;
+      }
+      // It ended while the page was not listening (ComfyUI restarting): tell it now.
+      if (stored.status === "completed" && !this.toasted.has(task.task_id)) {
+        this.toasted.add(task.task_id);
+        toastCompleted(this.app, stored);
+        this.scheduleLoaderRefresh();
+      } else if (stored.status === "failed") {
+        toastFailed(this.app, stored);
+      }
     }
     this.controllers.forEach((controller) => this.reattach(controller));
   }

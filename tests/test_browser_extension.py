@@ -391,6 +391,8 @@ def test_reload_during_a_download_reattaches_each_panel_to_its_task(page, comfy,
         assert task_ids[0] != task_ids[1]
         assert _task(comfy, task_ids[0])["filename"] == first_file.name
         assert _task(comfy, task_ids[1])["filename"] == second_file.name
+        for served in (first_file, second_file):  # slow enough to be still running after the reloads
+            files.set_delay(served.name, 0.5)
         # The frontend saves the open workflow (where depends on its version) shortly after a
         # change; the newest one notes a change when a mouse action ends, as after a user added
         # the nodes. Reload only once both nodes are in that copy, or the reload would drop them.
