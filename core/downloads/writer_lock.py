@@ -273,7 +273,10 @@ class _FileLock:
     def release(self) -> None:
         fd, self.fd = self.fd, -1
         if fd >= 0:
-            os.close(fd)  # closing the only descriptor of the open file drops its lock
+            try:
+                _unlock(fd)
+            finally:
+                os.close(fd)  # closing the only descriptor of the open file drops its lock
 
 
 if os.name == "nt":
@@ -287,6 +290,14 @@ if os.name == "nt":
                 return False  # another handle holds it
             raise
         return True
+
+    def _unlock(fd: int) -> None:
+        """Windows asks for the region to be unlocked before the file is closed."""
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        except OSError:
+            pass
 else:
     import fcntl
 
@@ -296,6 +307,9 @@ else:
         except BlockingIOError:  # EAGAIN / EWOULDBLOCK: held through another open file
             return False
         return True
+
+    def _unlock(fd: int) -> None:
+        pass  # closing the descriptor drops the lock
 
 
 class _NoLock:
