@@ -100,3 +100,33 @@ def test_a_finished_download_is_in_the_model_index_at_once(tmp_path):
         assert app.index.query_models("loras")[1] == 3
     finally:
         app.shutdown()
+
+
+def test_every_listener_hears_downloads_and_scans_from_one_thread_in_order(tmp_path):
+    """One delivery thread per app: download and scan events reach a listener from the same
+    thread, each task's and scan's events in the order they happened."""
+    from comfyui_model_manager.core.downloads.manager import DownloadRequest
+    from support.downloads import payload
+    from support.range_server import RangeServer
+
+    models = tmp_path / "models"
+    _library(models, 3)
+    heard: list[tuple[str, str, dict]] = []
+    app = build_app(ModelFolders.from_models_dir(models), tmp_path / "state")
+    app.subscribe(lambda event, body: heard.append((threading.current_thread().name, event, dict(body))))
+    try:
+        assert not app.index_made  # nothing asked for the index yet
+        with RangeServer("127.0.0.1") as server:
+            server.add("/one.safetensors", payload(300_000))
+            app.start()
+            task, _ = app.manager.submit(DownloadRequest(url=server.url("/one.safetensors"), model_type="loras"))
+            report = app.index.scan("loras", compute_hashes=True)
+            assert app.manager.wait(task.task_id, timeout=30).status == "completed"
+        app.outbox.wait_delivered(app.outbox.last, timeout=10)
+    finally:
+        app.shutdown()
+    assert len({thread for thread, _event, _body in heard}) == 1
+    downloads = [event for _t, event, body in heard if body.get("task_id") == task.task_id]
+    scans = [event for _t, event, body in heard if body.get("scan_id") == report.task.scan_id]
+    assert downloads[0].endswith("create_download_task") and downloads[-1].endswith("complete_download_task")
+    assert scans and scans[-1].endswith("complete_scan_task")
