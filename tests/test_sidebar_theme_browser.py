@@ -153,11 +153,21 @@ def stack(frontend_mode, tmp_path_factory):
 
 
 @pytest.fixture()
-def page(stack):
+def page(stack, request):
     stack.tab.reset()
+    stack.tab.log.clear()
     yield stack.tab
     set_palette(stack.tab, "dark")
+    # No console error and no uncaught exception during any test, whoever logs it; a test that
+    # makes a request fail on purpose names the URL part its "Failed to load resource" has. The
+    # frontend's own requests to other hosts (the newest asks huggingface.co about its templates'
+    # models) end at the tests' dead proxy: those are left out.
+    allowed = getattr(request.node.function, "console_errors_allowed", ())
+    errors = [f"{text} ({url})" for kind, text, url in stack.tab.log.console
+              if kind == "error" and not any(part in url for part in allowed)
+              and not (text.startswith("Failed to load resource") and not url.startswith(stack.comfy.base_url))]
     stack.tab.log.clear()
+    assert errors == [] and stack.tab.log.page_errors == [], (errors, stack.tab.log.page_errors)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -457,14 +467,18 @@ def test_failures_are_told_in_a_toast(page, stack) -> None:
     assert not [e for e in page.log.ours() if "/model-manager/models/loras/plain_4" not in e], page.log.ours()
 
 
+test_failures_are_told_in_a_toast.console_errors_allowed = ("/model-manager/models/loras/plain_4",)
+
 def test_no_console_errors_while_the_tab_is_used(page, stack) -> None:
-    """The whole tour in both palettes, watched for any console error or uncaught exception,
-    whoever logs it (ComfyUI's own start-up noise happened before this test)."""
+    """The whole tour in the light palette, watched for any console error or uncaught exception of
+    the page, whoever logs it (ComfyUI's own start-up noise happened before this test; the
+    frontend's requests to other hosts end at the tests' dead proxy and are left out)."""
     page.log.clear()
     set_palette(page, "light")
     tour(page, stack, "light")
     set_palette(page, "dark")
-    errors = [f"{kind}: {text} ({url})" for kind, text, url in page.log.console if kind == "error"]
+    errors = [f"{kind}: {text} ({url})" for kind, text, url in page.log.console
+              if kind == "error" and url.startswith(stack.comfy.base_url)]
     assert errors == [] and page.log.page_errors == [], (errors, page.log.page_errors)
 
 
@@ -489,6 +503,9 @@ def test_the_node_progress_panel_is_readable_in_both_palettes(page, stack) -> No
     assert seen["dark"] != seen["light"], seen
     assert page.log.ours() == []
 
+
+# Queueing a prompt: the newest frontend asks this ComfyUI for /api/jobs, which it does not have.
+test_the_node_progress_panel_is_readable_in_both_palettes.console_errors_allowed = ("/api/jobs", "/assets/")
 
 def test_details_copy_the_trigger_words_take_a_pasted_preview_and_link_out(page, stack) -> None:
     page.page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.comfy.base_url)
@@ -523,32 +540,41 @@ def test_details_copy_the_trigger_words_take_a_pasted_preview_and_link_out(page,
 
 def test_thumbnails_load_lazily_and_come_back_from_the_browser_cache(page, stack) -> None:
     """The preview route's ETag and Cache-Control let the browser keep a thumbnail: after a reload
-    it asks again with If-None-Match and the route answers 304 (no body)."""
-    statuses: list[int] = []
+    it asks again with the If-None-Match of the copy it kept, which the route answers with 304 (no
+    body).  (How a 304 shows to Playwright varies: some frontends' timing makes Chromium report it
+    as the cached 200.)  In a page of its own: a page that has ever routed requests (the
+    loading-indicator test) has its HTTP cache off."""
+    asked: list[str | None] = []
 
     def seen(response: Any) -> None:
         if f"/model-manager/models/loras/{GLOW}/preview" in response.url:
-            statuses.append(response.status)
+            asked.append(response.request.all_headers().get("if-none-match"))
 
-    panel = show_models(page, "loras")
-    image = panel.locator(f".mm-sb-card[data-name='{GLOW}'] img")
-    image.wait_for(timeout=10000)
-    assert image.get_attribute("loading") == "lazy"
-    page.page.wait_for_function(f"() => document.querySelector(\".mm-sb-card[data-name='{GLOW}'] img\")?.complete")
-    page.page.on("response", seen)
-    try:
-        page.reload()
-        panel = show_models(page, "loras")
-        page.page.wait_for_function(
+    def thumbnail_shown(other: ComfyPage) -> None:
+        panel = show_models(other, "loras")
+        image = panel.locator(f".mm-sb-card[data-name='{GLOW}'] img")
+        image.wait_for(timeout=10000)
+        assert image.get_attribute("loading") == "lazy"
+        other.page.wait_for_function(
             f"() => document.querySelector(\".mm-sb-card[data-name='{GLOW}'] img\")?.naturalWidth === 96", timeout=10000)
-        deadline = time.monotonic() + 5
-        while not statuses and time.monotonic() < deadline:
-            page.page.wait_for_timeout(100)
-    finally:
-        page.page.remove_listener("response", seen)
-    assert statuses == [304], statuses
-    assert page.log.ours() == []
 
+    other = ComfyPage(page.page.context, stack.comfy.base_url).open()
+    try:
+        thumbnail_shown(other)
+        other.page.on("response", seen)
+        other.reload()
+        thumbnail_shown(other)
+        deadline = time.monotonic() + 5
+        while not asked and time.monotonic() < deadline:
+            other.page.wait_for_timeout(100)
+        route = f"/model-manager/models/loras/{GLOW}/preview"
+        etag = stack.comfy.get(route).headers["ETag"]
+        assert asked == [etag], (asked, etag)  # revalidated, not fetched anew
+        again = stack.comfy.get(route, headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b""
+        assert other.log.ours() == []
+    finally:
+        other.page.close()
 
 def test_a_version_picked_in_the_form_and_a_download_cancelled_and_removed_by_clicks(page, stack) -> None:
     """Last in the module: it ends the paused download the tours above show."""
