@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -575,6 +576,48 @@ def test_comfyui_restart_during_a_download_keeps_the_panel_following(page, comfy
         page.wait_toast("Download complete", served.name)
     finally:
         _cancel_quietly(comfy, task_id)
+
+
+def test_a_download_that_ends_while_the_page_is_cut_off_is_announced_on_reconnect(browser, comfy, files) -> None:
+    """The page's socket is cut (as when the network or ComfyUI goes away) while a download runs;
+    it finishes meanwhile. Once the page is connected again it says so, and the panel shows it."""
+    cut = {"on": False}
+    sockets: list = []
+
+    def route(ws) -> None:
+        if cut["on"]:
+            ws.close()  # the page keeps trying to reconnect; refuse until the link is back
+            return
+        sockets.append((ws, ws.connect_to_server()))
+
+    tab = ComfyPage(browser, comfy.base_url)
+    tab.page.route_web_socket(re.compile(r"/ws(\?|$)"), route)
+    tab.open()
+    served = files.add("cut_off_lora.safetensors", SLOW_SIZE, delay=SLOW)
+    node_id = _download_node(tab, files.url(served.name), served.name)
+    tab.evaluate("(id) => { app.graph.getNodeById(id).widgets.find((w) => w.name === 'wait').value = false; }", node_id)
+    tab.queue()
+    task_id = None
+    try:
+        task_id = tab.wait_panel(node_id, "p.status === 'downloading' && Number(p.percent) > 2", timeout=30)["taskId"]
+        cut["on"] = True
+        for page_side, server_side in sockets:
+            page_side.close()
+            server_side.close()
+        files.set_delay(served.name, 0)
+        wait_for(lambda: _task(comfy, task_id)["status"] == "completed", timeout=30, what="the download completed")
+        assert tab.panel(node_id)["status"] == "downloading"  # the page has not heard
+        assert not any("Download complete" in t for t in tab.toasts())
+        cut["on"] = False
+        text = tab.wait_toast("Download complete", f"loras/{served.name}", timeout=60)
+        assert "ready to use" in text
+        panel = tab.wait_panel(node_id, f"p.taskId === {json.dumps(task_id)} && p.status === 'completed'")
+        assert panel["percent"] == "100.0"
+        assert len([t for t in tab.toasts() if "Download complete" in t]) == 1
+        assert tab.log.ours() == []
+    finally:
+        _cancel_quietly(comfy, task_id)
+        tab.page.close()
 
 
 def test_a_node_inside_a_subgraph_follows_its_task(page, comfy, files) -> None:
