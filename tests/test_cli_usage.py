@@ -170,3 +170,18 @@ def test_help_imports_nothing_heavy() -> None:
     assert result.returncode == 0
     assert "download" in result.stdout
     assert result.stderr.strip() == "[]"
+
+
+def test_the_command_table_names_every_command_and_only_its_module_is_built():
+    """A command line naming a command builds only its module's parsers: the table of commands
+    must list every command the modules add, and the short build must parse like the full one."""
+    from comfyui_model_manager.core.cli import COMMANDS, build_parser, named_command
+
+    full = build_parser()
+    [sub] = [a for a in full._actions if getattr(a, "choices", None) and "download" in a.choices]
+    assert set(sub.choices) == set(COMMANDS)
+    assert named_command(["--json", "--models-dir", "m", "download", "u"]) == "download"
+    assert named_command(["--models", "download", "tasks"]) == "tasks"  # an abbreviated value option
+    assert named_command(["--help"]) is None and named_command([]) is None
+    argv = ["--models-dir", "m", "download", "http://x/a.safetensors", "--type", "loras"]
+    assert vars(build_parser(argv).parse_args(argv))["url"] == vars(full.parse_args(argv))["url"]

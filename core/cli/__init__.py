@@ -16,6 +16,13 @@ from ..errors import InvalidInput, ModelManagerError
 PROG = "comfyui-model-manager"
 #: Modules under ``core.cli`` that add commands, in the order ``--help`` lists them.
 COMMAND_MODULES = ("download_cmd", "tasks_cmd", "scan_cmd", "trash_cmd", "workflow_cmd", "settings_cmd")
+#: The module of each command: a command line that names one builds only that module's parsers
+#: (the others cost a download's start-up several ms); ``--help`` or an unknown word builds all.
+COMMANDS = {"download": "download_cmd", "tasks": "tasks_cmd", "scan": "scan_cmd", "info": "scan_cmd",
+            "set-preview": "scan_cmd", "set-description": "scan_cmd", "delete": "trash_cmd",
+            "trash": "trash_cmd", "workflow": "workflow_cmd", "settings": "settings_cmd"}
+#: Global options that take a value (the word after them is not the command).
+_VALUE_OPTIONS = ("--server", "--models-dir")
 
 #: Core messages name request fields; on the command line they are options.
 _OPTION_WORDS = (
@@ -36,7 +43,25 @@ def version() -> str:
         return "unknown"
 
 
-def build_parser():
+def named_command(argv: list[str]) -> str | None:
+    """The command ``argv`` names: its first word that is neither a global option nor the value
+    of one; None for help, version or anything unclear (then every command is built)."""
+    value_next = False
+    for word in argv:
+        if value_next:
+            value_next = False
+        elif word in ("-h", "--help", "--version", "--"):
+            return None
+        elif word.startswith("-"):
+            # "--models DIR": argparse takes abbreviations, so any prefix of a value option counts
+            value_next = "=" not in word and len(word) > 2 and any(o.startswith(word) for o in _VALUE_OPTIONS)
+        else:
+            return word
+    return None
+
+
+def build_parser(argv: list[str] | None = None):
+    """The parser; with ``argv`` naming a known command, only that command's module is built."""
     import argparse
 
     from .common import add_global_options
@@ -47,7 +72,8 @@ def build_parser():
     parser.add_argument("--version", action="version", version=PROG)
     add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CliParser)
-    for name in COMMAND_MODULES:
+    only = COMMANDS.get(named_command(argv)) if argv is not None else None
+    for name in COMMAND_MODULES if only is None else (only,):
         importlib.import_module(f"{__name__}.{name}").register(sub)
     parser._version_action = next(a for a in parser._actions if isinstance(a, argparse._VersionAction))
     return parser
@@ -76,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     as_json = "--json" in argv
     args = None
     try:
-        parser = build_parser()
+        parser = build_parser(argv)
         if "--version" in argv:
             parser._version_action.version = f"{PROG} {version()}"
         args = parser.parse_args(argv)
