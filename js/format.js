@@ -66,3 +66,11 @@ export function taskNotice(task) {
   if (task.status === "failed") return task.error || "failed";
   return task.status === "downloading" && task.error ? task.error : "";
 }
+
+/**
+ * What a task with nothing wrong is waiting for, e.g. "being downloaded by another process
+ * (pid 4242)": its progress is then that process's.  Shown as a plain note, not as an error.
+ */
+export function taskMessage(task) {
+  return !FINISHED_STATUSES.has(task.status) && !taskNotice(task) && task.message ? String(task.message) : "";
+}

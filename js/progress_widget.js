@@ -1,6 +1,6 @@
 // The progress panel shown on DownloadModel and ScanModels nodes: a DOM widget whose text is
 // redrawn at most RENDERS_PER_SECOND times a second, however often events arrive.
-import { formatDuration, formatSpeed, formatTransferred, taskNotice, taskPercent } from "./format.js";
+import { formatDuration, formatSpeed, formatTransferred, taskMessage, taskNotice, taskPercent } from "./format.js";
 
 export const WIDGET_NAME = "model_manager_progress";
 const RENDERS_PER_SECOND = 4;
@@ -79,7 +79,7 @@ export function downloadView(task) {
     status: task.status,
     percent,
     statusText: `${task.status} · ${formatTransferred(task)}`,
-    detailText: detail || task.filename || "",
+    detailText: [taskMessage(task), detail].filter(Boolean).join(" · ") || task.filename || "",
     errorText: taskNotice(task),
   };
 }

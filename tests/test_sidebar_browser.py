@@ -24,6 +24,7 @@ from support.browser import ComfyPage, chromium, require_browser, start_comfy_fo
 from support.comfyui_harness import PACK_ROOT, ComfyUIServer
 from support.fake_civitai import FakeCivitai
 from support.fake_hub import FakeHub
+from support.throttled_files import ThrottledFiles
 from support.scanner_files import image_bytes, safetensors_bytes, write_safetensors
 from support.sidebar import (new_download, open_details, search, show_models, show_view, sidebar_icon, sidebar_shot,
                              task_row, wait_row)
@@ -300,6 +301,49 @@ def test_a_failed_task_shows_its_message_and_retries(page, stack) -> None:
     task_row(page, "sparkle_v1.safetensors").get_by_role("button", name="Retry").click()
     wait_row(page, "sparkle_v1.safetensors", "d.status === 'completed'", 60)
     assert (stack.comfy.models_dir / "loras" / "sparkle_v1.safetensors").is_file()
+
+
+def test_a_task_another_process_downloads_says_so_as_a_note_not_an_error(page, stack) -> None:
+    """Another process (the CLI, a second ComfyUI) writes the file: ComfyUI's task follows it and
+    the row says so in a plain note, with that process's progress, and no error line."""
+    import sys
+
+    files = ThrottledFiles()
+    served = files.add("shared_vae.safetensors", 2 << 20, delay=0.1)  # 32 chunks: ~3 s
+    writer_state = stack.comfy.models_dir.parent / "other-process-state"
+    writer = subprocess.Popen(
+        [sys.executable, str(PACK_ROOT / "tests" / "support" / "writer_process.py"), str(stack.comfy.models_dir),
+         str(writer_state), files.url(served.name), "vae"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        partial = stack.comfy.models_dir / "vae" / f".{served.name}.mmpart"
+        deadline = time.monotonic() + 30
+        while not partial.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert partial.exists(), "the other process did not start writing"
+        show_view(page, "Downloads")
+        answer = stack.comfy.post("/model-manager/tasks", json={"url": files.url(served.name), "model_type": "vae"})
+        assert answer.status_code in (200, 201), answer.text
+        following = page.page.wait_for_function("""(name) => {
+            const row = [...document.querySelectorAll('.mm-sb-task')]
+                .find((r) => r.querySelector('.mm-sb-task-name')?.textContent === name);
+            const note = row?.querySelector('.mm-sb-task-note');
+            return note && !note.hidden && note.textContent ? {
+                note: note.textContent, error: row.querySelector('.mm-sb-task-error').textContent,
+                role: note.getAttribute('role') } : null;
+        }""", arg=served.name, timeout=20000, polling=100).json_value()
+        assert following["note"].startswith("being downloaded by another process (pid "), following
+        assert following["error"] == "" and following["role"] == "status"
+        wait_row(page, served.name, "d.status === 'completed'", 60)
+        note = task_row(page, served.name).locator(".mm-sb-task-note")
+        assert note.is_hidden()
+        assert writer.wait(timeout=60) == 0, writer.stderr.read()
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        files.close()
+    landed = stack.comfy.models_dir / "vae" / served.name
+    assert hashlib.sha256(landed.read_bytes()).hexdigest() == served.sha256
 
 
 def test_a_hostile_description_is_shown_as_harmless_text(page, stack) -> None:

@@ -1,7 +1,7 @@
 // The Downloads view: every task, live from the download events, with its actions, and the
 // "New download" form.
 import { listTasks, taskAction } from "../api.js";
-import { FINISHED_STATUSES, formatBytes, formatDuration, formatSpeed, formatTransferred, taskNotice,
+import { FINISHED_STATUSES, formatBytes, formatDuration, formatSpeed, formatTransferred, taskMessage, taskNotice,
   taskPercent } from "../format.js";
 import { toastActionError } from "../toasts.js";
 import { button, clear, h, progressBar, rowParts, showProgress, syncRows, throttle } from "./dom.js";
@@ -106,6 +106,7 @@ export class DownloadsView {
       h("div", { className: "mm-sb-task-line" }, part("status", "span", "mm-sb-task-status"),
         part("size", "span", "mm-sb-task-size"), part("speed", "span", "mm-sb-task-speed"),
         part("eta", "span", "mm-sb-task-eta")),
+      part("note", "div", "mm-sb-task-note", { role: "status" }),
       part("error", "div", "mm-sb-task-error", { role: "alert" }),
       part("actions", "div", "mm-sb-task-actions", {}, ...Object.values(parts.buttons)));
     return { element, parts };
@@ -133,6 +134,8 @@ export class DownloadsView {
     parts.speed.textContent = running ? formatSpeed(task.speed_bps) : "";
     const eta = running ? formatDuration(task.eta_seconds) : "";
     parts.eta.textContent = eta ? `ETA ${eta}` : "";
+    parts.note.textContent = taskMessage(task);
+    parts.note.hidden = !parts.note.textContent;
     parts.error.textContent = taskNotice(task);
     parts.error.hidden = !parts.error.textContent;
     showTaskButtons(parts.buttons, task.status);
