@@ -148,6 +148,26 @@ def test_cancel_removes_partial(tmp_path, server):
         manager.shutdown()
 
 
+def test_cancelled_is_announced_once_the_partial_is_gone(tmp_path, server):
+    server.add("/g.safetensors", payload(1_000_000), rate=300_000)
+    manager = make_manager(tmp_path)
+    seen = []
+
+    def on_event(event, payload):
+        if event == UPDATE_DOWNLOAD_TASK and payload.get("status") == "cancelled":
+            seen.append(listing(tmp_path / CKPT))
+
+    manager.events.subscribe(on_event)
+    try:
+        task, _ = manager.submit(request(server.url("/g.safetensors")))
+        wait_for(lambda: manager.get(task.task_id).downloaded_bytes > 0)
+        manager.cancel(task.task_id)
+        wait_for(lambda: seen)
+    finally:
+        manager.shutdown()
+    assert seen == [[]]  # one announcement, and the folder was already empty when it came
+
+
 def test_delete_removes_record_and_partial_and_emits(tmp_path, server):
     server.add("/d.safetensors", payload(500_000), rate=200_000)
     manager = make_manager(tmp_path)

@@ -41,8 +41,9 @@ class TaskLedger:
         return task
 
     def _set_status(self, task: DownloadTask, new_status: str, save: bool = True,
-                    durable: bool | None = None) -> None:
-        """``durable``: force the record to disk (default: unless downloading or verifying).
+                    durable: bool | None = None, announce: bool = True) -> None:
+        """``durable``: force the record to disk (default: unless downloading or verifying);
+        ``announce=False``: the caller sends the event later (once the disk says what it says).
 
         An fsync can wait long on a disk busy with a download, so a record is forced to disk only
         when a restart could not tell its news otherwise.  Downloading and verifying read back as
@@ -54,7 +55,8 @@ class TaskLedger:
         if save:
             self._save(task, durable=new_status not in ACTIVE if durable is None else durable)
         self._changed.notify_all()
-        self._emit(UPDATE_DOWNLOAD_TASK, task)
+        if announce:
+            self._emit(UPDATE_DOWNLOAD_TASK, task)
 
     def _emit(self, event: str, task: DownloadTask) -> None:
         self._task_events[task.task_id] = self._queue_event(event, task.event_payload())

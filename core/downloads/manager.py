@@ -317,10 +317,10 @@ class DownloadManager(TaskRunner):
             if task.status == status.COMPLETED:
                 raise Conflict("the download is already completed; delete the model instead")
             if run is not None or task.status != status.CANCELLED:
-                self._discard_partial_later(task)
                 task.missing, task.downloaded_bytes, task.etag = None, 0, None
                 task.speed_bps, task.eta_seconds = 0.0, None
-                self._set_status(task, status.CANCELLED)
+                self._set_status(task, status.CANCELLED, announce=False)
+                self._discard_partial_later(task, announce=True)
             return task.copy()
 
     def delete(self, task_id: str) -> None:

@@ -80,10 +80,11 @@ class TaskRunner(TaskLedger):
             self._set_status(task, status.DOWNLOADING)
             thread.start()
 
-    def _discard_partial_later(self, task: DownloadTask) -> None:
+    def _discard_partial_later(self, task: DownloadTask, announce: bool = False) -> None:
         """Remove ``task``'s partial once this thread lets go of the lock (lock held).  The task
         does not start again before its old partial is gone, so a new run never mistakes the
-        removal for another writer."""
+        removal for another writer.  ``announce``: send the task's update after the removal (a
+        "cancelled" that arrives while the partial is still there would tell a listener wrong)."""
         task_id, destination = task.task_id, task.destination
         self._discarding.add(task_id)
 
@@ -93,6 +94,9 @@ class TaskRunner(TaskLedger):
             finally:
                 with self._locked():
                     self._discarding.discard(task_id)
+                    current = self._tasks.get(task_id)
+                    if announce and current is not None:
+                        self._emit(UPDATE_DOWNLOAD_TASK, current)
                     self._pump()
 
         self._after_unlock(discard)
@@ -337,7 +341,7 @@ class TaskRunner(TaskLedger):
             elif reason == "pause":
                 self._set_status(task, status.PAUSED)
             elif reason == "cancel":
-                self._set_status(task, status.CANCELLED)
+                pass  # ``cancel`` marks it, and says so once the partial is gone
             else:  # shutdown: a new manager picks it up again
                 task.status = status.QUEUED
                 task.touch()
