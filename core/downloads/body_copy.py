@@ -51,6 +51,7 @@ class BodyCopier:
         received = 0
         kernel: KernelCopy | None = None
         may_splice = self.zero_copy and KERNEL_COPY
+        source: tuple[socket.socket, int] | None = None  # (socket, body bytes left) for the kernel
         try:
             while True:
                 if self.halt.is_set():
@@ -59,15 +60,17 @@ class BodyCopier:
                 if want <= 0:
                     return False
                 offset = block.position
-                source = response.splice_source() if may_splice and received else None
+                if source is None and may_splice and received:
+                    source = response.splice_source()
                 if source is not None:
                     if kernel is None:
                         kernel = KernelCopy(self.chunk_size)
                     count, error = self._move(kernel, source, want, offset, ranges)
                     if count < 0:  # the socket refused: the ordinary path from here on
-                        may_splice = False
+                        may_splice, source = False, None
                         continue
                     response.spliced(count)
+                    source = (source[0], source[1] - count)
                 else:
                     count, error = self._fill(response, view, want)
                 if error is not None and count == 0:
@@ -105,6 +108,8 @@ class BodyCopier:
         """Let the kernel move up to ``want`` bytes into the file; (-1, None) when it cannot."""
         sock, left = source
         count = min(want, left)
+        if count <= 0:
+            return 0, None  # the body is over
         try:
             moved = kernel.move(sock, self.file.fd, offset, count)
         except KernelCopyRefused:

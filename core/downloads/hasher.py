@@ -121,7 +121,13 @@ class PrefixHasher:
                 self._cond.notify_all()
 
     def _ready(self) -> bool:
-        return self.hashed in self._pending or self._ranges.contiguous_end() > self.hashed
+        """A handed-off buffer is next, or a read-back is worth a wake-up: a whole read's worth
+        is written (bytes the kernel moved arrive in many small steps), or the rest of the file."""
+        if self.hashed in self._pending:
+            return True
+        end = self._ranges.contiguous_end()
+        total = self._ranges.total
+        return end > self.hashed and (end - self.hashed >= READ_SIZE or (total is not None and end >= total))
 
     def _step(self, limit: int | None) -> bool:
         """Hash the next piece: a handed-off buffer if it is next, else read back up to the next
