@@ -418,7 +418,7 @@ def test_a_slow_connection_that_finds_its_bytes_waiting_brings_in_nobody():
     assert not more_connections_help(20e6, 96e6, starved.take_full_share())
     assert more_connections_help(20e6, 96e6, throttled.take_full_share())
     assert not more_connections_help(200e6, 96e6, 0.0)  # fast: never
-    assert more_connections_help(20e6, 96e6, None)  # no reads in the window (a stalled start)
+    assert not more_connections_help(20e6, 96e6, None)  # no read in the window: wait for one that has
     assert starved.take_full_share() is None  # each window counts afresh
 
 

@@ -65,8 +65,10 @@ class ReadPace:
 def more_connections_help(speed: float, fast_bps: float, full_share: float | None) -> bool:
     """More connections help a connection that is slow *and* waits for the network (a
     per-connection limit, a far server).  When the bytes are already waiting for us most of the
-    time, we are the limit: more connections would only compete for the same CPU and disk."""
-    return speed < fast_bps and (full_share is None or full_share < 0.5)
+    time, we are the limit: more connections would only compete for the same CPU and disk.  A
+    window without a single read says nothing either way (a stalled start, or a write held up
+    by the disk flushing a large file): the next window decides."""
+    return speed < fast_bps and full_share is not None and full_share < 0.5
 
 
 class RampUp:
