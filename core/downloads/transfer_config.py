@@ -78,10 +78,13 @@ class RampUp:
     more (the disk and the sha256 are the limit then, and extra connections only compete for
     the CPU); a throttled one (per-connection limits, far CDNs) does.  So the first connection
     runs alone while its speed and its reads are watched (``ReadPace``); as soon as a
-    ``ramp_up_seconds`` window shows it slower than that while waiting for the network, the
-    others join.  A slow window whose reads found their bytes waiting (a busy machine starving
-    us) brings in nobody.
+    ``ramp_up_seconds`` windows in a row show it slower than that while waiting for the network,
+    the others join.  A slow window whose reads found their bytes waiting (a busy machine starving
+    us) brings in nobody, and neither does one slow moment (the disk flushing a large file).
     """
+
+    #: Slow windows in a row that bring the other connections in.
+    WINDOWS = 2
 
     def __init__(self, config: "TransferConfig", downloaded: int, pace: ReadPace) -> None:
         self._window = config.ramp_up_seconds
@@ -89,6 +92,7 @@ class RampUp:
         self._pace = pace
         self._since = time.monotonic()
         self._bytes = downloaded
+        self._slow_windows = 0
         self.last_speed = 0.0
         pace.take_full_share()  # count from now on
 
@@ -106,4 +110,6 @@ class RampUp:
             return False
         speed = (downloaded - self._bytes) / elapsed
         self._since, self._bytes, self.last_speed = now, downloaded, speed
-        return more_connections_help(speed, self._fast, self._pace.take_full_share())
+        slow = more_connections_help(speed, self._fast, self._pace.take_full_share())
+        self._slow_windows = self._slow_windows + 1 if slow else 0
+        return self._slow_windows >= self.WINDOWS
