@@ -117,10 +117,16 @@ def load_workflow(page: ComfyPage, template: str | None = None, workflow: dict |
 def open_from_canvas_menu(page: ComfyPage) -> Any:
     """Right-clicks an empty spot of the canvas and picks the entry; answers the dialog."""
     page.close_menus()
-    page.evaluate("() => { app.canvas.ds.offset = [-60000, -60000]; app.canvas.setDirty(true, true); }")
+    # Move the graph far away and let two frames pass, so the frontend has drawn it there (with
+    # Vue nodes their elements move on the next frame): the click then lands on empty canvas.
+    page.page.evaluate("""() => new Promise((done) => {
+        app.canvas.ds.offset = [-60000, -60000];
+        app.canvas.setDirty(true, true);
+        requestAnimationFrame(() => requestAnimationFrame(done));
+    })""")
     box = page.page.locator("canvas#graph-canvas, canvas.graph-canvas, #graph-canvas").first.bounding_box()
     page.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, button="right")
-    page.page.wait_for_selector(".litecontextmenu .litemenu-entry", timeout=5000)
+    page.page.wait_for_selector(".litecontextmenu .litemenu-entry", timeout=10000)
     entries = page.menu_entries()
     assert [e for e in entries if e["text"] == MENU_LABEL and not e["disabled"]], entries
     page.click_menu(MENU_LABEL)
