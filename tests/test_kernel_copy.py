@@ -26,6 +26,22 @@ def _pair(timeout: float | None = 2.0) -> tuple[socket.socket, socket.socket]:
     return sender, receiver
 
 
+def _sent_and_moved(data: bytes, target, capacity: int, flags: int = 0) -> KernelCopy:
+    """Sends ``data`` over a loopback connection and moves it into ``target``; the copier used."""
+    sender, receiver = _pair()
+    threading.Thread(target=sender.sendall, args=(data,), daemon=True).start()
+    fd = os.open(target, os.O_RDWR | os.O_CREAT | flags)
+    copier = KernelCopy(capacity)
+    try:
+        assert _move_all(copier, receiver, fd, len(data)) == len(data)
+    finally:
+        copier.close()
+        os.close(fd)
+        sender.close()
+        receiver.close()
+    return copier
+
+
 def _move_all(copier: KernelCopy, sock: socket.socket, fd: int, size: int) -> int:
     offset = 0
     while offset < size:
@@ -38,18 +54,8 @@ def _move_all(copier: KernelCopy, sock: socket.socket, fd: int, size: int) -> in
 
 def test_moves_the_bytes_into_the_file_at_their_offsets(tmp_path):
     data = payload(3_000_000)
-    sender, receiver = _pair()
-    threading.Thread(target=sender.sendall, args=(data,), daemon=True).start()
     target = tmp_path / "f.bin"
-    fd = os.open(target, os.O_RDWR | os.O_CREAT)
-    copier = KernelCopy(1024 * 1024)
-    try:
-        assert _move_all(copier, receiver, fd, len(data)) == len(data)
-    finally:
-        copier.close()
-        os.close(fd)
-        sender.close()
-        receiver.close()
+    _sent_and_moved(data, target, 1024 * 1024)
     assert target.read_bytes() == data
 
 
@@ -73,19 +79,9 @@ def test_the_peer_closing_reads_as_zero_and_a_silent_peer_as_a_stall(tmp_path):
 
 def test_a_file_that_refuses_splice_gets_the_bytes_through_python(tmp_path):
     data = payload(500_000)
-    sender, receiver = _pair()
-    threading.Thread(target=sender.sendall, args=(data,), daemon=True).start()
     target = tmp_path / "appended.bin"
-    fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_APPEND)  # splice refuses O_APPEND files
-    copier = KernelCopy(64 * 1024)
-    try:
-        assert _move_all(copier, receiver, fd, len(data)) == len(data)
-        assert copier.file_refuses
-    finally:
-        copier.close()
-        os.close(fd)
-        sender.close()
-        receiver.close()
+    copier = _sent_and_moved(data, target, 64 * 1024, os.O_APPEND)  # splice refuses O_APPEND files
+    assert copier.file_refuses
     assert target.read_bytes() == data
 
 

@@ -58,17 +58,9 @@ def test_a_folder_in_the_way_of_a_sidecar_is_a_409_over_rest(tmp_path):
     models = tmp_path / "models"
     write_safetensors(models / "loras" / "x.safetensors")
     (models / "loras" / "x.md").mkdir()  # where the description would be written
-    holder = RuntimeHolder(lambda: build_runtime(ModelFolders.from_models_dir(models), tmp_path / "state"))
-
-    def app():
-        application = web.Application()
-        routes = web.RouteTableDef()
-        ModelManagerRoutes(holder).register(routes, (PREFIX,))
-        application.add_routes(routes)
-        return application
-
+    server, holder = serve(tmp_path)
     try:
-        with AppServer(app) as server:
+        with server:
             answer = requests.patch(server.url("/model-manager/models/loras/x.safetensors"),
                                     json={"description": "hello"}, timeout=30)
     finally:

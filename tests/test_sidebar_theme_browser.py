@@ -24,10 +24,10 @@ import pytest
 
 from support.browser import TOAST_SELECTOR, ComfyPage, chromium, require_browser, start_comfy_for_mode
 from support.comfyui_harness import PACK_ROOT, ComfyUIServer
-from support.contrast import AA_NORMAL_TEXT, text_contrast, theme_colours, unreadable
+from support.contrast import text_contrast, theme_colours, unreadable
 from support.fake_civitai import FakeCivitai
 from support.scanner_files import image_bytes, safetensors_bytes, write_safetensors
-from support.sidebar import open_details, open_sidebar, search, show_models, show_view, sidebar_icon, sidebar_shot
+from support.sidebar import new_download, open_details, open_sidebar, search, show_models, show_view, sidebar_icon, sidebar_shot
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.browser, pytest.mark.timeout(480)]
 
@@ -218,11 +218,7 @@ def tour(page: ComfyPage, stack: Stack, palette: str, shots: bool = False) -> di
     if shots and palette == "light":
         sidebar_shot(page, stack.shots / "sidebar-downloads-light.png")
 
-    form = downloads.locator(".mm-sb-form")
-    if not form.is_visible():
-        downloads.get_by_role("button", name="New download").click()
-    form.get_by_label("Link").fill(f"{stack.civitai.base_url}/models/800")
-    form.get_by_label("Link").press("Enter")
+    form = new_download(page, f"{stack.civitai.base_url}/models/800")
     form.locator(".mm-sb-resolved .mm-sb-facts").wait_for(timeout=20000)
     assert "Glow LoRA" in form.inner_text()
     readable(page, "new download", 25)
@@ -580,11 +576,7 @@ def test_a_version_picked_in_the_form_and_a_download_cancelled_and_removed_by_cl
     """Last in the module: it ends the paused download the tours above show."""
     reopen_sidebar(page)
     downloads = show_view(page, "Downloads")
-    form = downloads.locator(".mm-sb-form")
-    if not form.is_visible():
-        downloads.get_by_role("button", name="New download").click()
-    form.get_by_label("Link").fill(f"{stack.civitai.base_url}/models/800")
-    form.get_by_label("Link").press("Enter")
+    form = new_download(page, f"{stack.civitai.base_url}/models/800")
     form.locator(".mm-sb-resolved .mm-sb-facts").wait_for(timeout=20000)
     assert form.get_by_label("File name").input_value() == "slow.safetensors"
     assert [o.split(" ·")[0] for o in form.get_by_label("Version").locator("option").all_inner_texts()] == ["v2", "v1", "v0"]
